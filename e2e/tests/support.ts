@@ -1,0 +1,141 @@
+import { test as base, expect, type Browser, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+export { expect };
+
+const artifacts = path.resolve(__dirname, '..', 'artifacts');
+const screenshots = path.join(artifacts, 'screenshots');
+const consoleLogs = path.join(artifacts, 'console');
+mkdirSync(screenshots, { recursive: true });
+mkdirSync(consoleLogs, { recursive: true });
+
+export const PASSWORD = 'correct horse battery staple';
+
+/** An email nobody has registered yet, so scenarios never depend on each other's data. */
+export function uniqueEmail(who: string): string {
+  const nonce = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  return `${who}-${nonce}@example.test`;
+}
+
+/** A room title that no other run has created, with a readable prefix. */
+export function uniqueTitle(title: string): string {
+  return `${title} ${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** Every page's console output goes to artifacts/console/<test>.log, kept for diagnosis. */
+export function recordConsole(page: Page, label: string): void {
+  const file = path.join(consoleLogs, `${label.replace(/[^\w.-]+/g, '_')}.log`);
+  page.on('console', (msg) => appendFileSync(file, `[${msg.type()}] ${msg.text()}\n`));
+  page.on('pageerror', (err) => appendFileSync(file, `[pageerror] ${err.message}\n`));
+}
+
+/** A full-page screenshot under artifacts/screenshots/, named for the report. */
+export async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+}
+
+export const test = base.extend<{ consoleLabel: string }>({
+  consoleLabel: async ({}, use, testInfo) => {
+    await use(testInfo.titlePath.slice(1).join(' - '));
+  },
+  page: async ({ page, consoleLabel }, use) => {
+    recordConsole(page, consoleLabel);
+    await use(page);
+  },
+});
+
+export function emailField(page: Page) {
+  return page.getByLabel(/email/i);
+}
+
+export function passwordField(page: Page) {
+  return page.getByLabel(/password|пароль/i);
+}
+
+export async function register(page: Page, email: string, password = PASSWORD): Promise<void> {
+  await page.goto('/register');
+  await emailField(page).fill(email);
+  await passwordField(page).fill(password);
+  await page.getByTestId('register-submit').click();
+  await expect(page.getByTestId('current-user')).toHaveText(email);
+}
+
+export async function logIn(page: Page, email: string, password = PASSWORD): Promise<void> {
+  await page.goto('/login');
+  await emailField(page).fill(email);
+  await passwordField(page).fill(password);
+  await page.getByTestId('login-submit').click();
+}
+
+export async function logOut(page: Page): Promise<void> {
+  await page.getByTestId('logout').click();
+  await expect(page.getByTestId('current-user')).toHaveCount(0);
+}
+
+/** Creates a room from the home page and returns its id. */
+export async function createRoom(page: Page, title: string): Promise<string> {
+  await page.goto('/');
+  await page.getByTestId('room-title').fill(title);
+  await page.getByTestId('create-room').click();
+  const item = page.getByTestId('room-item').filter({ has: page.getByTestId('room-link').getByText(title, { exact: true }) });
+  await expect(item).toHaveCount(1);
+  const id = await item.getAttribute('data-room-id');
+  expect(id, 'a created room carries its id').toMatch(/^[0-9a-f]{24}$/);
+  return id as string;
+}
+
+/** A signed-in person in a browser context of their own (own cookies, own tabs). */
+export async function signedInPerson(browser: Browser, who: string, label: string) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  recordConsole(page, label);
+  const email = uniqueEmail(who);
+  await register(page, email);
+  return { context, page, email };
+}
+
+export async function openChat(page: Page, roomId: string): Promise<void> {
+  await page.goto(`/rooms/${roomId}`);
+  await expectConnected(page);
+}
+
+export async function expectConnected(page: Page): Promise<void> {
+  await expect(page.getByTestId('connection-state')).toHaveAttribute('data-state', 'open');
+  await expect(page.getByTestId('message-input')).toBeEnabled();
+}
+
+export async function send(page: Page, text: string): Promise<void> {
+  const input = page.getByTestId('message-input');
+  await input.fill(text);
+  await input.press('Enter');
+  await expect(input).toHaveValue('');
+}
+
+/** The events shown on a chat page, in order. */
+export function events(page: Page, type?: string) {
+  const all = page.getByTestId('messages').getByTestId('event');
+  return type ? all.and(page.locator(`[data-type="${type}"]`)) : all;
+}
+
+/** Texts of the chat messages shown on a page, as "author: text". */
+export async function messageLines(page: Page): Promise<string[]> {
+  return events(page, 'message').evaluateAll((nodes) =>
+    nodes.map((n) => {
+      const user = n.querySelector('[data-testid="event-user"]')?.textContent?.trim() ?? '';
+      const text = n.querySelector('[data-testid="event-text"]')?.textContent ?? '';
+      return `${user}: ${text}`;
+    }),
+  );
+}
+
+export function onlineMembers(page: Page) {
+  return page.getByTestId('online').getByTestId('member');
+}
+
+/** Restarts the chat service of the stack the tests run against (scripts/stack restart chat). */
+export function restartChatService(): void {
+  const root = path.resolve(__dirname, '..', '..');
+  execFileSync(path.join(root, 'scripts', 'stack'), ['restart', 'chat'], { stdio: 'inherit', env: process.env });
+}
