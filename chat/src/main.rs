@@ -1,1 +1,38 @@
-fn main() {}
+//! The `chat` binary: `chat` serves; `chat healthcheck` probes a running server.
+
+use std::process::ExitCode;
+
+use chat::Config;
+use tokio::net::TcpListener;
+
+mod healthcheck;
+mod shutdown;
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return healthcheck::probe();
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match start() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("chat cannot start: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn start() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on CHAT_ADDR {}: {e}", config.addr))?;
+    chat::run(listener, config, shutdown::signal()).await;
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! Settings read once from the environment into typed values.
+//!
+//! Every variable has a default except `JWT_SECRET`; a bad value stops the start-up with an error
+//! that names the variable. Tests build [`Config`] directly instead of going through the
+//! environment.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Shortest `JWT_SECRET` accepted: HS256 wants a key of at least the hash size (32 bytes).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Everything the chat service needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CHAT_ADDR`: where to listen.
+    pub addr: SocketAddr,
+    /// `JWT_SECRET`: the HS256 key shared with the website.
+    pub jwt_secret: Secret,
+    /// `ALLOWED_ORIGINS`: full browser origins allowed to open a socket; empty means "same host as
+    /// the request".
+    pub allowed_origins: Vec<String>,
+    /// The named limits (`CHAT_*`).
+    pub limits: Limits,
+}
+
+/// The knobs that bound what one client, one room and the whole process may cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// `CHAT_MAX_TEXT_CHARS`: longest message text, in Unicode characters.
+    pub max_text_chars: usize,
+    /// `CHAT_MAX_FRAME_BYTES`: largest incoming frame and message, in bytes.
+    pub max_frame_bytes: usize,
+    /// `CHAT_MESSAGES_PER_SECOND`: sustained rate of one connection (token bucket refill).
+    pub messages_per_second: u32,
+    /// `CHAT_MESSAGES_BURST`: how many messages a connection may send at once (bucket size).
+    pub messages_burst: u32,
+    /// `CHAT_SEND_QUEUE`: events waiting for one client before it is dropped as too slow.
+    pub send_queue: usize,
+    /// `CHAT_HANDSHAKE_TIMEOUT_SECS`: time a client has to complete the HTTP upgrade.
+    pub handshake_timeout: Duration,
+    /// `CHAT_PING_INTERVAL_SECS`: how often the server pings an otherwise quiet client.
+    pub ping_interval: Duration,
+    /// `CHAT_IDLE_TIMEOUT_SECS`: a client from which nothing (not even a pong) arrives for this
+    /// long is closed.
+    pub idle_timeout: Duration,
+    /// `CHAT_MAX_CONNECTIONS`: open sockets one process holds at most.
+    pub max_connections: usize,
+    /// `CHAT_MAX_STRIKES`: refused frames in a row after which the client is closed with 1008.
+    pub max_strikes: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_text_chars: 2000,
+            max_frame_bytes: 16 * 1024,
+            messages_per_second: 5,
+            messages_burst: 10,
+            send_queue: 256,
+            handshake_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_strikes: 10,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded. Each message names the variable to fix.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error(
+        "JWT_SECRET is required: set it to the secret shared with the website (at least {MIN_SECRET_BYTES} bytes)"
+    )]
+    MissingSecret,
+    #[error("JWT_SECRET is too short: {0} bytes, at least {MIN_SECRET_BYTES} are required")]
+    ShortSecret(usize),
+    #[error("{name} has an invalid value {value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// A secret value: usable by the code, never printed by `Debug` or `Display`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value` if it is long enough to be an HS256 key.
+    pub fn new(value: impl Into<String>) -> Result<Self, ConfigError> {
+        let value = value.into();
+        if value.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::ShortSecret(value.len()));
+        }
+        Ok(Self(value))
+    }
+
+    /// The raw bytes, for the code that signs or verifies with it.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `var`, so the parsing can be tested without touching the
+    /// process environment.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let secret = var("JWT_SECRET")
+            .filter(|s| !s.is_empty())
+            .ok_or(ConfigError::MissingSecret)?;
+        let defaults = Limits::default();
+        let secs = |name, default: Duration| {
+            parse_or(&var, name, default.as_secs()).map(Duration::from_secs)
+        };
+        let limits = Limits {
+            max_text_chars: positive(&var, "CHAT_MAX_TEXT_CHARS", defaults.max_text_chars)?,
+            max_frame_bytes: positive(&var, "CHAT_MAX_FRAME_BYTES", defaults.max_frame_bytes)?,
+            messages_per_second: positive(
+                &var,
+                "CHAT_MESSAGES_PER_SECOND",
+                defaults.messages_per_second,
+            )?,
+            messages_burst: positive(&var, "CHAT_MESSAGES_BURST", defaults.messages_burst)?,
+            send_queue: positive(&var, "CHAT_SEND_QUEUE", defaults.send_queue)?,
+            handshake_timeout: secs("CHAT_HANDSHAKE_TIMEOUT_SECS", defaults.handshake_timeout)?,
+            ping_interval: secs("CHAT_PING_INTERVAL_SECS", defaults.ping_interval)?,
+            idle_timeout: secs("CHAT_IDLE_TIMEOUT_SECS", defaults.idle_timeout)?,
+            max_connections: positive(&var, "CHAT_MAX_CONNECTIONS", defaults.max_connections)?,
+            max_strikes: positive(&var, "CHAT_MAX_STRIKES", defaults.max_strikes)?,
+        };
+        for (name, value) in [
+            ("CHAT_HANDSHAKE_TIMEOUT_SECS", limits.handshake_timeout),
+            ("CHAT_PING_INTERVAL_SECS", limits.ping_interval),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(name, "0", "must be at least 1"));
+            }
+        }
+        if limits.idle_timeout <= limits.ping_interval {
+            return Err(invalid(
+                "CHAT_IDLE_TIMEOUT_SECS",
+                &limits.idle_timeout.as_secs().to_string(),
+                "must be longer than CHAT_PING_INTERVAL_SECS, or healthy clients time out",
+            ));
+        }
+        Ok(Self {
+            addr: parse_or(&var, "CHAT_ADDR", SocketAddr::from(([0, 0, 0, 0], 9000)))?,
+            jwt_secret: Secret::new(secret)?,
+            allowed_origins: var("ALLOWED_ORIGINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|origin| !origin.is_empty())
+                .collect(),
+            limits,
+        })
+    }
+}
+
+fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn parse_or<T>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(value) if value.trim().is_empty() => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| invalid(name, &value, &e.to_string())),
+    }
+}
+
+fn positive<T>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + Default + PartialEq + fmt::Display,
+    T::Err: fmt::Display,
+{
+    let value = parse_or(var, name, default)?;
+    if value == T::default() {
+        return Err(invalid(name, &value.to_string(), "must be at least 1"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_secret_is_set() {
+        let config = load(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(config.addr.to_string(), "0.0.0.0:9000");
+        assert!(config.allowed_origins.is_empty());
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn a_missing_or_short_secret_is_refused() {
+        assert_eq!(load(&[]).unwrap_err(), ConfigError::MissingSecret);
+        assert_eq!(
+            load(&[("JWT_SECRET", "short")]).unwrap_err(),
+            ConfigError::ShortSecret(5)
+        );
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let config = load(&[("JWT_SECRET", SECRET)]).unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(SECRET), "{printed}");
+        assert!(printed.contains("[redacted]"));
+    }
+
+    #[test]
+    fn limits_and_origins_are_read_from_their_variables() {
+        let config = load(&[
+            ("JWT_SECRET", SECRET),
+            ("CHAT_ADDR", "127.0.0.1:9100"),
+            (
+                "ALLOWED_ORIGINS",
+                "http://localhost:8080/, https://Chat.Example.org",
+            ),
+            ("CHAT_MAX_TEXT_CHARS", "100"),
+            ("CHAT_MESSAGES_PER_SECOND", "50"),
+            ("CHAT_IDLE_TIMEOUT_SECS", "90"),
+        ])
+        .unwrap();
+        assert_eq!(config.addr.port(), 9100);
+        assert_eq!(
+            config.allowed_origins,
+            ["http://localhost:8080", "https://chat.example.org"]
+        );
+        assert_eq!(config.limits.max_text_chars, 100);
+        assert_eq!(config.limits.messages_per_second, 50);
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases = [
+            ("CHAT_SEND_QUEUE", "lots"),
+            ("CHAT_SEND_QUEUE", "0"),
+            ("CHAT_ADDR", "nowhere"),
+            ("CHAT_PING_INTERVAL_SECS", "0"),
+            ("CHAT_IDLE_TIMEOUT_SECS", "5"),
+        ];
+        for (name, value) in cases {
+            let err = load(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
+            assert!(
+                err.to_string().contains(name),
+                "{name}={value} gave an error that does not name it: {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! One client from handshake to close: a reader (this task) and a writer (its own task) joined by
+//! a bounded queue.
+//!
+//! The reader enforces the per-client limits (rate, text length, strikes, idle time); the writer
+//! drains the queue — `feed` for each frame, one `flush` per batch — and pings. Whatever ends the
+//! connection, the [`Membership`] is dropped, so the room always hears `left`.
+//!
+//! Close codes sent by the server (see [`CloseReason`]):
+//!
+//! | code | when |
+//! | --- | --- |
+//! | 1000 | the client closed; the server answers its close |
+//! | 1001 | the server is shutting down |
+//! | 1002 | the client broke the WebSocket protocol |
+//! | 1007 | a text frame that is not valid UTF-8 |
+//! | 1008 | the client kept sending refused frames (`CHAT_MAX_STRIKES` in a row) |
+//! | 1009 | a frame or message larger than `CHAT_MAX_FRAME_BYTES` |
+//! | 4000 | idle: nothing received, not even a pong, for `CHAT_IDLE_TIMEOUT_SECS` |
+//! | 4008 | too slow: the client's send queue (`CHAT_SEND_QUEUE`) overflowed |
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Limits;
+use crate::protocol::{ClientEvent, ErrorCode, Frame, ServerEvent, parse_client_event};
+use crate::rooms::{Membership, Newcomer, Outbox, RoomRegistry};
+use crate::ticket::Claims;
+
+/// Time given to the closing handshake (our close frame out, the client's reply and FIN in).
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Frames written between two flushes at most, so one busy client cannot starve its pings.
+const MAX_BATCH: usize = 64;
+
+type Socket = WebSocketStream<TcpStream>;
+
+/// Why a connection ended, and so which close frame (if any) the client gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client sent a close frame.
+    ClientClosed,
+    /// The socket failed or was reset; nobody is left to tell.
+    Gone,
+    /// 1001: the server is shutting down.
+    ShuttingDown,
+    /// 1002: the client broke the WebSocket protocol.
+    ProtocolError,
+    /// 1007: a text frame that is not UTF-8.
+    InvalidUtf8,
+    /// 1008: too many refused frames in a row.
+    KeptAbusing,
+    /// 1009: a frame or message over `CHAT_MAX_FRAME_BYTES`.
+    TooBig,
+    /// 4000: nothing received for `CHAT_IDLE_TIMEOUT_SECS`.
+    Idle,
+    /// 4008: the send queue overflowed.
+    TooSlow,
+}
+
+impl CloseReason {
+    /// The frame to send, or `None` when the client closed or is unreachable.
+    fn close_frame(self) -> Option<CloseFrame> {
+        let (code, reason) = match self {
+            Self::ClientClosed | Self::Gone => return None,
+            Self::ShuttingDown => (CloseCode::Away, "server shutting down"),
+            Self::ProtocolError => (CloseCode::Protocol, "protocol error"),
+            Self::InvalidUtf8 => (CloseCode::Invalid, "text frames must be UTF-8"),
+            Self::KeptAbusing => (CloseCode::Policy, "too many refused frames"),
+            Self::TooBig => (CloseCode::Size, "frame too big"),
+            Self::Idle => (CloseCode::Library(4000), "idle timeout"),
+            Self::TooSlow => (CloseCode::Library(4008), "too slow"),
+        };
+        Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })
+    }
+
+    fn from_error(error: &WsError) -> Self {
+        match error {
+            WsError::Capacity(_) => Self::TooBig,
+            WsError::Utf8(_) => Self::InvalidUtf8,
+            WsError::Protocol(_) => Self::ProtocolError,
+            _ => Self::Gone,
+        }
+    }
+}
+
+/// Serves one admitted client until it leaves, misbehaves, or the server shuts down.
+pub async fn serve(
+    socket: Socket,
+    claims: Claims,
+    peer: SocketAddr,
+    registry: RoomRegistry,
+    limits: &Limits,
+    shutdown: CancellationToken,
+) {
+    let (queue_tx, queue_rx) = mpsc::channel(limits.send_queue);
+    let too_slow = CancellationToken::new();
+    let outbox = Outbox::new(queue_tx, too_slow.clone());
+    let (sink, mut stream) = socket.split();
+
+    let membership = registry.join(
+        Newcomer {
+            room_id: claims.room_id,
+            room: claims.room,
+            email: claims.email,
+        },
+        outbox.clone(),
+    );
+    tracing::info!(%peer, room_id = membership.room_id(), user = %membership.email(), "connection opened");
+
+    let (close_tx, close_rx) = oneshot::channel();
+    let writer_done = CancellationToken::new();
+    let writer = tokio::spawn(write_loop(
+        sink,
+        queue_rx,
+        close_rx,
+        limits.ping_interval,
+        writer_done.clone(),
+    ));
+
+    let mut reader = Reader {
+        membership: &membership,
+        outbox: &outbox,
+        limits,
+        bucket: TokenBucket::new(
+            limits.messages_per_second,
+            limits.messages_burst,
+            Instant::now(),
+        ),
+        strikes: 0,
+    };
+    let reason = tokio::select! {
+        biased;
+        () = shutdown.cancelled() => CloseReason::ShuttingDown,
+        () = too_slow.cancelled() => CloseReason::TooSlow,
+        () = writer_done.cancelled() => CloseReason::Gone,
+        reason = reader.run(&mut stream) => reason,
+    };
+    tracing::info!(%peer, room_id = membership.room_id(), user = %membership.email(), ?reason, "connection closed");
+    // Leave first: the room hears `left` even if the closing handshake drags on.
+    drop(membership);
+    drop(outbox);
+
+    let _ = close_tx.send(reason.close_frame());
+    let Ok(Ok(sink)) = tokio::time::timeout(CLOSE_GRACE, writer).await else {
+        return;
+    };
+    if reason != CloseReason::Gone
+        && let Ok(socket) = stream.reunite(sink)
+    {
+        linger(socket).await;
+    }
+}
+
+/// Ends the TCP connection politely: FIN after our close frame, then reads (and discards) what
+/// the client still sends until it closes too. Dropping a socket with unread bytes would make the
+/// kernel send a reset, which can destroy the close frame before the client reads it — exactly
+/// what happens after an oversized frame.
+async fn linger(mut socket: Socket) {
+    let tcp = socket.get_mut();
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        let _ = tcp.shutdown().await;
+        let mut scratch = [0u8; 1024];
+        while matches!(tcp.read(&mut scratch).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+/// The reading half's state: limits that apply to what one client sends.
+struct Reader<'a> {
+    membership: &'a Membership,
+    outbox: &'a Outbox,
+    limits: &'a Limits,
+    bucket: TokenBucket,
+    /// Refused frames in a row.
+    strikes: u32,
+}
+
+impl Reader<'_> {
+    async fn run(&mut self, stream: &mut SplitStream<Socket>) -> CloseReason {
+        loop {
+            let message = match tokio::time::timeout(self.limits.idle_timeout, stream.next()).await
+            {
+                Err(_elapsed) => return CloseReason::Idle,
+                Ok(None) => return CloseReason::Gone,
+                Ok(Some(Err(error))) => {
+                    tracing::debug!(%error, "read failed");
+                    return CloseReason::from_error(&error);
+                }
+                Ok(Some(Ok(message))) => message,
+            };
+            let outcome = match message {
+                Message::Text(text) => self.on_text(text.as_str()),
+                Message::Binary(_) => Err(ServerEvent::error(
+                    ErrorCode::BinaryNotSupported,
+                    "frames must be JSON text",
+                )),
+                Message::Close(_) => return CloseReason::ClientClosed,
+                // Pings are answered by tungstenite; any frame at all already reset the idle timer.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            };
+            match outcome {
+                Ok(()) => self.strikes = 0,
+                Err(error) => {
+                    self.outbox.deliver(&error.to_frame());
+                    self.strikes += 1;
+                    if self.strikes >= self.limits.max_strikes {
+                        return CloseReason::KeptAbusing;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks one text frame against the limits and says it to the room, or says why not.
+    fn on_text(&mut self, frame: &str) -> Result<(), ServerEvent> {
+        if !self.bucket.try_take(Instant::now()) {
+            return Err(ServerEvent::error(
+                ErrorCode::RateLimited,
+                format!(
+                    "at most {} messages per second (bursts of {})",
+                    self.limits.messages_per_second, self.limits.messages_burst
+                ),
+            ));
+        }
+        let ClientEvent::Message { text } = parse_client_event(frame)?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ServerEvent::error(
+                ErrorCode::EmptyText,
+                "the message is empty",
+            ));
+        }
+        if text.chars().count() > self.limits.max_text_chars {
+            return Err(ServerEvent::error(
+                ErrorCode::TextTooLong,
+                format!(
+                    "at most {} characters per message",
+                    self.limits.max_text_chars
+                ),
+            ));
+        }
+        self.membership.say(text.to_owned());
+        Ok(())
+    }
+}
+
+/// What the writer does next.
+enum Step {
+    Send(Frame),
+    Ping,
+    QueueClosed,
+}
+
+/// Writes queued frames and pings until told to close; returns the sink so the connection can
+/// finish the TCP close. Raises `done` when it stops for any reason (a failed write included).
+async fn write_loop(
+    mut sink: SplitSink<Socket, Message>,
+    mut queue: mpsc::Receiver<Frame>,
+    mut close: oneshot::Receiver<Option<CloseFrame>>,
+    ping_interval: Duration,
+    done: CancellationToken,
+) -> SplitSink<Socket, Message> {
+    let _done = done.drop_guard();
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut queue_open = true;
+    let close_frame = loop {
+        let step = tokio::select! {
+            biased;
+            frame = &mut close => break frame.ok().flatten(),
+            _ = ping.tick() => Step::Ping,
+            next = queue.recv(), if queue_open => next.map_or(Step::QueueClosed, Step::Send),
+        };
+        let written = tokio::select! {
+            biased;
+            // A client that stopped reading leaves `flush` pending forever: closing must not wait.
+            frame = &mut close => break frame.ok().flatten(),
+            written = write_step(&mut sink, &mut queue, step, &mut queue_open) => written,
+        };
+        if let Err(error) = written {
+            tracing::debug!(%error, "write failed");
+            return sink;
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        // What was queued before the close (e.g. the error that earned a 1008) goes out first.
+        while let Ok(frame) = queue.try_recv() {
+            sink.feed(Message::Text(frame)).await?;
+        }
+        match close_frame {
+            Some(frame) => sink.send(Message::Close(Some(frame))).await,
+            // The client closed: flush tungstenite's automatic reply.
+            None => sink.close().await,
+        }
+    })
+    .await;
+    sink
+}
+
+async fn write_step(
+    sink: &mut SplitSink<Socket, Message>,
+    queue: &mut mpsc::Receiver<Frame>,
+    step: Step,
+    queue_open: &mut bool,
+) -> Result<(), WsError> {
+    match step {
+        Step::Ping => sink.send(Message::Ping(Bytes::new())).await,
+        Step::QueueClosed => {
+            *queue_open = false;
+            Ok(())
+        }
+        Step::Send(first) => {
+            // `feed` only buffers; one `flush` per batch turns many events into few syscalls.
+            sink.feed(Message::Text(first)).await?;
+            for _ in 1..MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(frame) => sink.feed(Message::Text(frame)).await?,
+                    Err(_) => break,
+                }
+            }
+            sink.flush().await
+        }
+    }
+}
+
+/// Rate limit of one connection: `burst` tokens, refilled at `per_second`.
+#[derive(Debug)]
+struct TokenBucket {
+    capacity: f64,
+    per_second: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(per_second: u32, burst: u32, now: Instant) -> Self {
+        Self {
+            capacity: f64::from(burst.max(1)),
+            per_second: f64::from(per_second),
+            tokens: f64::from(burst.max(1)),
+            last: now,
+        }
+    }
+
+    fn try_take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_the_sustained_rate() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(5, 10, start);
+
+        let burst = (0..20).filter(|_| bucket.try_take(start)).count();
+        assert_eq!(burst, 10);
+
+        let one_second_later = start + Duration::from_secs(1);
+        let refilled = (0..20)
+            .filter(|_| bucket.try_take(one_second_later))
+            .count();
+        assert_eq!(refilled, 5);
+    }
+
+    #[test]
+    fn the_bucket_never_holds_more_than_its_burst() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(5, 10, start);
+        let much_later = start + Duration::from_secs(3600);
+        assert_eq!((0..100).filter(|_| bucket.try_take(much_later)).count(), 10);
+    }
+
+    #[test]
+    fn every_server_close_reason_has_a_documented_code() {
+        let codes: Vec<u16> = [
+            CloseReason::ShuttingDown,
+            CloseReason::ProtocolError,
+            CloseReason::InvalidUtf8,
+            CloseReason::KeptAbusing,
+            CloseReason::TooBig,
+            CloseReason::Idle,
+            CloseReason::TooSlow,
+        ]
+        .into_iter()
+        .map(|r| r.close_frame().map(|f| u16::from(f.code)).unwrap())
+        .collect();
+        assert_eq!(codes, [1001, 1002, 1007, 1008, 1009, 4000, 4008]);
+        assert!(CloseReason::Gone.close_frame().is_none());
+    }
+}

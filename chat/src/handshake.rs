@@ -1,0 +1,251 @@
+//! The HTTP side of opening a socket: path, `Origin` and the ticket, checked inside
+//! tungstenite's handshake callback so that a refused client gets a plain HTTP answer
+//! (404, 403, 401) and never an upgrade.
+//!
+//! The ticket comes in `Authorization: Bearer <jwt>` (any client) or, because browsers cannot set
+//! headers on a WebSocket, in `Sec-WebSocket-Protocol: chat.v1, bearer.<jwt>`; the server then
+//! selects `chat.v1`, as a browser requires. Tickets are never logged.
+
+use std::net::SocketAddr;
+
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use tokio_tungstenite::tungstenite::handshake::server::{
+    Callback, ErrorResponse, Request, Response,
+};
+
+use crate::ticket::{Claims, TicketError, TicketVerifier};
+
+/// The only path that upgrades.
+pub const WS_PATH: &str = "/ws";
+/// The subprotocol the chat speaks; echoed when the client offers it.
+pub const SUBPROTOCOL: &str = "chat.v1";
+/// Prefix of the subprotocol entry that carries the ticket.
+const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
+
+/// What a handshake is checked against. Built once at start-up.
+pub struct Gate {
+    verifier: TicketVerifier,
+    allowed_origins: Vec<String>,
+}
+
+/// Why a handshake was refused; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("path is not {WS_PATH}")]
+    NotFound,
+    #[error("origin {0:?} is not allowed")]
+    ForeignOrigin(String),
+    #[error("no ticket in Authorization or Sec-WebSocket-Protocol")]
+    NoTicket,
+    #[error(transparent)]
+    BadTicket(#[from] TicketError),
+}
+
+impl Refusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::ForeignOrigin(_) => StatusCode::FORBIDDEN,
+            Self::NoTicket | Self::BadTicket(_) => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The plain HTTP answer: a short text that tells the client what to fix, and nothing about
+    /// the secret or which ticket check failed.
+    fn into_response(self) -> ErrorResponse {
+        let status = self.status();
+        let body = match status {
+            StatusCode::NOT_FOUND => "not found: the chat socket is at /ws\n",
+            StatusCode::FORBIDDEN => "forbidden: this origin may not open the chat\n",
+            _ => "unauthorized: a valid chat ticket is required\n",
+        };
+        let mut response = ErrorResponse::new(Some(body.to_owned()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// A successful check: who connects, and whether to select the `chat.v1` subprotocol.
+#[derive(Debug)]
+pub struct Admission {
+    pub claims: Claims,
+    pub select_subprotocol: bool,
+}
+
+impl Gate {
+    pub fn new(verifier: TicketVerifier, allowed_origins: Vec<String>) -> Self {
+        Self {
+            verifier,
+            allowed_origins,
+        }
+    }
+
+    /// Decides on a handshake request: path, then origin, then ticket.
+    pub fn admit(&self, request: &Request) -> Result<Admission, Refusal> {
+        if request.uri().path() != WS_PATH {
+            return Err(Refusal::NotFound);
+        }
+        let headers = request.headers();
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or_default();
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            if !origin_allowed(origin, host, &self.allowed_origins) {
+                return Err(Refusal::ForeignOrigin(origin.to_owned()));
+            }
+        }
+        let offered = offered_subprotocols(headers);
+        let token = bearer_from_authorization(headers)
+            .or_else(|| {
+                offered
+                    .iter()
+                    .find_map(|p| p.strip_prefix(BEARER_PROTOCOL_PREFIX))
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or(Refusal::NoTicket)?;
+        let claims = self.verifier.verify(token)?;
+        Ok(Admission {
+            claims,
+            select_subprotocol: offered.contains(&SUBPROTOCOL),
+        })
+    }
+}
+
+/// The tungstenite callback for one handshake. Claims leave it through `admitted`, which the
+/// accepting task reads once the handshake is done.
+pub struct Check<'a> {
+    pub gate: &'a Gate,
+    pub peer: SocketAddr,
+    pub admitted: &'a mut Option<Claims>,
+}
+
+impl Callback for Check<'_> {
+    fn on_request(
+        self,
+        request: &Request,
+        mut response: Response,
+    ) -> Result<Response, ErrorResponse> {
+        match self.gate.admit(request) {
+            Ok(admission) => {
+                if admission.select_subprotocol {
+                    response.headers_mut().insert(
+                        header::SEC_WEBSOCKET_PROTOCOL,
+                        HeaderValue::from_static(SUBPROTOCOL),
+                    );
+                }
+                *self.admitted = Some(admission.claims);
+                Ok(response)
+            }
+            Err(refusal) => {
+                tracing::info!(peer = %self.peer, status = refusal.status().as_u16(), reason = %refusal, "handshake refused");
+                Err(refusal.into_response())
+            }
+        }
+    }
+}
+
+fn bearer_from_authorization(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn offered_subprotocols(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The origin rule: with `ALLOWED_ORIGINS` set, the origin must be one of them; without, the
+/// origin's host[:port] must be the `Host` the request was sent to (nginx forwards `$http_host`,
+/// port included). A missing `Origin` is not a browser and is checked by its ticket alone.
+fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    if !allowed.is_empty() {
+        return allowed.contains(&origin);
+    }
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false; // "null" and other opaque origins
+    };
+    let host = host.trim().to_ascii_lowercase();
+    if authority.is_empty() || host.is_empty() {
+        return false;
+    }
+    if authority == host {
+        return true;
+    }
+    // "http://example.org" and "Host: example.org:80" name the same place.
+    let default_port = match scheme {
+        "http" | "ws" => ":80",
+        "https" | "wss" => ":443",
+        _ => return false,
+    };
+    host.strip_suffix(default_port) == Some(authority)
+        || authority.strip_suffix(default_port) == Some(host.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_list_the_origin_must_match_the_host() {
+        let cases = [
+            ("http://localhost:8080", "localhost:8080", true),
+            ("http://LOCALHOST:8080/", "localhost:8080", true),
+            ("http://localhost:8081", "localhost:8080", false),
+            ("http://evil.example", "localhost:8080", false),
+            ("https://chat.example.org", "chat.example.org:443", true),
+            ("http://chat.example.org:80", "chat.example.org", true),
+            ("null", "localhost:8080", false),
+            ("http://localhost:8080", "", false),
+        ];
+        for (origin, host, expected) in cases {
+            assert_eq!(
+                origin_allowed(origin, host, &[]),
+                expected,
+                "origin {origin} host {host}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_a_list_only_listed_origins_pass() {
+        let allowed = vec!["http://localhost:8080".to_owned()];
+        assert!(origin_allowed(
+            "http://localhost:8080",
+            "chat:9000",
+            &allowed
+        ));
+        assert!(!origin_allowed("http://chat:9000", "chat:9000", &allowed));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc.def.ghi"),
+        );
+        assert_eq!(bearer_from_authorization(&headers), Some("abc.def.ghi"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer_from_authorization(&headers), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! The chat service: WebSocket rooms on bare tokio-tungstenite, opened with a JWT ticket in a
+//! handshake header. It keeps nothing but open rooms and who is in them.
+
+/// Settings from the environment.
+pub mod config;
+/// One client: reader, writer, limits, close codes.
+pub mod connection;
+/// The HTTP handshake: path, origin, ticket.
+pub mod handshake;
+/// The JSON events on the wire.
+pub mod protocol;
+/// Rooms and fan-out.
+pub mod rooms;
+/// The server: accept loop, connection cap, graceful shutdown.
+mod server;
+/// The ticket contract with the website.
+pub mod ticket;
+
+pub use config::{Config, Limits};
+pub use server::{SHUTDOWN_DEADLINE, Server, run};

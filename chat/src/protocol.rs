@@ -1,0 +1,247 @@
+//! The wire format: JSON text frames, `type`-tagged, exactly as DESIGN.md lists them.
+//!
+//! Fields beyond the contract (`first`, `last`, `limits`) are additive: clients ignore what they
+//! do not know. Server events are serialized once into a [`Frame`] shared by every receiver.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::config::Limits;
+
+/// A serialized server event. Cloning it shares the bytes, it does not copy them.
+pub type Frame = Utf8Bytes;
+
+/// What a client may send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientEvent {
+    /// A chat message for everyone in the room.
+    Message { text: String },
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerEvent {
+    /// To the newcomer only, before anything else.
+    Welcome {
+        room: String,
+        room_id: String,
+        you: String,
+        /// People in the room, each email once, the newcomer included.
+        members: Vec<String>,
+        limits: AnnouncedLimits,
+    },
+    /// To everyone in the room when a connection joins (one per tab).
+    Joined {
+        user: String,
+        /// People (not tabs) in the room after the join.
+        online: usize,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        /// This is the person's first open tab in the room.
+        first: bool,
+    },
+    /// To everyone in the room, the sender included.
+    Message {
+        user: String,
+        text: String,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// To everyone left in the room when a connection ends, however it ends.
+    Left {
+        user: String,
+        /// People (not tabs) in the room after the leave.
+        online: usize,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        /// This was the person's last open tab in the room.
+        last: bool,
+    },
+    /// To one client whose frame was refused; the connection stays open.
+    Error { code: ErrorCode, message: String },
+}
+
+/// The limits a page may show its user, sent in `welcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncedLimits {
+    pub max_text_chars: usize,
+    pub max_frame_bytes: usize,
+    pub messages_per_second: u32,
+    pub messages_burst: u32,
+}
+
+impl From<&Limits> for AnnouncedLimits {
+    fn from(limits: &Limits) -> Self {
+        Self {
+            max_text_chars: limits.max_text_chars,
+            max_frame_bytes: limits.max_frame_bytes,
+            messages_per_second: limits.messages_per_second,
+            messages_burst: limits.messages_burst,
+        }
+    }
+}
+
+/// The `code` of an `error` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON, or not a JSON object.
+    InvalidJson,
+    /// The `type` is missing or not one the server knows.
+    UnknownType,
+    /// The `type` is known but its fields are missing or of the wrong type.
+    InvalidEvent,
+    /// The text is empty once trimmed.
+    EmptyText,
+    /// The text has more characters than `max_text_chars`.
+    TextTooLong,
+    /// The sender is over `messages_per_second` / `messages_burst`.
+    RateLimited,
+    /// A binary frame: the protocol is JSON text only.
+    BinaryNotSupported,
+}
+
+impl ServerEvent {
+    /// An `error` event with its human-readable message.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Serializes the event once; the result is shared between all receivers.
+    pub fn to_frame(&self) -> Frame {
+        // Serializing these types cannot fail: every field is a string, number, bool, list or a
+        // timestamp with a four-digit year (the server's own clock).
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "could not serialize a server event");
+                String::from(r#"{"type":"error","code":"internal","message":"internal error"}"#)
+            })
+            .into()
+    }
+}
+
+/// Parses a text frame, telling apart the ways it can be wrong so the client learns which.
+pub fn parse_client_event(text: &str) -> Result<ClientEvent, ServerEvent> {
+    serde_json::from_str(text).map_err(|_| classify_invalid(text))
+}
+
+/// Only called for a frame that did not parse, so the second look costs nothing on the hot path.
+fn classify_invalid(text: &str) -> ServerEvent {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) else {
+        return ServerEvent::error(ErrorCode::InvalidJson, "frames must be JSON objects");
+    };
+    match fields.get("type").and_then(|t| t.as_str()) {
+        Some("message") => ServerEvent::error(
+            ErrorCode::InvalidEvent,
+            r#"a message is {"type":"message","text":"..."}"#,
+        ),
+        _ => ServerEvent::error(
+            ErrorCode::UnknownType,
+            "the only event a client sends is \"message\"",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_client_message_parses_and_ignores_extra_fields() {
+        assert_eq!(
+            parse_client_event(r#"{"type":"message","text":"hi","client_id":7}"#).unwrap(),
+            ClientEvent::Message { text: "hi".into() }
+        );
+    }
+
+    #[test]
+    fn bad_client_frames_get_the_matching_error_code() {
+        let cases = [
+            ("not json", ErrorCode::InvalidJson),
+            ("[1,2]", ErrorCode::InvalidJson),
+            (r#"{"text":"no type"}"#, ErrorCode::UnknownType),
+            (r#"{"type":"shout","text":"hi"}"#, ErrorCode::UnknownType),
+            (r#"{"type":"message"}"#, ErrorCode::InvalidEvent),
+            (r#"{"type":"message","text":5}"#, ErrorCode::InvalidEvent),
+        ];
+        for (frame, expected) in cases {
+            match parse_client_event(frame) {
+                Err(ServerEvent::Error { code, .. }) => assert_eq!(code, expected, "for {frame}"),
+                other => panic!("{frame} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn server_events_have_the_contract_shape() {
+        let at = datetime!(2026-03-01 12:00:00 UTC);
+        let message = ServerEvent::Message {
+            user: "ann@example.org".into(),
+            text: "hi".into(),
+            at,
+        };
+        assert_eq!(
+            serde_json::to_value(&message).unwrap(),
+            serde_json::json!({"type":"message","user":"ann@example.org","text":"hi","at":"2026-03-01T12:00:00Z"})
+        );
+        let left = ServerEvent::Left {
+            user: "ann@example.org".into(),
+            online: 0,
+            at,
+            last: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&left).unwrap(),
+            serde_json::json!({"type":"left","user":"ann@example.org","online":0,"at":"2026-03-01T12:00:00Z","last":true})
+        );
+        let error = ServerEvent::error(ErrorCode::RateLimited, "slow down");
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            serde_json::json!({"type":"error","code":"rate_limited","message":"slow down"})
+        );
+    }
+
+    #[test]
+    fn every_server_event_round_trips_through_its_frame() {
+        let at = datetime!(2026-03-01 12:00:00.5 UTC);
+        let events = [
+            ServerEvent::Welcome {
+                room: "Rust".into(),
+                room_id: "65f1c0ffee0123456789abcd".into(),
+                you: "ann@example.org".into(),
+                members: vec!["ann@example.org".into()],
+                limits: AnnouncedLimits::from(&Limits::default()),
+            },
+            ServerEvent::Joined {
+                user: "a@b.c".into(),
+                online: 2,
+                at,
+                first: true,
+            },
+            ServerEvent::Message {
+                user: "a@b.c".into(),
+                text: "<b>\"hi\"</b>".into(),
+                at,
+            },
+            ServerEvent::Left {
+                user: "a@b.c".into(),
+                online: 1,
+                at,
+                last: false,
+            },
+            ServerEvent::error(ErrorCode::TextTooLong, "too long"),
+        ];
+        for event in events {
+            let frame = event.to_frame();
+            let back: ServerEvent = serde_json::from_str(frame.as_str()).unwrap();
+            assert_eq!(back, event);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The accept loop (the mini-redis shape): a cap on open connections, back-off on accept errors,
+//! a handshake deadline, and a graceful shutdown that closes every client with 1001.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, Limits};
+use crate::handshake::{Check, Gate};
+use crate::protocol::AnnouncedLimits;
+use crate::rooms::RoomRegistry;
+use crate::ticket::TicketVerifier;
+
+/// How long shutdown waits for connections to finish their closing handshakes.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+/// Read buffer per connection. Chat frames are small; tungstenite's 128 KiB default would cost
+/// that much memory per idle client.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Outgoing bytes buffered before tungstenite writes to the socket (a flush writes sooner).
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+/// Longest pause after an accept error (e.g. out of file descriptors).
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A chat server bound to a listener, ready to run. Built separately from running so tests can
+/// keep a handle on its rooms.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// What every connection task reads.
+struct Shared {
+    gate: Gate,
+    registry: RoomRegistry,
+    limits: Limits,
+    websocket: WebSocketConfig,
+}
+
+impl Server {
+    pub fn new(listener: TcpListener, config: Config) -> Self {
+        let limits = config.limits;
+        let shared = Shared {
+            gate: Gate::new(
+                TicketVerifier::new(&config.jwt_secret),
+                config.allowed_origins,
+            ),
+            registry: RoomRegistry::new(AnnouncedLimits::from(&limits)),
+            websocket: websocket_config(&limits),
+            limits,
+        };
+        Self {
+            listener,
+            shared: Arc::new(shared),
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The live room registry (read-only use: e.g. [`RoomRegistry::room_count`]).
+    pub fn registry(&self) -> RoomRegistry {
+        self.shared.registry.clone()
+    }
+
+    /// Accepts clients until `shutdown` completes, then closes every connection with 1001 and
+    /// waits for them, at most [`SHUTDOWN_DEADLINE`].
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let stopping = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(self.shared.limits.max_connections));
+        tracing::info!(addr = ?self.local_addr().ok(), "chat listening");
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            // At the cap, stop accepting: new clients wait in the kernel's backlog.
+            let permit = tokio::select! {
+                () = &mut shutdown => break,
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_closed) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(accepted) => {
+                    backoff = Duration::from_millis(10);
+                    accepted
+                }
+                Err(error) => {
+                    tracing::warn!(%error, ?backoff, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                    continue;
+                }
+            };
+            let shared = self.shared.clone();
+            let stopping = stopping.clone();
+            tracker.spawn(async move {
+                handle(tcp, peer, &shared, stopping).await;
+                drop(permit);
+            });
+        }
+        tracing::info!(
+            open = tracker.len(),
+            "shutting down: closing every connection"
+        );
+        drop(self.listener);
+        stopping.cancel();
+        tracker.close();
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = tracker.len(),
+                "shutdown deadline passed with connections open"
+            );
+        }
+        tracing::info!("chat stopped");
+    }
+}
+
+/// Runs a chat server on `listener` until `shutdown` completes.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
+    Server::new(listener, config).run(shutdown).await;
+}
+
+/// One accepted socket: the handshake under its deadline, then the connection.
+async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: CancellationToken) {
+    // Chat events are small and latency matters more than packet count.
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
+    let mut admitted = None;
+    let check = Check {
+        gate: &shared.gate,
+        peer,
+        admitted: &mut admitted,
+    };
+    let handshake =
+        tokio_tungstenite::accept_hdr_async_with_config(tcp, check, Some(shared.websocket));
+    // tokio-tungstenite has no handshake timeout: without one a half-sent request holds a slot.
+    let socket = tokio::select! {
+        () = stopping.cancelled() => return,
+        result = tokio::time::timeout(shared.limits.handshake_timeout, handshake) => match result {
+            Ok(Ok(socket)) => socket,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "handshake failed");
+                return;
+            }
+            Err(_elapsed) => {
+                tracing::info!(%peer, "handshake timed out");
+                return;
+            }
+        },
+    };
+    let Some(claims) = admitted else {
+        return;
+    };
+    crate::connection::serve(
+        socket,
+        claims,
+        peer,
+        shared.registry.clone(),
+        &shared.limits,
+        stopping,
+    )
+    .await;
+}
+
+fn websocket_config(limits: &Limits) -> WebSocketConfig {
+    // An outgoing event is at most an incoming frame plus names and a timestamp; the write buffer
+    // may hold a batch target plus two of those before it pushes back.
+    let largest_event = limits.max_frame_bytes + 1024;
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WRITE_BUFFER_BYTES + 2 * largest_event)
+        .max_frame_size(Some(limits.max_frame_bytes))
+        .max_message_size(Some(limits.max_frame_bytes))
+}
