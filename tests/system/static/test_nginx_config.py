@@ -1,0 +1,156 @@
+"""nginx/default.conf.template: `nginx -t` of both renderings, proxying, and what it logs.
+
+The template is rendered the way each run does it (scripts/lib/nginx.sh, the same envsubst the
+official image uses): with the Compose service names and with native 127.0.0.1 addresses.
+Upstreams are named through variables, so the Compose names need not resolve on this machine.
+"""
+
+import difflib
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+TEMPLATE = ROOT / "nginx" / "default.conf.template"
+COMPOSE_VALUES = {
+    "NGINX_LISTEN": "80",
+    "NGINX_RESOLVER": "127.0.0.11",
+    "NGINX_ACCESS_LOG": "/dev/stdout",
+    "WEBSITE_UPSTREAM": "website:8000",
+    "CHAT_UPSTREAM": "chat:9000",
+}
+
+
+def native_values(tmp: Path) -> dict:
+    return {
+        "NGINX_LISTEN": "127.0.0.1:18080",
+        "NGINX_RESOLVER": "127.0.0.1",
+        "NGINX_ACCESS_LOG": str(tmp / "access.log"),
+        "WEBSITE_UPSTREAM": "127.0.0.1:18000",
+        "CHAT_UPSTREAM": "127.0.0.1:19000",
+    }
+
+
+def nginx_sh(script: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Runs bash with scripts/lib/common.sh and scripts/lib/nginx.sh sourced."""
+    prelude = f'source "{ROOT}/scripts/lib/common.sh" && source "{ROOT}/scripts/lib/nginx.sh" && '
+    return subprocess.run(
+        ["bash", "-c", prelude + script], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def render(tmp: Path, values: dict) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    out = tmp / "default.conf"
+    result = nginx_sh(f'nginx_render_template "{out}"', env={"PATH": "/usr/bin:/bin", **values})
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def nginx_test(tmp: Path, server_conf: Path) -> subprocess.CompletedProcess:
+    return nginx_sh(f'nginx_write_main_conf "{tmp}" "{server_conf}" && nginx_test_conf "{tmp}"')
+
+
+@pytest.fixture
+def rendered(tmp_path) -> dict:
+    return {
+        "compose": render(tmp_path / "compose", COMPOSE_VALUES),
+        "native": render(tmp_path / "native", native_values(tmp_path / "native")),
+    }
+
+
+@pytest.mark.parametrize("which", ["compose", "native"])
+def test_nginx_accepts_the_rendered_configuration(rendered, which):
+    conf = rendered[which]
+    result = nginx_test(conf.parent, conf)
+    assert result.returncode == 0, result.stderr + (conf.parent / "error.log").read_text()
+
+
+def test_nginx_t_does_reject_a_broken_configuration(tmp_path):
+    broken = tmp_path / "default.conf"
+    broken.write_text("server { listen 127.0.0.1:18080; proxy_pass; }\n")
+    assert nginx_test(tmp_path, broken).returncode != 0
+
+
+def test_both_renderings_differ_only_in_the_template_variables(rendered):
+    compose = rendered["compose"].read_text().splitlines()
+    native = rendered["native"].read_text().splitlines()
+    changed = [
+        line
+        for line in difflib.unified_diff(compose, native, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    template_lines = {line.strip() for line in TEMPLATE.read_text().splitlines() if "${" in line}
+    assert changed, "the renderings should differ in the upstream addresses"
+    assert len(changed) == 2 * len(template_lines)
+
+
+def test_every_template_variable_is_substituted_and_nginx_variables_are_kept(rendered):
+    text = rendered["compose"].read_text()
+    assert "${" not in text
+    assert "set $website_upstream http://website:8000;" in text
+    assert "proxy_set_header X-Real-IP $remote_addr;" in text
+
+
+def test_the_template_variables_are_the_same_everywhere():
+    in_template = set(re.findall(r"\$\{([A-Z_]+)\}", TEMPLATE.read_text()))
+    in_lib = set(nginx_sh('echo "${NGINX_TEMPLATE_VARS[@]}"').stdout.split())
+    dockerfile = (ROOT / "nginx" / "Dockerfile").read_text()
+    in_filter = set(re.search(r'NGINX_ENVSUBST_FILTER="\^\(([A-Z_|]+)\)\$"', dockerfile).group(1).split("|"))
+    assert in_template == in_lib == in_filter == set(COMPOSE_VALUES)
+    compose = (ROOT / "docker-compose.yml").read_text()
+    for name, value in COMPOSE_VALUES.items():
+        assert re.search(rf'^\s+{name}: "?{re.escape(value)}"?( #.*)?$', compose, re.M), name
+
+
+def test_rendering_refuses_a_missing_variable(tmp_path):
+    values = native_values(tmp_path)
+    del values["CHAT_UPSTREAM"]
+    result = nginx_sh(f'nginx_render_template "{tmp_path}/out.conf"', env={"PATH": "/usr/bin:/bin", **values})
+    assert result.returncode != 0
+    assert "CHAT_UPSTREAM" in result.stderr
+
+
+def location(text: str, name: str) -> str:
+    return re.search(rf"location {re.escape(name)} \{{(.*?)\n  \}}", text, re.S).group(1)
+
+
+def test_websocket_path_goes_to_chat_with_upgrade_headers_and_a_long_timeout():
+    ws = location(TEMPLATE.read_text(), "= /ws")
+    assert "proxy_pass $chat_upstream;" in ws
+    assert "proxy_set_header Upgrade $http_upgrade;" in ws
+    assert "proxy_set_header Connection $connection_upgrade;" in ws
+    assert "proxy_read_timeout 1h;" in ws
+    # A location's own proxy_set_header list replaces the server's: the forwarding headers again.
+    for header in ["Host $http_host", "X-Real-IP $remote_addr", "X-Forwarded-For $remote_addr", "X-Forwarded-Host $http_host"]:
+        assert f"proxy_set_header {header};" in ws
+
+
+def test_everything_else_goes_to_the_website():
+    assert "proxy_pass $website_upstream;" in location(TEMPLATE.read_text(), "/")
+
+
+def test_client_address_headers_are_overwritten_never_appended():
+    text = TEMPLATE.read_text()
+    assert "$proxy_add_x_forwarded_for" not in text
+    assert "proxy_set_header X-Real-IP $remote_addr;" in text
+
+
+def access_log_format() -> str:
+    text = TEMPLATE.read_text()
+    return re.search(r"log_format webchat_json escape=json(.*?);\n", text, re.S).group(1)
+
+
+def test_access_log_records_timing_status_size_and_upstream():
+    fmt = access_log_format()
+    for variable in ["$request_time", "$upstream_response_time", "$upstream_connect_time", "$status", "$bytes_sent", "$upstream_addr", "$uri"]:
+        assert variable in fmt
+
+
+def test_access_log_never_records_tickets_cookies_or_query_strings():
+    fmt = access_log_format()
+    for variable in ["$request_uri", "$request ", "$args", "$query_string", "$http_authorization", "$http_sec_websocket_protocol", "$http_cookie", "$http_referer", "$arg_"]:
+        assert variable not in fmt + " ", variable
