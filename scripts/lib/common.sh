@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the project's scripts. Source it; it defines functions only.
 # Everything it installs goes into project-local folders (.venv); system packages are only
 # named, with the command that installs them, unless the caller opts in (CI, as root).

@@ -1,0 +1,51 @@
+"""nginx's access log: one JSON line per request, with timing, and never a ticket."""
+
+import json
+import time
+import uuid
+
+from test_chat import next_event, open_chat, ticket
+
+
+def read_log(stack_logs) -> list[dict]:
+    return [json.loads(line) for line in (stack_logs / "nginx-access.log").read_text().splitlines() if line]
+
+
+def wait_for_line(stack_logs, predicate) -> dict:
+    # nginx writes the line when the request ends; a WebSocket's line comes after its close.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        matches = [entry for entry in read_log(stack_logs) if predicate(entry)]
+        if matches:
+            return matches[-1]
+        time.sleep(0.1)
+    raise AssertionError("no such line in nginx-access.log")
+
+
+def test_each_request_is_logged_with_its_timing_and_upstream(member, stack_logs):
+    marker = uuid.uuid4().hex
+    member.get(f"/search?q={marker}")
+
+    entry = wait_for_line(stack_logs, lambda e: e["uri"] == "/search" and e["request_id"] and e["method"] == "GET")
+
+    assert entry["status"] == 200
+    assert isinstance(entry["request_time"], float)
+    assert float(entry["upstream_response_time"]) >= 0
+    assert entry["upstream_addr"].startswith("127.0.0.1:")
+    assert entry["bytes_sent"] > 0
+    assert marker not in json.dumps(read_log(stack_logs)), "query strings are not logged"
+
+
+def test_a_websocket_is_logged_as_an_upgrade_without_its_ticket(member, base_url, stack_logs):
+    room_id = member.create_room(f"Logged room {uuid.uuid4().hex[:8]}")
+    token = ticket(member, room_id)
+    with open_chat(base_url, token) as chat:
+        next_event(chat, "welcome")
+
+    entry = wait_for_line(stack_logs, lambda e: e["uri"] == "/ws" and e["status"] == 101)
+
+    assert entry["upstream_addr"].startswith("127.0.0.1:")
+    assert float(entry["request_time"]) >= 0
+    for log in ("nginx-access.log", "nginx-error.log"):
+        text = (stack_logs / log).read_text()
+        assert token not in text and token.split(".")[2] not in text, f"the ticket leaked into {log}"

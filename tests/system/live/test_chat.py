@@ -1,0 +1,89 @@
+"""The chat service through nginx's /ws: the ticket in Sec-WebSocket-Protocol, broadcast."""
+
+import json
+import uuid
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from conftest import PASSWORD, Visitor, unique_email
+
+
+def ws_url(base_url: str) -> str:
+    return "ws" + base_url.removeprefix("http") + "/ws"
+
+
+def open_chat(base_url: str, token: str, origin: str | None = None) -> ClientConnection:
+    """Connects the way the chat page does: a browser cannot set headers, so the ticket rides in
+    the subprotocol list."""
+    return connect(
+        ws_url(base_url),
+        subprotocols=["chat.v1", f"bearer.{token}"],
+        origin=origin or base_url,
+        open_timeout=10,
+    )
+
+
+def next_event(connection: ClientConnection, kind: str) -> dict:
+    """The next event of the given type, skipping others (presence events interleave)."""
+    for _ in range(20):
+        event = json.loads(connection.recv(timeout=10))
+        if event["type"] == kind:
+            return event
+    raise AssertionError(f"no {kind} event")
+
+
+@pytest.fixture
+def room(member) -> tuple[Visitor, str]:
+    return member, member.create_room(f"Broadcast {uuid.uuid4().hex[:8]}")
+
+
+def ticket(person: Visitor, room_id: str) -> str:
+    response = person.ticket(room_id)
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
+
+
+def test_a_ticket_opens_the_room_and_the_server_speaks_chat_v1(room, base_url):
+    owner, room_id = room
+
+    with open_chat(base_url, ticket(owner, room_id)) as chat:
+        welcome = next_event(chat, "welcome")
+
+        assert chat.subprotocol == "chat.v1"
+        assert welcome["room_id"] == room_id
+        assert welcome["you"] in welcome["members"]
+
+
+def test_a_message_reaches_everyone_in_the_room_sender_included(room, base_url):
+    owner, room_id = room
+    guest = Visitor(base_url)
+    guest_email = unique_email()
+    guest.register(guest_email, PASSWORD)
+
+    with open_chat(base_url, ticket(owner, room_id)) as first, open_chat(base_url, ticket(guest, room_id)) as second:
+        next_event(first, "welcome")
+        next_event(second, "welcome")
+        joined = next_event(first, "joined")
+        assert joined["user"] == guest_email
+
+        second.send(json.dumps({"type": "message", "text": "Привет через nginx"}))
+
+        for connection in (first, second):
+            message = next_event(connection, "message")
+            assert message["user"] == guest_email
+            assert message["text"] == "Привет через nginx"
+
+
+def test_a_handshake_without_a_valid_ticket_is_refused_with_401(base_url):
+    with pytest.raises(InvalidStatus) as refused:
+        open_chat(base_url, "not-a-jwt")
+    assert refused.value.response.status_code == 401
+
+
+def test_a_handshake_from_a_foreign_origin_is_refused_with_403(room, base_url):
+    owner, room_id = room
+    with pytest.raises(InvalidStatus) as refused:
+        open_chat(base_url, ticket(owner, room_id), origin="http://evil.example")
+    assert refused.value.response.status_code == 403
