@@ -1,0 +1,241 @@
+//! Opening a socket: where the ticket goes, and every way a handshake is refused.
+
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::helpers::{
+    OTHER_ROOM_ID, ROOM_ID, SECRET, TestServer, claims_json, jwt_by_hand, test_config, test_limits,
+    ticket,
+};
+
+fn hs256_header() -> Value {
+    json!({"alg": "HS256", "typ": "JWT"})
+}
+
+async fn status_for_ticket(server: &TestServer, ticket: &str) -> Result<(), u16> {
+    server
+        .open(server.request_with_ticket(ticket))
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test]
+async fn a_ticket_in_the_authorization_header_opens_the_room() {
+    let server = TestServer::spawn().await;
+
+    let (_ann, welcome) = server.join("ann@example.org", ROOM_ID).await;
+
+    assert_eq!(welcome["room_id"], ROOM_ID);
+    assert_eq!(welcome["room"], "Rust");
+    assert_eq!(welcome["you"], "ann@example.org");
+}
+
+#[tokio::test]
+async fn a_ticket_in_the_subprotocol_header_opens_the_room_and_chat_v1_is_selected() {
+    let server = TestServer::spawn().await;
+    let mut request = server.request();
+    let offered = format!("chat.v1, bearer.{}", ticket("ann@example.org", ROOM_ID));
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&offered).unwrap(),
+    );
+
+    let (mut client, response) = server.open(request).await.expect("handshake accepted");
+
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v1");
+    assert_eq!(client.next_event().await["type"], "welcome");
+}
+
+#[tokio::test]
+async fn a_ticket_signed_by_an_independent_hs256_implementation_is_accepted() {
+    let server = TestServer::spawn().await;
+    let token = jwt_by_hand(
+        &hs256_header(),
+        &claims_json("ann@example.org"),
+        SECRET.as_bytes(),
+    );
+
+    let (mut client, _) = server
+        .open(server.request_with_ticket(&token))
+        .await
+        .expect("a hand-made HS256 ticket is accepted");
+
+    assert_eq!(client.next_event().await["you"], "ann@example.org");
+}
+
+#[tokio::test]
+async fn a_handshake_without_a_ticket_gets_401() {
+    let server = TestServer::spawn().await;
+    assert_eq!(server.open(server.request()).await.err(), Some(401));
+}
+
+#[tokio::test]
+async fn tickets_that_break_the_contract_get_401() {
+    let server = TestServer::spawn().await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut claims = claims_json("ann@example.org");
+        change(&mut claims);
+        claims
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "bad signature",
+            jwt_by_hand(
+                &hs256_header(),
+                &claims_json("a@b.c"),
+                b"another-secret-another-secret-xyz",
+            ),
+        ),
+        ("alg none", {
+            let token = jwt_by_hand(
+                &json!({"alg": "none"}),
+                &claims_json("a@b.c"),
+                SECRET.as_bytes(),
+            );
+            let unsigned = token.rsplit_once('.').unwrap().0;
+            format!("{unsigned}.")
+        }),
+        (
+            "HS512",
+            jwt_by_hand(
+                &json!({"alg": "HS512", "typ": "JWT"}),
+                &claims_json("a@b.c"),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "RS256 header",
+            jwt_by_hand(
+                &json!({"alg": "RS256", "typ": "JWT"}),
+                &claims_json("a@b.c"),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "expired",
+            jwt_by_hand(
+                &hs256_header(),
+                &with(&|c| {
+                    c["iat"] = json!(now - 200);
+                    c["exp"] = json!(now - 140);
+                }),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "wrong aud",
+            jwt_by_hand(
+                &hs256_header(),
+                &with(&|c| c["aud"] = json!("website")),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "wrong iss",
+            jwt_by_hand(
+                &hs256_header(),
+                &with(&|c| c["iss"] = json!("chat")),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "lifetime over 60 s",
+            jwt_by_hand(
+                &hs256_header(),
+                &with(&|c| c["exp"] = json!(now + 600)),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "iat of the wrong type",
+            jwt_by_hand(
+                &hs256_header(),
+                &with(&|c| c["iat"] = json!("yesterday")),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "room_id of the wrong type",
+            jwt_by_hand(
+                &hs256_header(),
+                &with(&|c| c["room_id"] = json!(12345)),
+                SECRET.as_bytes(),
+            ),
+        ),
+        ("not a JWT", "not-a-jwt".to_owned()),
+    ];
+    for (what, token) in cases {
+        assert_eq!(
+            status_for_ticket(&server, &token).await.err(),
+            Some(401),
+            "a ticket with {what} was not refused with 401"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_missing_any_claim_gets_401() {
+    let server = TestServer::spawn().await;
+    for claim in ["email", "room", "room_id", "iat", "exp", "iss", "aud"] {
+        let mut claims = claims_json("ann@example.org");
+        claims.as_object_mut().unwrap().remove(claim);
+        let token = jwt_by_hand(&hs256_header(), &claims, SECRET.as_bytes());
+        assert_eq!(
+            status_for_ticket(&server, &token).await.err(),
+            Some(401),
+            "a ticket without {claim} was not refused with 401"
+        );
+    }
+}
+
+#[tokio::test]
+async fn any_path_but_ws_gets_404() {
+    let server = TestServer::spawn().await;
+    let mut request = server.request_with_ticket(&ticket("ann@example.org", ROOM_ID));
+    *request.uri_mut() = server.url("/chat").parse().unwrap();
+
+    assert_eq!(server.open(request).await.err(), Some(404));
+}
+
+#[tokio::test]
+async fn a_foreign_origin_gets_403_and_the_same_host_passes() {
+    let server = TestServer::spawn().await;
+    let with_origin = |origin: &str| {
+        let mut request = server.request_with_ticket(&ticket("ann@example.org", ROOM_ID));
+        request
+            .headers_mut()
+            .insert("origin", HeaderValue::from_str(origin).unwrap());
+        request
+    };
+
+    assert_eq!(
+        server.open(with_origin("http://evil.example")).await.err(),
+        Some(403)
+    );
+    let same_host = format!("http://{}", server.addr);
+    assert!(server.open(with_origin(&same_host)).await.is_ok());
+}
+
+#[tokio::test]
+async fn with_allowed_origins_set_only_those_pass() {
+    let mut config = test_config(test_limits());
+    config.allowed_origins = vec!["http://localhost:8080".to_owned()];
+    let server = TestServer::spawn_with(config).await;
+    let with_origin = |origin: &str| {
+        let mut request = server.request_with_ticket(&ticket("ann@example.org", OTHER_ROOM_ID));
+        request
+            .headers_mut()
+            .insert("origin", HeaderValue::from_str(origin).unwrap());
+        request
+    };
+
+    assert!(
+        server
+            .open(with_origin("http://localhost:8080"))
+            .await
+            .is_ok()
+    );
+    let same_host = format!("http://{}", server.addr);
+    assert_eq!(server.open(with_origin(&same_host)).await.err(), Some(403));
+}

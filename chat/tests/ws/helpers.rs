@@ -1,0 +1,242 @@
+//! A running test server and WebSocket clients with helpers named after what a user does.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use chat::config::Secret;
+use chat::rooms::RoomRegistry;
+use chat::ticket::Claims;
+use chat::{Config, Limits};
+use futures_util::{SinkExt, StreamExt};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const SECRET: &str = "integration-secret-0123456789-abcdefghij";
+pub const ROOM_ID: &str = "65f1c0ffee0123456789abcd";
+pub const OTHER_ROOM_ID: &str = "65f1c0ffee0123456789ffff";
+/// How long any single expected event may take before the test fails.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Limits small enough to reach in a test, and generous where a test does not probe them.
+pub fn test_limits() -> Limits {
+    Limits {
+        max_text_chars: 50,
+        max_frame_bytes: 1024,
+        messages_per_second: 1000,
+        messages_burst: 1000,
+        send_queue: 16,
+        handshake_timeout: Duration::from_secs(2),
+        ping_interval: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 100,
+        max_strikes: 5,
+    }
+}
+
+pub fn test_config(limits: Limits) -> Config {
+    Config {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        jwt_secret: Secret::new(SECRET).expect("the test secret is long enough"),
+        allowed_origins: Vec::new(),
+        limits,
+    }
+}
+
+/// The real server, running on a free port until stopped or dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub registry: RoomRegistry,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(test_config(test_limits())).await
+    }
+
+    pub async fn spawn_with(config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = chat::Server::new(listener, config);
+        let addr = server.local_addr().unwrap();
+        let registry = server.registry();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            registry,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Asks the server to shut down and waits until it has.
+    pub async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let deadline = chat::SHUTDOWN_DEADLINE + Duration::from_secs(2);
+        tokio::time::timeout(deadline, &mut self.task)
+            .await
+            .expect("the server stops within its shutdown deadline")
+            .unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// A handshake request for `/ws` with no ticket yet.
+    pub fn request(&self) -> Request {
+        self.url("/ws").into_client_request().unwrap()
+    }
+
+    /// A request carrying `ticket` in `Authorization: Bearer`.
+    pub fn request_with_ticket(&self, ticket: &str) -> Request {
+        let mut request = self.request();
+        request.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {ticket}")).unwrap(),
+        );
+        request
+    }
+
+    /// Opens a socket as `email` in room `room_id`, reads its `welcome` and returns it.
+    pub async fn join(&self, email: &str, room_id: &str) -> (Client, Value) {
+        let mut client = self.connect(email, room_id).await;
+        let welcome = client.next_event().await;
+        assert_eq!(welcome["type"], "welcome", "first event: {welcome}");
+        (client, welcome)
+    }
+
+    /// Opens a socket as `email` in room `room_id`; reads nothing.
+    pub async fn connect(&self, email: &str, room_id: &str) -> Client {
+        let request = self.request_with_ticket(&ticket(email, room_id));
+        self.open(request)
+            .await
+            .unwrap_or_else(|status| panic!("handshake refused with {status}"))
+            .0
+    }
+
+    /// Performs a handshake; the HTTP status of the refusal when it is refused.
+    pub async fn open(&self, request: Request) -> Result<(Client, Response), u16> {
+        let tcp = TcpStream::connect(self.addr).await.unwrap();
+        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await {
+            Ok((ws, response)) => Ok((Client { ws }, response)),
+            Err(WsError::Http(response)) => Err(response.status().as_u16()),
+            Err(other) => panic!("handshake failed without an HTTP answer: {other}"),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A valid ticket signed with the test secret.
+pub fn ticket(email: &str, room_id: &str) -> String {
+    Claims::new(email, "Rust", room_id)
+        .sign(&Secret::new(SECRET).unwrap())
+        .unwrap()
+}
+
+/// The claims of a valid ticket as JSON, for tests that break one of them.
+pub fn claims_json(email: &str) -> Value {
+    serde_json::to_value(Claims::new(email, "Rust", ROOM_ID)).unwrap()
+}
+
+/// A JWT built by hand — base64url + HMAC-SHA256 from the `hmac`/`sha2` crates, not
+/// `jsonwebtoken` — with any header, so tests can also forge other algorithms.
+pub fn jwt_by_hand(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+    mac.update(signing_input.as_bytes());
+    let signature = b64.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+/// A connected WebSocket client.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    /// The next event (JSON), skipping pings; fails the test on a timeout or a close.
+    pub async fn next_event(&mut self) -> Value {
+        loop {
+            match self.next_message().await {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected an event, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next event of type `kind`, skipping others.
+    pub async fn next_of_type(&mut self, kind: &str) -> Value {
+        loop {
+            let event = self.next_event().await;
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+
+    /// Reads until the server's close frame and returns its code; events before it are skipped.
+    pub async fn closed_with(&mut self) -> u16 {
+        loop {
+            match self.next_message().await {
+                Message::Close(Some(frame)) => return u16::from(frame.code),
+                Message::Close(None) => panic!("closed without a code"),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn next_message(&mut self) -> Message {
+        tokio::time::timeout(EVENT_TIMEOUT, self.ws.next())
+            .await
+            .expect("no frame from the server in time")
+            .expect("the connection ended without a close frame")
+            .expect("the connection failed")
+    }
+
+    /// Sends a chat message.
+    pub async fn say(&mut self, text: &str) {
+        let frame = serde_json::json!({"type": "message", "text": text}).to_string();
+        self.send_text(&frame).await;
+    }
+
+    pub async fn send_text(&mut self, frame: &str) {
+        self.ws.send(Message::text(frame)).await.unwrap();
+    }
+
+    /// Closes the socket politely and waits for the server's answer to the close.
+    pub async fn leave(mut self) {
+        self.ws.close(None).await.unwrap();
+        tokio::time::timeout(EVENT_TIMEOUT, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await
+        .expect("the server answers a close in time");
+    }
+}
