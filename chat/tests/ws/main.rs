@@ -1,5 +1,8 @@
 //! Integration tests of the chat service: the real server on 127.0.0.1:0, real WebSocket clients.
 
+// A failed unwrap in a test or its helpers is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod handshake;
 mod helpers;
 mod limits;
