@@ -23,12 +23,13 @@ nginx_render_template() {
   )
 }
 
-# nginx_write_main_conf <dir> <server conf>: writes <dir>/nginx.conf, a main configuration
-# for `nginx -p <dir>/ -c <dir>/nginx.conf`: foreground, pid file and temp folders in <dir>,
-# and the rendered server configuration included inside `http {}`, as the image does.
+# nginx_write_main_conf <dir> <server conf> [error log]: writes <dir>/nginx.conf, a main
+# configuration for `nginx -p <dir>/ -c <dir>/nginx.conf`: foreground, pid file and temp folders
+# in <dir>, and the rendered server configuration included inside `http {}`, as the image does.
+# The error log defaults to <dir>/error.log.
 nginx_write_main_conf() {
-  local dir=$1 server_conf=$2 user_line=""
-  [[ "$dir$server_conf" != *[[:space:]]* ]] || die "nginx paths must not contain spaces: $dir"
+  local dir=$1 server_conf=$2 error_log=${3:-$1/error.log} user_line=""
+  [[ "$dir$server_conf$error_log" != *[[:space:]]* ]] || die "nginx paths must not contain spaces: $dir"
   mkdir -p "$dir/tmp"
   # A master started by root would hand its workers to `nobody`, who cannot write our temp
   # folders; run them as the user who started the stack instead.
@@ -41,7 +42,7 @@ $user_line
 daemon off;
 worker_processes 1;
 pid $dir/nginx.pid;
-error_log $dir/error.log notice;
+error_log $error_log notice;
 
 events {
   worker_connections 1024;
@@ -58,8 +59,8 @@ http {
 CONF
 }
 
-# nginx_test_conf <dir>: `nginx -t` of the configuration nginx_write_main_conf wrote.
+# nginx_test_conf <dir> [error log]: `nginx -t` of the configuration nginx_write_main_conf wrote.
 nginx_test_conf() {
-  local dir=$1
-  nginx -q -t -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log"
+  local dir=$1 error_log=${2:-$1/error.log}
+  nginx -q -t -p "$dir/" -c "$dir/nginx.conf" -e "$error_log"
 }
