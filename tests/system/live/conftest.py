@@ -57,6 +57,9 @@ class Visitor:
     base_url: str
     http: requests.Session = field(default_factory=requests.Session)
 
+    def __post_init__(self):
+        self.http.trust_env = False  # straight to the stack, never through a proxy from the environment
+
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.http.get(self.base_url + path, allow_redirects=False, timeout=10, **kwargs)
 

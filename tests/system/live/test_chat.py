@@ -22,6 +22,7 @@ def open_chat(base_url: str, token: str, origin: str | None = None) -> ClientCon
         subprotocols=["chat.v1", f"bearer.{token}"],
         origin=origin or base_url,
         open_timeout=10,
+        proxy=None,
     )
 
 
