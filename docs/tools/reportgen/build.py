@@ -58,15 +58,16 @@ def _expand(line: str, ctx: dict) -> str:
     if name == "screenshots":
         shots = screenshots.load(root / "docs/screenshots.tsv")
         screenshots.check_present(shots, ctx["screenshots"])
-        return screenshots.markdown(shots, ctx["screenshots"], ctx["build"] / "screenshots")
+        return screenshots.markdown(shots, ctx["screenshots"], ctx["build"] / "screenshots", ctx["level"])
     if name == "appendices":
         return appendices.markdown(appendices.load(root / "docs/appendices.txt", root), root)
     raise BuildError(f"unknown directive {line.strip()!r}")
 
 
-def assemble(root: Path, values: dict[str, str], build: Path, screenshot_dir: Path) -> str:
-    """The whole report as one Markdown text, numbered, with the table of contents in place."""
-    ctx = {"root": root, "build": build, "screenshots": screenshot_dir}
+def assemble(root: Path, values: dict[str, str], build: Path, screenshot_dir: Path, level: int = 0) -> str:
+    """The whole report as one Markdown text, numbered, with the table of contents in place;
+    `level` is how hard the screenshots are compressed (see images.COMPRESSION_LEVELS)."""
+    ctx = {"root": root, "build": build, "screenshots": screenshot_dir, "level": level}
     chapters = sorted((root / "docs/report").glob("*.md"))
     if not chapters:
         raise BuildError("docs/report/ has no chapters (*.md)")
@@ -126,12 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         values = variables.load(root / "docs/report.env", os.environ)
         stem = variables.output_stem(values)
-        markdown = assemble(root, values, build, shots)
-        source = build / "report.md"
-        source.write_text(markdown, encoding="utf-8")
         reference = reference_docx.build(build / "reference.docx")
         docx, archive = out / f"{stem}.docx", out / f"{stem}.zip"
-        _pandoc(source, reference, docx)
+        source = build / "report.md"
+        for level in range(len(images.COMPRESSION_LEVELS)):
+            source.write_text(assemble(root, values, build, shots, level), encoding="utf-8")
+            _pandoc(source, reference, docx)
+            if docx.stat().st_size <= SIZE_LIMIT:
+                break
+            if level + 1 < len(images.COMPRESSION_LEVELS):
+                print(f"note: {docx.name} is {docx.stat().st_size:,} bytes, over {SIZE_LIMIT:,}; "
+                      "compressing the screenshots harder", file=sys.stderr)
         _archive(root, stem, archive)
         for path in (docx, archive):
             print(f"{path}  {_check_size(path):,} bytes")

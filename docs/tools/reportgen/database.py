@@ -120,18 +120,15 @@ def collections_markdown(schema_path: Path, descriptions: dict[str, str]) -> str
     return "\n".join(out)
 
 
-def _balanced_call(text: str, start: int) -> str:
-    """The text of the call whose opening parenthesis is the first one at or after `start`."""
-    open_at = text.index("(", start)
-    depth = 0
-    for i in range(open_at, len(text)):
-        if text[i] == "(":
-            depth += 1
-        elif text[i] == ")":
-            depth -= 1
-            if depth == 0:
-                return text[start:i + 1]
-    return text[start:]
+def _user_snippet(text: str) -> str:
+    """The lines that define the user's roles and create it: from the first line that mentions
+    `roles` (or the `createUser` line) to the end of the top-level block around `createUser`."""
+    lines = text.splitlines()
+    create = next(i for i, line in enumerate(lines) if "createUser" in line)
+    start = next((i for i, line in enumerate(lines[:create + 1])
+                  if re.search(r"\broles\b", line) and not line.lstrip().startswith("//")), create)
+    end = next((i for i in range(create, len(lines)) if lines[i].rstrip() == "}"), create)
+    return "\n".join(lines[start:end + 1])
 
 
 def init_script(db_dir: Path) -> Path | None:
@@ -153,14 +150,15 @@ def app_user_markdown(root: Path) -> str:
                 "`readWrite` только на базе `webchat`; учётная запись администратора используется лишь "
                 "при первичной инициализации.\n")
     text = script.read_text(encoding="utf-8")
-    call = _balanced_call(text, text.index("createUser"))
-    roles = re.findall(r"""role\s*:\s*["'](\w+)["']\s*,\s*db\s*:\s*([^\s},]+)""", call)
+    snippet = _user_snippet(text)
+    database_name = json.loads((root / "db/schema.json").read_text(encoding="utf-8"))["database"]
+    roles = re.findall(r"""role\s*:\s*["'](\w+)["']\s*,\s*db\s*:\s*([^\s},]+)""", text)
     rel = script.relative_to(root).as_posix()
     lines = [f"Пользователь приложения создаётся скриптом инициализации `{rel}` при первом запуске "
              "контейнера базы данных (от имени администратора, учётные данные которого передаются "
              "через переменные окружения):\n"]
     lang = "javascript" if script.suffix in (".js", ".mjs") else "bash" if script.suffix == ".sh" else "python"
-    lines.append(f"```{lang}\n{call}\n```\n")
+    lines.append(f"```{lang}\n{snippet}\n```\n")
     if roles:
         lines.append("Table: Права пользователя приложения {#tbl:app-user}\n")
         lines.append("| Роль | База данных | Что разрешает |")
@@ -172,6 +170,8 @@ def app_user_markdown(root: Path) -> str:
         }
         for role, db in roles:
             db = db.strip("\"'`")
+            if db == "schema.database":  # the init script reads the name from db/schema.json
+                db = database_name
             lines.append(f"| `{role}` | `{db}` | {meaning.get(role, '—')} |")
         lines.append("")
     return "\n".join(lines)

@@ -53,11 +53,16 @@ def render_diagram(source: Path, out_dir: Path) -> Path:
     return out
 
 
-def compress_screenshot(source: Path, out: Path) -> Path:
+# pngquant settings from gentle to harsh; the build moves down the list while the report is over
+# the size limit. The first keeps screenshots indistinguishable from the originals at print size.
+COMPRESSION_LEVELS = (["--quality=55-90"], ["64"], ["16"])
+
+
+def compress_screenshot(source: Path, out: Path, level: int = 0) -> Path:
     """A palette PNG of the screenshot (pngquant); the original when that would not be smaller."""
     out.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        ["pngquant", "--force", "--skip-if-larger", "--strip", "--quality=55-90", "--speed=3",
+        ["pngquant", "--force", "--skip-if-larger", "--strip", "--speed=3", *COMPRESSION_LEVELS[level],
          "--output", str(out), "--", str(source)],
         capture_output=True, text=True)
     # 98: the result would be larger, 99: the quality would be too low; keep the original then.

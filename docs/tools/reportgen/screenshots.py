@@ -52,13 +52,13 @@ def check_present(shots: list[Screenshot], folder: Path) -> None:
             "or point --screenshots at a folder that has them.")
 
 
-def markdown(shots: list[Screenshot], folder: Path, out_dir: Path) -> str:
+def markdown(shots: list[Screenshot], folder: Path, out_dir: Path, level: int = 0) -> str:
     out, group = [], None
     for shot in shots:
         if shot.group != group:
             group = shot.group
             out.append(f"## {group}\n")
-        picture = images.compress_screenshot(folder / shot.file, out_dir / shot.file)
+        picture = images.compress_screenshot(folder / shot.file, out_dir / shot.file, level)
         width = images.display_width_cm(picture, images.SCREEN_DPI, MAX_WIDTH_CM, MAX_HEIGHT_CM)
         stem = Path(shot.file).stem
         out.append(f"![{shot.caption}]({picture.as_posix()}){{#fig:shot-{stem} width={width}cm}}\n")
