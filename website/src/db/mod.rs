@@ -1,0 +1,122 @@
+//! MongoDB: connecting, the indexes from `db/schema.json`, and the typed collections.
+//!
+//! All BSON (`doc!`) stays inside this module; the rest of the website sees typed documents and
+//! queries named by intent.
+
+pub mod rooms;
+pub mod schema;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use mongodb::bson::doc;
+use mongodb::options::{ClientOptions, CollectionOptions, WriteConcern};
+use mongodb::{Client, Collection, Database};
+
+use crate::config::Config;
+use crate::error::AppError;
+
+pub use rooms::RoomDoc;
+pub use users::UserDoc;
+
+/// The database handle shared by all requests (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct Db {
+    database: Database,
+    users: Collection<UserDoc>,
+    rooms: Collection<RoomDoc>,
+}
+
+impl Db {
+    /// Connects and waits (up to `config.mongodb_startup_wait`) until the server answers a ping,
+    /// so the website can start before MongoDB in a compose stack; then it refuses to start.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let mut options = ClientOptions::parse(config.mongodb_uri.expose())
+            .await
+            .context("MONGODB_URI is not a valid MongoDB connection string")?;
+        // A request waits at most this long for an unreachable server, then answers 503.
+        options.server_selection_timeout = Some(config.mongodb_timeout);
+        options.connect_timeout = Some(config.mongodb_timeout);
+        options.app_name = Some("website".into());
+        let client = Client::with_options(options).context("creating the MongoDB client")?;
+        let db = Self::new(client.database(&config.mongodb_db));
+
+        let deadline = tokio::time::Instant::now() + config.mongodb_startup_wait;
+        loop {
+            match db.ping().await {
+                Ok(()) => return Ok(db),
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(%error, "MongoDB is not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) => {
+                    return Err(anyhow::Error::new(error).context(format!(
+                        "MongoDB did not answer within {:?}",
+                        config.mongodb_startup_wait
+                    )));
+                }
+            }
+        }
+    }
+
+    fn new(database: Database) -> Self {
+        // Accounts and rooms are acknowledged only once they are in the journal: a crash right
+        // after "registered" must not lose the account. (One server: majority adds nothing.)
+        let durable = CollectionOptions::builder()
+            .write_concern(WriteConcern::builder().journal(true).build())
+            .build();
+        Self {
+            users: database.collection_with_options(users::COLLECTION, durable.clone()),
+            rooms: database.collection_with_options(rooms::COLLECTION, durable),
+            database,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), AppError> {
+        self.database.run_command(doc! { "ping": 1 }).await?;
+        Ok(())
+    }
+
+    /// Creates the indexes `db/schema.json` lists; creating an existing index is a no-op.
+    pub async fn ensure_indexes(&self) -> anyhow::Result<()> {
+        let schema = schema::Schema::embedded()?;
+        for (collection, spec) in &schema.collections {
+            let models = spec.index_models();
+            if models.is_empty() {
+                continue;
+            }
+            self.database
+                .collection::<mongodb::bson::Document>(collection)
+                .create_indexes(models)
+                .await
+                .with_context(|| format!("creating the indexes of {collection}"))?;
+        }
+        Ok(())
+    }
+
+    pub fn users(&self) -> &Collection<UserDoc> {
+        &self.users
+    }
+
+    pub fn rooms(&self) -> &Collection<RoomDoc> {
+        &self.rooms
+    }
+
+    /// Drops the whole database: for tests that own a throwaway database.
+    pub async fn drop_database(&self) -> Result<(), AppError> {
+        self.database.drop().await?;
+        Ok(())
+    }
+}
+
+/// Whether a write failed on a unique index.
+fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    const DUPLICATE_KEY: i32 = 11000;
+    match &*error.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}

@@ -1,0 +1,102 @@
+//! `db/schema.json`, the single source of truth for collection validators and indexes.
+//!
+//! The website reads the index definitions from it at startup; the validators are applied by the
+//! database's init script (the app user cannot `collMod`), and the tests check stored documents
+//! against them.
+
+use std::collections::BTreeMap;
+
+use mongodb::IndexModel;
+use mongodb::bson::Document;
+use mongodb::options::IndexOptions;
+use serde::Deserialize;
+
+pub const SCHEMA_JSON: &str = include_str!("../../../db/schema.json");
+
+#[derive(Debug, Deserialize)]
+pub struct Schema {
+    pub database: String,
+    pub collections: BTreeMap<String, CollectionSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CollectionSpec {
+    /// Kept as JSON: the tests' validator checker reads it.
+    pub validator: serde_json::Value,
+    #[serde(default)]
+    pub indexes: Vec<IndexSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IndexSpec {
+    pub name: String,
+    /// Deserialized straight into a BSON document, which keeps the key order of the file:
+    /// a compound index's field order is part of its meaning.
+    pub key: Document,
+    #[serde(default)]
+    pub unique: Option<bool>,
+    #[serde(default)]
+    pub default_language: Option<String>,
+}
+
+impl Schema {
+    pub fn embedded() -> Result<Self, serde_json::Error> {
+        serde_json::from_str(SCHEMA_JSON)
+    }
+}
+
+impl CollectionSpec {
+    pub fn index_models(&self) -> Vec<IndexModel> {
+        self.indexes
+            .iter()
+            .map(|index| {
+                let options = IndexOptions::builder()
+                    .name(index.name.clone())
+                    .unique(index.unique)
+                    .default_language(index.default_language.clone())
+                    .build();
+                IndexModel::builder()
+                    .keys(index.key.clone())
+                    .options(options)
+                    .build()
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_schema_defines_the_contract_indexes() {
+        let schema = Schema::embedded().unwrap();
+        assert_eq!(schema.database, "webchat");
+        let users = &schema.collections["users"];
+        assert!(
+            users
+                .indexes
+                .iter()
+                .any(|i| i.name == "email_unique" && i.unique == Some(true))
+        );
+        let rooms = &schema.collections["rooms"];
+        let text = rooms
+            .indexes
+            .iter()
+            .find(|i| i.name == "title_text")
+            .unwrap();
+        assert_eq!(text.key.get_str("title").unwrap(), "text");
+        let owner = rooms
+            .indexes
+            .iter()
+            .find(|i| i.name == "owner_created")
+            .unwrap();
+        let order: Vec<&str> = owner.key.keys().map(String::as_str).collect();
+        assert_eq!(
+            order,
+            ["owner_id", "created_at"],
+            "compound key order is kept"
+        );
+        assert_eq!(rooms.index_models().len(), 2);
+    }
+}

@@ -1,0 +1,62 @@
+//! A room search: at least 6 characters, and never longer than a title can be.
+
+use crate::error::AppError;
+
+use super::{char_count, room_title};
+
+pub const MIN_CHARS: usize = 6;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery(String);
+
+impl SearchQuery {
+    /// Counts Unicode characters, so "Привет" (12 bytes) is exactly 6. Surrounding whitespace is
+    /// not part of the query. Text longer than any title cannot match, so it is refused
+    /// before it reaches the database.
+    pub fn parse(input: &str) -> Result<Self, AppError> {
+        let query = input.trim();
+        let chars = char_count(query);
+        if chars < MIN_CHARS {
+            Err(AppError::QueryTooShort)
+        } else if chars > room_title::MAX_CHARS {
+            Err(AppError::QueryTooLong)
+        } else {
+            Ok(Self(query.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn six_unicode_characters_is_the_minimum() {
+        assert!(matches!(
+            SearchQuery::parse("Приве"),
+            Err(AppError::QueryTooShort)
+        ));
+        assert_eq!(SearchQuery::parse(" Привет ").unwrap().as_str(), "Привет");
+        assert!(
+            SearchQuery::parse(".*+?()").is_ok(),
+            "punctuation counts too"
+        );
+        assert!(
+            SearchQuery::parse("     a     ").is_err(),
+            "padding does not count"
+        );
+    }
+
+    #[test]
+    fn queries_longer_than_a_title_are_refused() {
+        assert!(SearchQuery::parse(&"a".repeat(100)).is_ok());
+        assert!(matches!(
+            SearchQuery::parse(&"a".repeat(101)),
+            Err(AppError::QueryTooLong)
+        ));
+    }
+}

@@ -1,0 +1,28 @@
+//! The Webchat website: accounts, rooms, search and chat tickets.
+
+/// Login, sessions, CSRF, throttling and chat tickets.
+pub mod auth;
+/// Settings from the environment.
+pub mod config;
+/// MongoDB access: typed documents and named queries.
+pub mod db;
+/// Validated values: email, password, room title, search query.
+pub mod domain;
+/// The error type and its mapping to responses.
+pub mod error;
+/// The `website healthcheck` probe.
+pub mod healthcheck;
+/// Languages and message catalogues.
+pub mod i18n;
+/// The HTTP handlers and the route table.
+pub mod routes;
+/// Shutdown on SIGINT/SIGTERM.
+pub mod shutdown;
+/// Building and running the server.
+pub mod startup;
+/// Shared handler state.
+pub mod state;
+/// Logging setup.
+pub mod telemetry;
+/// Templates, static assets and page rendering.
+pub mod templates;

@@ -1,0 +1,50 @@
+//! `POST /api/rooms/{room_id}/ticket`: a chat ticket for the signed-in user (JSON).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde::Serialize;
+use tower_sessions::Session;
+
+use crate::auth::csrf;
+use crate::auth::session::{self, CurrentUser};
+use crate::auth::ticket::{LIFETIME, TicketIssuer};
+use crate::db::Db;
+use crate::error::AppError;
+
+use super::parse_room_id;
+
+/// Where the chat service listens, behind the same nginx origin.
+const WS_PATH: &str = "/ws";
+
+#[derive(Debug, Serialize)]
+pub struct TicketResponse {
+    token: String,
+    expires_in: u64,
+    ws_path: &'static str,
+}
+
+pub async fn issue_ticket(
+    user: CurrentUser,
+    session: Session,
+    headers: HeaderMap,
+    Path(room_id): Path<String>,
+    State(db): State<Db>,
+    State(tickets): State<TicketIssuer>,
+) -> Result<Json<TicketResponse>, AppError> {
+    let presented = headers.get(csrf::HEADER).and_then(|v| v.to_str().ok());
+    user.verify_csrf(presented)?;
+    let room_id = parse_room_id(&room_id)?;
+    let Some(account) = db.find_user_by_id(user.id).await? else {
+        // The account was removed while this session lived on: end the session too.
+        session::sign_out(&session).await?;
+        return Err(AppError::UserNotFound);
+    };
+    let room = db.find_room(room_id).await?.ok_or(AppError::RoomNotFound)?;
+    let token = tickets.issue(&account.email, &room.title, room.id)?;
+    Ok(Json(TicketResponse {
+        token,
+        expires_in: LIFETIME.as_secs(),
+        ws_path: WS_PATH,
+    }))
+}

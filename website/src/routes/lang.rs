@@ -1,0 +1,74 @@
+//! `GET /lang/{code}?next=/path`: remember the chosen language in a cookie and go back.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::error::AppError;
+use crate::i18n::{LANG_COOKIE, Lang};
+use crate::state::Settings;
+
+const ONE_YEAR_SECS: u32 = 365 * 24 * 60 * 60;
+
+#[derive(Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// Only a path on this site: `/x` but not `//evil.example` or `/\evil.example`, which browsers
+/// read as another host.
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(char::is_control) =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+pub async fn switch_language(
+    Path(code): Path<String>,
+    Query(query): Query<Next>,
+    State(settings): State<Settings>,
+) -> Result<Response, AppError> {
+    let lang = Lang::from_code(&code).ok_or(AppError::PageNotFound)?;
+    let secure = if settings.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age={ONE_YEAR_SECS}; SameSite=Lax; HttpOnly{secure}",
+        lang.code()
+    );
+    let target = local_path(query.next.as_deref());
+    Ok(([(SET_COOKIE, cookie)], Redirect::to(target)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        let cases = [
+            (Some("/search?q=abcdef"), "/search?q=abcdef"),
+            (Some("/"), "/"),
+            (Some("//evil.example"), "/"),
+            (Some("/\\evil.example"), "/"),
+            (Some("https://evil.example"), "/"),
+            (Some("evil"), "/"),
+            (Some("/a\r\nSet-Cookie: x=1"), "/"),
+            (None, "/"),
+        ];
+        for (next, expected) in cases {
+            assert_eq!(local_path(next), expected, "{next:?}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Creating and deleting my rooms (the list itself is the home page).
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::auth::session::CurrentUser;
+use crate::db::Db;
+use crate::db::rooms::Deleted;
+use crate::domain::RoomTitle;
+use crate::error::AppError;
+use crate::templates::View;
+
+use super::{home, parse_room_id};
+
+#[derive(Deserialize)]
+pub struct NewRoom {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    csrf_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct DeleteRoom {
+    #[serde(default)]
+    csrf_token: Option<String>,
+}
+
+pub async fn create_room(
+    user: CurrentUser,
+    view: View,
+    State(db): State<Db>,
+    Form(form): Form<NewRoom>,
+) -> Result<Response, AppError> {
+    user.verify_csrf(form.csrf_token.as_deref())?;
+    match RoomTitle::parse(&form.title) {
+        Ok(title) => {
+            db.insert_room(&title, user.id, user.email.as_str()).await?;
+            Ok(Redirect::to("/").into_response())
+        }
+        Err(error) => {
+            let message = view.text(&error.message_key());
+            home::my_rooms(
+                &view,
+                &db,
+                &user,
+                error.status(),
+                Some(message),
+                &form.title,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn delete_room(
+    user: CurrentUser,
+    Path(room_id): Path<String>,
+    State(db): State<Db>,
+    Form(form): Form<DeleteRoom>,
+) -> Result<Response, AppError> {
+    user.verify_csrf(form.csrf_token.as_deref())?;
+    let room_id = parse_room_id(&room_id)?;
+    match db.delete_room_owned_by(room_id, user.id).await? {
+        Deleted::Yes => Ok(Redirect::to("/").into_response()),
+        Deleted::NotFound => Err(AppError::RoomNotFound),
+        Deleted::NotOwner => Err(AppError::NotYourRoom),
+    }
+}

@@ -1,0 +1,98 @@
+//! Building the application (database, state, router, listener) apart from running it, so tests
+//! run exactly what the binary runs, on port 0 with their own database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::auth::session_store::MokaStore;
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::auth::password::Passwords;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::ticket::TicketIssuer;
+use crate::config::Config;
+use crate::db::Db;
+use crate::routes;
+use crate::state::{AppState, Settings};
+use crate::templates::Pages;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "session";
+/// Sessions kept in memory at most; the least recently used go first beyond that.
+const MAX_SESSIONS: u64 = 100_000;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    db: Db,
+}
+
+impl Application {
+    /// Connects to MongoDB (waiting for it a bounded time), ensures the indexes and binds
+    /// `config.addr`.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config).await?;
+        db.ensure_indexes().await?;
+        let pages = Pages::load().context("loading templates and catalogues")?;
+        let state = AppState {
+            db: db.clone(),
+            pages,
+            passwords: Passwords::new().await?,
+            tickets: TicketIssuer::new(&config.jwt_secret),
+            throttle: Arc::new(LoginThrottle::new(config.login_max_failures)),
+            settings: Settings {
+                trust_proxy_headers: config.trust_proxy_headers,
+                session_max_age: config.session_max_age,
+                cookie_secure: config.cookie_secure,
+            },
+        };
+        let idle = time::Duration::try_from(config.session_idle)
+            .context("SESSION_IDLE_MINUTES is out of range")?;
+        let sessions = SessionManagerLayer::new(MokaStore::new(MAX_SESSIONS))
+            .with_name(SESSION_COOKIE)
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(config.cookie_secure)
+            .with_expiry(Expiry::OnInactivity(idle));
+        let router = routes::router(state, sessions);
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on WEBSITE_ADDR {}", config.addr))?;
+        Ok(Self {
+            listener,
+            router,
+            db,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// The database handle the application uses (tests inspect what it wrote).
+    pub fn db(&self) -> Db {
+        self.db.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        tracing::info!("website stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! Server-rendered pages: the embedded minijinja templates, the static assets they link to, and the
+//! [`View`] extractor that renders a page in the visitor's language.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::response::Html;
+use minijinja::{Environment, UndefinedBehavior, Value, context};
+
+use crate::auth::session::CurrentUser;
+use crate::error::AppError;
+use crate::i18n::{I18n, Lang};
+
+/// Every template, embedded so the binary is the whole deployment. Names end in `.html`, which
+/// turns on minijinja's HTML auto-escaping.
+const TEMPLATES: [(&str, &str); 9] = [
+    ("base.html", include_str!("../templates/base.html")),
+    (
+        "auth_form.html",
+        include_str!("../templates/auth_form.html"),
+    ),
+    (
+        "search_form.html",
+        include_str!("../templates/search_form.html"),
+    ),
+    ("home.html", include_str!("../templates/home.html")),
+    ("register.html", include_str!("../templates/register.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("search.html", include_str!("../templates/search.html")),
+    ("chat.html", include_str!("../templates/chat.html")),
+    ("error.html", include_str!("../templates/error.html")),
+];
+
+/// A file under `/static/`, linked with a content hash so it can be cached for a year.
+#[derive(Debug)]
+pub struct Asset {
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static str,
+    pub version: String,
+}
+
+impl Asset {
+    fn new(name: &'static str, content_type: &'static str, body: &'static str) -> Self {
+        let mut hasher = DefaultHasher::new();
+        body.hash(&mut hasher);
+        Self {
+            name,
+            content_type,
+            body,
+            version: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("/static/{}?v={}", self.name, self.version)
+    }
+}
+
+/// The templates, the catalogues and the assets: everything needed to render a page.
+#[derive(Clone)]
+pub struct Pages {
+    env: Arc<Environment<'static>>,
+    i18n: I18n,
+    /// Each catalogue converted once into a template value.
+    texts: Arc<[(Lang, Value)]>,
+    assets: Arc<[Asset]>,
+}
+
+impl Pages {
+    pub fn load() -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        // A typo in a template variable or catalogue key fails the render (and the tests)
+        // instead of printing nothing.
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        let i18n = I18n::load()?;
+        let texts = Lang::ALL
+            .into_iter()
+            .map(|lang| (lang, Value::from_serialize(&**i18n.catalogue(lang))))
+            .collect();
+        let assets = [
+            Asset::new(
+                "app.css",
+                "text/css; charset=utf-8",
+                include_str!("../static/app.css"),
+            ),
+            Asset::new(
+                "chat.js",
+                "text/javascript; charset=utf-8",
+                include_str!("../static/chat.js"),
+            ),
+        ];
+        Ok(Self {
+            env: Arc::new(env),
+            i18n,
+            texts,
+            assets: Arc::new(assets),
+        })
+    }
+
+    pub fn i18n(&self) -> &I18n {
+        &self.i18n
+    }
+
+    pub fn asset(&self, name: &str) -> Option<&Asset> {
+        self.assets.iter().find(|asset| asset.name == name)
+    }
+
+    fn asset_url(&self, name: &str) -> String {
+        self.asset(name).map(Asset::url).unwrap_or_default()
+    }
+
+    /// Renders `name` with the layout's shared context (texts, language, user, asset links)
+    /// merged under the page's own `page_context`.
+    pub fn render_page(
+        &self,
+        lang: Lang,
+        user: Option<&CurrentUser>,
+        current_path: &str,
+        name: &str,
+        page_context: Value,
+    ) -> Result<Html<String>, AppError> {
+        let t = self
+            .texts
+            .iter()
+            .find(|(l, _)| *l == lang)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let user =
+            user.map(|u| context! { email => u.email.as_str(), csrf => u.csrf_token.as_str() });
+        let ctx = context! {
+            ..page_context,
+            ..context! {
+                t,
+                lang => lang.code(),
+                langs => Lang::ALL.map(Lang::code),
+                user,
+                current_path,
+                css_url => self.asset_url("app.css"),
+                chat_js_url => self.asset_url("chat.js"),
+            }
+        };
+        let html = self.env.get_template(name)?.render(ctx)?;
+        Ok(Html(html))
+    }
+}
+
+/// A page renderer bound to one request: its language and path (for the language switch).
+pub struct View {
+    pages: Pages,
+    lang: Lang,
+    path: String,
+}
+
+impl View {
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    /// A catalogue message in this request's language.
+    pub fn text(&self, key: &str) -> String {
+        self.pages.i18n().text(self.lang, key).to_owned()
+    }
+
+    /// The chat page's script strings: every `chat_*` message, handed over as JSON data.
+    pub fn chat_texts(&self) -> std::collections::BTreeMap<String, String> {
+        self.pages
+            .i18n()
+            .catalogue(self.lang)
+            .iter()
+            .filter(|(key, _)| key.starts_with("chat_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    pub fn render(
+        &self,
+        user: Option<&CurrentUser>,
+        name: &str,
+        page_context: Value,
+    ) -> Result<Html<String>, AppError> {
+        self.pages
+            .render_page(self.lang, user, &self.path, name, page_context)
+    }
+}
+
+impl<S> FromRequestParts<S> for View
+where
+    S: Send + Sync,
+    Pages: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // The language switch sends the visitor back to this path. A form re-rendered after a POST
+        // goes back to the form's own page where one exists (GET /login, GET /register), else home.
+        let path = if parts.method == axum::http::Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
+        } else {
+            match parts.uri.path() {
+                p @ ("/login" | "/register") => p.to_owned(),
+                _ => "/".to_owned(),
+            }
+        };
+        Ok(Self {
+            pages: Pages::from_ref(state),
+            lang: Lang::from_headers(&parts.headers),
+            path,
+        })
+    }
+}

@@ -1,0 +1,271 @@
+// The chat page: asks the website for a ticket, connects to the chat service, shows events.
+// Contract: shared/DESIGN.md (ticket endpoint, WebSocket events, close codes). All text goes in
+// with textContent; nothing from the network is ever parsed as HTML.
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("chat-config").textContent);
+  const texts = config.texts;
+  const stateEl = document.querySelector('[data-testid="connection-state"]');
+  const eventsEl = document.querySelector('[data-testid="messages"]');
+  const onlineEl = document.querySelector('[data-testid="online"]');
+  const form = document.getElementById("composer");
+  const input = document.querySelector('[data-testid="message-input"]');
+  const sendButton = document.querySelector('[data-testid="send"]');
+  const limitsEl = document.getElementById("limits");
+
+  const BACKOFF_BASE_MS = 1000;
+  const BACKOFF_MAX_MS = 30000;
+
+  let socket = null;
+  let attempt = 0; // failed attempts since the last open connection
+  let everOpened = false; // after the first open, every open is a reconnect with a gap
+  let stopped = false; // terminal: session gone or room deleted
+  let retryTimer = null;
+  // Open tabs per person, so a person with two tabs stays listed until the last one closes.
+  const tabs = new Map();
+
+  function t(key, values) {
+    let text = texts[key] || key;
+    for (const [name, value] of Object.entries(values || {})) {
+      text = text.split("{" + name + "}").join(String(value));
+    }
+    return text;
+  }
+
+  function setState(state) {
+    stateEl.dataset.state = state;
+    stateEl.textContent = t("chat_state_" + state);
+    const open = state === "open";
+    input.disabled = !open;
+    sendButton.disabled = !open;
+  }
+
+  function formatTime(at) {
+    const date = at ? new Date(at) : new Date();
+    if (Number.isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function addEvent(type, build) {
+    const item = document.createElement("li");
+    item.dataset.testid = "event";
+    item.dataset.type = type;
+    build(item);
+    const atBottom = eventsEl.scrollHeight - eventsEl.scrollTop - eventsEl.clientHeight < 40;
+    eventsEl.appendChild(item);
+    if (atBottom) eventsEl.scrollTop = eventsEl.scrollHeight;
+  }
+
+  function addNotice(type, text, at) {
+    addEvent(type, (item) => {
+      if (at) {
+        const time = document.createElement("span");
+        time.className = "event-time";
+        time.textContent = formatTime(at);
+        item.appendChild(time);
+      }
+      item.appendChild(document.createTextNode(text));
+    });
+  }
+
+  function addMessage(user, text, at) {
+    addEvent("message", (item) => {
+      const time = document.createElement("span");
+      time.className = "event-time";
+      time.textContent = formatTime(at);
+      const who = document.createElement("span");
+      who.className = "event-user";
+      who.dataset.testid = "event-user";
+      who.textContent = user;
+      const body = document.createElement("span");
+      body.className = "event-text";
+      body.dataset.testid = "event-text";
+      body.textContent = text;
+      item.append(time, who, body);
+    });
+  }
+
+  function renderMembers() {
+    onlineEl.replaceChildren();
+    for (const email of [...tabs.keys()].sort()) {
+      const li = document.createElement("li");
+      li.dataset.testid = "member";
+      li.textContent = email === config.me ? email + " " + t("chat_you") : email;
+      onlineEl.appendChild(li);
+    }
+  }
+
+  function showLimits(limits) {
+    if (!limits || typeof limits !== "object") return;
+    const parts = Object.entries(limits)
+      .filter(([, value]) => typeof value === "number" || typeof value === "string")
+      .map(([name, value]) => name.replace(/_/g, " ") + ": " + value);
+    if (parts.length === 0) return;
+    limitsEl.textContent = t("chat_limits") + " " + parts.join(", ");
+    limitsEl.hidden = false;
+  }
+
+  function closeReason(event) {
+    switch (event.code) {
+      case 1001: return t("chat_close_going_away");
+      case 1008: return t("chat_close_policy");
+      case 1009: return t("chat_close_too_big");
+      case 4000: return t("chat_close_idle");
+      case 4008: return t("chat_close_too_slow");
+      default: return event.reason || t("chat_close_unknown", { code: event.code });
+    }
+  }
+
+  function handle(data) {
+    let event;
+    try {
+      event = JSON.parse(data);
+    } catch (_) {
+      return;
+    }
+    switch (event.type) {
+      case "welcome":
+        tabs.clear();
+        for (const email of event.members || []) tabs.set(email, 1);
+        renderMembers();
+        showLimits(event.limits);
+        addNotice("info", t("chat_welcome", { room: event.room }));
+        break;
+      case "joined":
+        // `first` (an additive field of the chat service) says whether this is the person's first
+        // tab; welcome counted everyone once, so a join is +1 unless it is a first tab.
+        tabs.set(event.user, event.first === true ? 1 : (tabs.get(event.user) || 0) + 1);
+        renderMembers();
+        addNotice("joined", t("chat_joined", { user: event.user }), event.at);
+        break;
+      case "left": {
+        const remaining = (tabs.get(event.user) || 1) - 1;
+        if (event.last === true || (event.last !== false && remaining <= 0)) {
+          tabs.delete(event.user);
+        } else {
+          tabs.set(event.user, Math.max(remaining, 1));
+        }
+        renderMembers();
+        addNotice("left", t("chat_left", { user: event.user }), event.at);
+        break;
+      }
+      case "message":
+        addMessage(event.user, event.text, event.at);
+        break;
+      case "error":
+        addNotice("error", t("chat_error", { message: event.message || event.code }));
+        break;
+      default:
+        // Unknown event types are additive extensions: ignore them.
+        break;
+    }
+  }
+
+  function stop(messageKey) {
+    stopped = true;
+    setState("closed");
+    addNotice("error", t(messageKey));
+  }
+
+  function scheduleReconnect() {
+    if (stopped) return;
+    setState(everOpened ? "reconnecting" : "connecting");
+    // Exponential backoff with full jitter, so many pages do not reconnect in lockstep.
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    attempt += 1;
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  async function fetchTicket() {
+    const response = await fetch(config.ticket_url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": config.csrf_token, Accept: "application/json" },
+    });
+    if (response.status === 401) return { stop: "chat_session_expired" };
+    if (response.status === 404) return { stop: "chat_room_deleted" };
+    if (!response.ok) throw new Error("ticket request failed: " + response.status);
+    return { ticket: await response.json() };
+  }
+
+  async function connect() {
+    if (stopped) return;
+    let result;
+    try {
+      result = await fetchTicket();
+    } catch (_) {
+      scheduleReconnect();
+      return;
+    }
+    if (result.stop) {
+      stop(result.stop);
+      return;
+    }
+    const { token, ws_path: wsPath } = result.ticket;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const url = scheme + "//" + location.host + (wsPath || "/ws");
+    // A browser cannot set headers on a WebSocket: the ticket travels as a subprotocol.
+    const ws = new WebSocket(url, ["chat.v1", "bearer." + token]);
+    socket = ws;
+
+    ws.addEventListener("open", () => {
+      if (everOpened) addNotice("gap", t("chat_gap"));
+      everOpened = true;
+      attempt = 0;
+      setState("open");
+      input.focus();
+    });
+    ws.addEventListener("message", (event) => {
+      if (typeof event.data === "string") handle(event.data);
+    });
+    ws.addEventListener("close", (event) => {
+      if (socket !== ws) return;
+      socket = null;
+      // 1000 is our own close, 1006 is "dropped" (no reason to show); others are explained.
+      if (event.code !== 1000 && event.code !== 1006 && event.code !== 1005) {
+        addNotice("info", t("chat_closed_reason", { reason: closeReason(event) }));
+      }
+      tabs.clear();
+      renderMembers();
+      scheduleReconnect();
+    });
+  }
+
+  function send() {
+    const text = input.value;
+    if (!socket || socket.readyState !== WebSocket.OPEN || text.trim() === "") return;
+    socket.send(JSON.stringify({ type: "message", text }));
+    input.value = "";
+    input.focus();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  window.addEventListener("pagehide", () => {
+    stopped = true;
+    clearTimeout(retryTimer);
+    if (socket) socket.close(1000);
+  });
+  window.addEventListener("pageshow", (event) => {
+    // Back/forward cache restored the page: its socket is gone, connect afresh.
+    if (event.persisted) {
+      stopped = false;
+      attempt = 0;
+      connect();
+    }
+  });
+
+  setState("connecting");
+  connect();
+})();
