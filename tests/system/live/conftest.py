@@ -84,10 +84,12 @@ class Visitor:
         return tokens[0]
 
     def create_room(self, title: str) -> str:
+        """Creates the room and returns its id, found by searching for the title (which every
+        test makes unique), the way anyone would reach it."""
         response = self.post("/rooms", data={"title": title, "csrf_token": self.csrf_token()})
         assert response.status_code == 303, response.text[:500]
-        ids = self.page("/").room_ids_titled(title)
-        assert len(ids) == 1, f"the new room {title!r} is listed once on the home page"
+        ids = self.search(title).room_ids_titled(title)
+        assert len(ids) == 1, f"the new room {title!r} is found once"
         return ids[0]
 
     def search(self, text: str) -> Page:

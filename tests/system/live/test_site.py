@@ -67,7 +67,15 @@ def test_a_forged_forwarded_host_does_not_get_past_the_origin_check(visitor):
     assert response.status_code == 403
 
 
-def test_a_created_room_is_listed_and_found_by_search(member, base_url):
+def test_a_created_room_is_listed_on_its_owners_home_page(member):
+    title = f"My own room {uuid.uuid4().hex[:8]}"
+
+    room_id = member.create_room(title)
+
+    assert member.page("/").room_ids_titled(title) == [room_id]
+
+
+def test_a_created_room_is_found_by_search_by_anyone(member, base_url):
     marker = uuid.uuid4().hex[:8]
     title = f"Системные тесты {marker}"
     room_id = member.create_room(title)
