@@ -82,7 +82,7 @@ def assemble(root: Path, values: dict[str, str], build: Path, screenshot_dir: Pa
 
 def _pandoc(markdown_file: Path, reference: Path, out: Path) -> None:
     command = [
-        "pandoc", str(markdown_file), "--from=markdown", "--to=docx", f"--output={out}",
+        "pandoc", str(markdown_file), "--from=markdown-auto_identifiers", "--to=docx", f"--output={out}",
         f"--reference-doc={reference}", f"--highlight-style={HIGHLIGHT_STYLE}",
         "--metadata=lang:ru-RU",
     ]

@@ -92,7 +92,7 @@ def collections_markdown(schema_path: Path, descriptions: dict[str, str]) -> str
             out.append(f"{title}.\n")
         out.append(f"Table: Поля коллекции `{name}` {{#tbl:fields-{name}}}\n")
         out.append("| Поле | Тип BSON | Обяз. | Ограничения | Описание |")
-        out.append("|:-----|:---------|:-----:|:------------|:---------|")
+        out.append("|:-------------|:---------|:----:|:-------------------------|:-------------------------------|")
         for field, spec in validator["properties"].items():
             key = f"{name}.{field}"
             text = descriptions.get(key)
@@ -112,7 +112,7 @@ def collections_markdown(schema_path: Path, descriptions: dict[str, str]) -> str
         if indexes:
             out.append(f"Table: Индексы коллекции `{name}` {{#tbl:indexes-{name}}}\n")
             out.append("| Имя индекса | Ключ | Вид |")
-            out.append("|:------------|:-----|:----|")
+            out.append("|:----------------|:------------------------------|:------------------------------|")
             out.append("| `_id_` | `{ _id: 1 }` | B-дерево, уникальный (создаётся MongoDB) |")
             for index in indexes:
                 out.append(f"| `{index['name']}` | `{_key(index)}` | {_index_kind(index)} |")
@@ -162,7 +162,7 @@ def app_user_markdown(root: Path) -> str:
     if roles:
         lines.append("Table: Права пользователя приложения {#tbl:app-user}\n")
         lines.append("| Роль | База данных | Что разрешает |")
-        lines.append("|:-----|:------------|:--------------|")
+        lines.append("|:------------|:------------|:----------------------------------------|")
         meaning = {
             "readWrite": "чтение и запись документов, создание индексов и коллекций",
             "read": "только чтение",

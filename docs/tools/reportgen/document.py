@@ -86,7 +86,13 @@ def number(markdown: str) -> tuple[str, list[Heading]]:
                 shown = f"{num} {text}"
                 label(ident if ident and ident.startswith("sec:") else None, num)
             headings.append(Heading(level, shown, bookmark, "notoc" not in classes))
-            lines[index] = f"{m.group(1)} {shown} {{#{bookmark}}}"
+            # A point bookmark inside the heading paragraph, for the table of contents. (Pandoc's
+            # own bookmarks span whole sections, and LibreOffice cannot resolve a page reference to
+            # one that ends after a table.) Pandoc runs without auto_identifiers, so these are the
+            # only bookmarks.
+            mark = 90000 + len(headings)
+            lines[index] = (f"{m.group(1)} `<w:bookmarkStart w:id=\"{mark}\" w:name=\"{bookmark}\"/>"
+                            f"<w:bookmarkEnd w:id=\"{mark}\"/>`{{=openxml}}{shown}")
         elif m := _FIGURE.match(line):
             figures += 1
             attrs = (m.group(3) or "").split()
