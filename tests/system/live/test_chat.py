@@ -26,13 +26,14 @@ def open_chat(base_url: str, token: str, origin: str | None = None) -> ClientCon
     )
 
 
-def next_event(connection: ClientConnection, kind: str) -> dict:
-    """The next event of the given type, skipping others (presence events interleave)."""
+def next_event(connection: ClientConnection, kind: str, **fields) -> dict:
+    """The next event of the given type (and fields), skipping others: presence events
+    interleave with the rest, and `joined` also announces the newcomer to itself."""
     for _ in range(20):
         event = json.loads(connection.recv(timeout=10))
-        if event["type"] == kind:
+        if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
             return event
-    raise AssertionError(f"no {kind} event")
+    raise AssertionError(f"no {kind} event with {fields}")
 
 
 @pytest.fixture
@@ -66,8 +67,8 @@ def test_a_message_reaches_everyone_in_the_room_sender_included(room, base_url):
     with open_chat(base_url, ticket(owner, room_id)) as first, open_chat(base_url, ticket(guest, room_id)) as second:
         next_event(first, "welcome")
         next_event(second, "welcome")
-        joined = next_event(first, "joined")
-        assert joined["user"] == guest_email
+        joined = next_event(first, "joined", user=guest_email)
+        assert joined["online"] == 2
 
         second.send(json.dumps({"type": "message", "text": "Привет через nginx"}))
 
