@@ -77,7 +77,7 @@ STYLES = [
     _heading(2, 28),
     _heading(3, 28, extra_rpr="<w:i/><w:iCs/>"),
     _para("TOCHeading", "TOC Heading", based_on="Normal", nxt="BodyText",
-          ppr='<w:keepNext/><w:spacing w:before="0" w:after="240"/><w:jc w:val="center"/>',
+          ppr='<w:keepNext/><w:pageBreakBefore/><w:spacing w:before="0" w:after="240"/><w:jc w:val="center"/>',
           rpr=f'<w:b/><w:bCs/><w:caps/><w:sz w:val="{BODY_SIZE + 4}"/><w:szCs w:val="{BODY_SIZE + 4}"/>'),
     _para("TOC1", "toc 1", nxt="BodyText", ppr='<w:spacing w:line="288" w:lineRule="auto"/><w:tabs><w:tab w:val="right" w:leader="dot" w:pos="9345"/></w:tabs>'),
     _para("TOC2", "toc 2", nxt="BodyText",
@@ -107,7 +107,7 @@ STYLES = [
     _para("TitleSigns", "Title Signatures", custom=True,
           ppr='<w:spacing w:before="2400"/><w:ind w:left="4820"/>'),
     _para("TitleFooter", "Title Footer", custom=True,
-          ppr='<w:spacing w:before="3600"/><w:jc w:val="center"/>'),
+          ppr='<w:spacing w:before="3000"/><w:jc w:val="center"/>'),
     # A plain left-aligned paragraph without indent (lists of variables, notes under figures).
     _para("Plain", "Plain", custom=True, ppr='<w:jc w:val="left"/>'),
 ]

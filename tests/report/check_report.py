@@ -1,0 +1,267 @@
+"""Checks a built lab report (DOCX) and code archive (ZIP) against the repository.
+
+Standard library only. Every check reads the repository itself (routes, settings, schema,
+protocol, appendix files), so a report that no longer describes the code fails here.
+
+    python3 tests/report/check_report.py --docx FILE --zip FILE --screenshots DIR \
+        [--expect-text TEXT]...
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import struct
+import subprocess
+import sys
+import zipfile
+from collections import Counter
+from pathlib import Path
+from xml.etree import ElementTree
+
+ROOT = Path(__file__).resolve().parents[2]
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+SIZE_LIMIT = 2_000_000
+
+REQUIRED_SECTIONS = [
+    "Введение",
+    "Описание архитектуры ПО",
+    "Описание структуры базы данных",
+    "Описание протокола и форматов передачи данных",
+    "Описание API",
+    "Скриншоты функционала",
+    "Заключение",
+    "Приложение А",
+    "Приложение Б",
+]
+
+failures: list[str] = []
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        failures.append(message)
+
+
+# ---- reading the DOCX -------------------------------------------------------------------------
+
+class Paragraph:
+    def __init__(self, style: str, text: str):
+        self.style, self.text = style, text
+
+
+def paragraphs(document_xml: bytes) -> list[Paragraph]:
+    body = ElementTree.fromstring(document_xml).find(f"{W}body")
+    out = []
+    for p in body.iter(f"{W}p"):
+        style_el = p.find(f"{W}pPr/{W}pStyle")
+        parts = []
+        for el in p.iter():
+            if el.tag == f"{W}t":
+                parts.append(el.text or "")
+            elif el.tag == f"{W}br":
+                parts.append("\n")
+            elif el.tag == f"{W}tab":
+                parts.append("\t")
+        out.append(Paragraph(style_el.get(f"{W}val") if style_el is not None else "", "".join(parts)))
+    return out
+
+
+def squeeze(text: str) -> str:
+    """Text without any whitespace, so that wrapping and indentation do not matter."""
+    return re.sub(r"\s+", "", text)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    return struct.unpack(">II", data[16:24])
+
+
+def section_text(paras: list[Paragraph], title: str) -> str:
+    """The text from the Heading1 containing `title` to the next Heading1."""
+    out, inside = [], False
+    for p in paras:
+        if p.style == "Heading1":
+            inside = title in p.text
+        if inside:
+            out.append(p.text)
+    return "\n".join(out)
+
+
+# ---- reading the repository -------------------------------------------------------------------
+
+def listed_screenshots() -> list[tuple[str, str]]:
+    with (ROOT / "docs/screenshots.tsv").open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
+    return [(r[1], r[2]) for r in rows[1:]]
+
+
+def appendix_files() -> list[str]:
+    """The files docs/appendices.txt puts in the appendices, read independently of the builder."""
+    lines = [line.strip() for line in (ROOT / "docs/appendices.txt").read_text(encoding="utf-8").splitlines()]
+
+    def expand(pattern: str) -> list[str]:
+        return sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern) if p.is_file())
+
+    excluded = {f for line in lines if line.startswith("!") for f in expand(line[1:].strip())}
+    files: list[str] = []
+    for line in lines:
+        if line and not line.startswith(("#", "==", "!")):
+            files += [f for f in expand(line) if f not in excluded and f not in files]
+    return files
+
+
+def code_without_unit_tests(path: str) -> str:
+    text = (ROOT / path).read_text(encoding="utf-8")
+    return text.split("\n#[cfg(test)]\nmod tests", 1)[0] if path.endswith(".rs") else text
+
+
+def route_paths() -> list[str]:
+    routes = ROOT / "website/src/routes/mod.rs"
+    if not routes.exists():
+        print("note: website/src/routes/mod.rs does not exist yet; the route check is skipped")
+        return []
+    return re.findall(r'\.route\(\s*"([^"]+)"', routes.read_text(encoding="utf-8"))
+
+
+def setting_names() -> set[str]:
+    names = set()
+    for config in ("website/src/config.rs", "chat/src/config.rs"):
+        path = ROOT / config
+        if path.exists():
+            code = code_without_unit_tests(config)
+            names |= set(re.findall(r'"([A-Z][A-Z0-9]*_[A-Z0-9_]+)"', code))
+    return names
+
+
+def chat_error_codes() -> list[str]:
+    path = ROOT / "chat/src/protocol.rs"
+    if not path.exists():
+        return []
+    body = re.search(r"pub enum ErrorCode \{(.*?)\n\}", path.read_text(encoding="utf-8"), re.S)
+    if not body:
+        return []
+    variants = re.findall(r"^\s*([A-Z]\w*),", body.group(1), re.M)
+    return [re.sub(r"(?<!^)([A-Z])", r"_\1", v).lower() for v in variants]
+
+
+# ---- the checks -------------------------------------------------------------------------------
+
+def check_docx(docx: Path, shots_dir: Path, expected: list[str]) -> None:
+    size = docx.stat().st_size
+    check(size <= SIZE_LIMIT, f"{docx.name} is {size:,} bytes, over {SIZE_LIMIT:,}")
+    with zipfile.ZipFile(docx) as z:
+        document_xml = z.read("word/document.xml")
+        rels = ElementTree.fromstring(z.read("word/_rels/document.xml.rels"))
+        media = {rel.get("Id"): z.read("word/" + rel.get("Target")) for rel in rels
+                 if rel.get("Type", "").endswith("/image")}
+    paras = paragraphs(document_xml)
+    text = "\n".join(p.text for p in paras)
+    flat = squeeze(text)
+
+    headings = [p.text for p in paras if p.style == "Heading1"]
+    for section in REQUIRED_SECTIONS:
+        check(any(section in h for h in headings), f"no top-level section {section!r} (headings: {headings})")
+    for value in expected:
+        check(value in text, f"the report does not contain {value!r}")
+
+    # Every listed screenshot is embedded, with its caption, at its own size; plus every diagram.
+    root = ElementTree.fromstring(document_xml)
+    embedded = [blip.get(f"{R}embed") for blip in root.iter(f"{A}blip")]
+    shots = listed_screenshots()
+    diagrams = [p for p in (ROOT / "docs/diagrams").iterdir() if p.suffix in (".dot", ".seq")]
+    check(len(embedded) == len(shots) + len(diagrams),
+          f"{len(embedded)} pictures in the report, expected {len(shots)} screenshots + {len(diagrams)} diagrams")
+    captions = [p.text for p in paras if p.style == "ImageCaption"]
+    for name, caption in shots:
+        check(any(c.endswith(caption) for c in captions), f"no figure captioned {caption!r} ({name})")
+    embedded_sizes = Counter(png_size(media[rid]) for rid in embedded if rid in media)
+    wanted_sizes = Counter(png_size((shots_dir / name).read_bytes()) for name, _ in shots)
+    missing = wanted_sizes - embedded_sizes
+    check(not missing, f"screenshots of these sizes are not embedded: {dict(missing)}")
+    numbers = [int(m.group(1)) for c in captions if (m := re.match(r"Рисунок (\d+) — ", c))]
+    check(numbers == list(range(1, len(captions) + 1)), f"figures are not numbered 1..n in order: {numbers}")
+
+    # The appendices hold the current code of every listed file.
+    files = appendix_files()
+    check(bool(files), "docs/appendices.txt lists no files")
+    for path in files:
+        check(squeeze(code_without_unit_tests(path)) in flat, f"the appendices do not hold the current {path}")
+        check(path in text, f"no appendix heading names {path}")
+
+    # The API section names every route of the website's route table, and the chat endpoint.
+    api = section_text(paras, "Описание API")
+    for path in route_paths() + ["/ws"]:
+        check(path in api, f"the API section does not describe the route {path}")
+
+    # Every setting both services read, every chat error code, every event type.
+    for name in sorted(setting_names()):
+        check(name in text, f"the setting {name} is not described")
+    for code in chat_error_codes():
+        check(code in text, f"the chat error code {code} is not described")
+    for event in ("welcome", "joined", "message", "left", "error"):
+        check(f'"type": "{event}"' in text or f'"type":"{event}"' in text, f"no example of the {event} event")
+
+    # The database chapter shows every collection, field and index of db/schema.json.
+    schema = json.loads((ROOT / "db/schema.json").read_text(encoding="utf-8"))
+    db = section_text(paras, "Описание структуры базы данных")
+    for name, collection in schema["collections"].items():
+        check(name in db, f"the database chapter does not name the collection {name}")
+        for field in collection["validator"]["$jsonSchema"]["properties"]:
+            check(field in db, f"the database chapter does not describe {name}.{field}")
+        for index in collection.get("indexes", []):
+            check(index["name"] in db, f"the database chapter does not describe the index {index['name']}")
+    check("readWrite" in db, "the database chapter does not give the app user's role")
+
+    # The table of contents points at bookmarks that exist.
+    bookmarks = {b.get(f"{W}name") for b in root.iter(f"{W}bookmarkStart")}
+    targets = re.findall(r"PAGEREF (\S+)", document_xml.decode("utf-8"))
+    check(bool(targets), "no table of contents")
+    for target in targets:
+        check(target in bookmarks, f"the table of contents points at a missing bookmark {target}")
+
+
+def check_zip(archive: Path, stem: str) -> None:
+    size = archive.stat().st_size
+    check(size <= SIZE_LIMIT, f"{archive.name} is {size:,} bytes, over {SIZE_LIMIT:,}")
+    with zipfile.ZipFile(archive) as z:
+        names = [n for n in z.namelist() if not n.endswith("/")]
+    check(all(n.startswith(stem + "/") for n in names), f"archive entries are not all under {stem}/")
+    inside = sorted(n[len(stem) + 1:] for n in names)
+    committed = sorted(subprocess.run(["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", "HEAD"],
+                                      capture_output=True, text=True, check=True).stdout.split())
+    check(inside == committed, "the archive is not exactly the committed tree: "
+          f"extra {sorted(set(inside) - set(committed))[:5]}, missing {sorted(set(committed) - set(inside))[:5]}")
+    for forbidden in ("target/", "dist/", "node_modules/", ".venv/", "e2e/artifacts/"):
+        check(not any(f"/{forbidden}" in f"/{n}" for n in inside), f"the archive contains {forbidden}")
+    for required in ("docker-compose.yml", "README.md", ".gitignore", ".dockerignore"):
+        if (ROOT / required).exists():
+            check(required in inside, f"the archive lacks {required}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docx", type=Path, required=True)
+    parser.add_argument("--zip", type=Path, required=True)
+    parser.add_argument("--screenshots", type=Path, required=True)
+    parser.add_argument("--expect-text", action="append", default=[])
+    args = parser.parse_args()
+    check(args.docx.stem == args.zip.stem, "the DOCX and the ZIP are not named alike")
+    check(args.docx.stem.endswith("_webdev_lab_1"), f"{args.docx.name} is not named <Фамилия>_<Имя>_webdev_lab_1")
+    check_docx(args.docx, args.screenshots, args.expect_text)
+    check_zip(args.zip, args.zip.stem)
+    if failures:
+        print(f"{len(failures)} report check(s) failed:", file=sys.stderr)
+        for failure in failures:
+            print(f"  - {failure}", file=sys.stderr)
+        return 1
+    print(f"report checks passed: {args.docx.name} ({args.docx.stat().st_size:,} bytes), "
+          f"{args.zip.name} ({args.zip.stat().st_size:,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
