@@ -155,7 +155,8 @@ pub async fn serve(
     drop(outbox);
 
     let _ = close_tx.send(reason.close_frame());
-    let Ok(Ok(sink)) = tokio::time::timeout(CLOSE_GRACE, writer).await else {
+    // The writer gives up on its close frame after CLOSE_GRACE itself; this only guards the join.
+    let Ok(Ok(sink)) = tokio::time::timeout(2 * CLOSE_GRACE, writer).await else {
         return;
     };
     if reason != CloseReason::Gone

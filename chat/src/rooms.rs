@@ -14,7 +14,7 @@
 //! is marked too slow (its connection then closes with 4008) instead of delaying the others.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use time::OffsetDateTime;
@@ -34,6 +34,8 @@ struct Shared {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     next_seat: AtomicU64,
     limits: AnnouncedLimits,
+    /// Set at shutdown: everyone is leaving, so nobody needs to hear about it.
+    closing: AtomicBool,
 }
 
 struct Room {
@@ -107,6 +109,7 @@ impl RoomRegistry {
                 rooms: Mutex::new(HashMap::new()),
                 next_seat: AtomicU64::new(1),
                 limits,
+                closing: AtomicBool::new(false),
             }),
         }
     }
@@ -155,6 +158,12 @@ impl RoomRegistry {
         }
     }
 
+    /// Stops announcing `left` for the rest of this registry's life: at shutdown every member
+    /// leaves, and telling each of N members about the other N - 1 would cost N² events.
+    pub fn close(&self) {
+        self.shared.closing.store(true, Ordering::Relaxed);
+    }
+
     /// How many rooms have at least one member (a gauge for tests and logs).
     pub fn room_count(&self) -> usize {
         lock(&self.shared.rooms).len()
@@ -192,6 +201,7 @@ impl Drop for Membership {
         if state.seats.remove(&self.seat).is_none() {
             return;
         }
+        let closing = self.registry.shared.closing.load(Ordering::Relaxed);
         let last = match state.tabs.get_mut(&self.email) {
             Some(tabs) if *tabs > 1 => {
                 *tabs -= 1;
@@ -202,12 +212,14 @@ impl Drop for Membership {
                 true
             }
         };
-        state.broadcast(&ServerEvent::Left {
-            user: self.email.clone(),
-            online: state.tabs.len(),
-            at: OffsetDateTime::now_utc(),
-            last,
-        });
+        if !closing {
+            state.broadcast(&ServerEvent::Left {
+                user: self.email.clone(),
+                online: state.tabs.len(),
+                at: OffsetDateTime::now_utc(),
+                last,
+            });
+        }
         if state.seats.is_empty() {
             rooms.remove(&self.room.id);
         }
@@ -382,6 +394,21 @@ mod tests {
         drop(bob);
         assert_eq!(registry.room_count(), 1);
         drop(eve);
+        assert_eq!(registry.room_count(), 0);
+    }
+
+    #[test]
+    fn a_closed_registry_lets_members_leave_silently() {
+        let registry = registry();
+        let mut ann = join(&registry, ROOM, "ann@x.org", 16);
+        let bob = join(&registry, ROOM, "bob@x.org", 16);
+        ann.events();
+
+        registry.close();
+        drop(bob);
+
+        assert!(ann.events().is_empty());
+        drop(ann);
         assert_eq!(registry.room_count(), 0);
     }
 

@@ -117,6 +117,7 @@ impl Server {
             "shutting down: closing every connection"
         );
         drop(self.listener);
+        self.shared.registry.close();
         stopping.cancel();
         tracker.close();
         if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())

@@ -40,6 +40,8 @@ usage: JWT_SECRET=... chat-loadgen [options]
   --warmup SECS          sending time before measuring starts (default 2)
   --text-bytes B         length of each message text (default 64)
   --connect-parallel P   handshakes in flight at once (default 200)
+  --connect-rate C       new connections per second (default 500): every join is announced to
+                         the whole room, so joining N clients at once costs N*N/2 events
   --server-pid PID       report the server's RSS and CPU from /proc/PID
 ";
 
@@ -57,6 +59,7 @@ struct Options {
     warmup: Duration,
     text_bytes: usize,
     connect_parallel: usize,
+    connect_rate: f64,
     server_pid: Option<u32>,
 }
 
@@ -72,6 +75,7 @@ impl Options {
             warmup: Duration::from_secs(2),
             text_bytes: 64,
             connect_parallel: 200,
+            connect_rate: 500.0,
             server_pid: None,
         };
         let mut total_rate: Option<f64> = Some(100.0);
@@ -96,6 +100,7 @@ impl Options {
                 "--warmup" => options.warmup = Duration::from_secs_f64(number(&value)?),
                 "--text-bytes" => options.text_bytes = count(&value)?,
                 "--connect-parallel" => options.connect_parallel = count(&value)?.max(1),
+                "--connect-rate" => options.connect_rate = number(&value)?.max(1.0),
                 "--server-pid" => {
                     options.server_pid =
                         Some(value.parse().map_err(|e| format!("{flag} {value}: {e}"))?);
@@ -332,8 +337,10 @@ async fn run(options: Options, secret: Secret) -> String {
             continue;
         };
         let sender = (client < options.senders).then_some(client);
+        let connect_at = connecting + Duration::from_secs_f64(client as f64 / options.connect_rate);
         tasks.push(tokio::spawn(client_task(
             options.clone(),
+            connect_at,
             ticket,
             sender,
             room_sizes[room],
@@ -469,6 +476,7 @@ async fn run(options: Options, secret: Secret) -> String {
 #[allow(clippy::too_many_arguments)]
 async fn client_task(
     options: Options,
+    connect_at: Instant,
     ticket: String,
     sender: Option<usize>,
     room_size: u64,
@@ -494,6 +502,7 @@ async fn client_task(
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
+    tokio::time::sleep_until(connect_at).await;
     let connected = {
         let _permit = handshakes.acquire().await;
         tokio_tungstenite::connect_async_with_config(request, Some(config), true).await
