@@ -162,8 +162,8 @@ async fn a_text_frame_of_invalid_utf8_is_closed_with_1007() {
 #[tokio::test]
 async fn a_client_that_sends_nothing_is_closed_after_the_idle_timeout() {
     let mut limits = test_limits();
-    limits.ping_interval = Duration::from_millis(300);
-    limits.idle_timeout = Duration::from_millis(900);
+    limits.ping_interval = Duration::from_millis(400);
+    limits.idle_timeout = Duration::from_millis(1500);
     let server = TestServer::spawn_with(test_config(limits)).await;
     let (mut ann, _) = server.join("ann@x.org", ROOM_ID).await;
     let (mut bob, _) = server.join("bob@x.org", ROOM_ID).await;
