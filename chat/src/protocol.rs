@@ -115,13 +115,8 @@ impl ServerEvent {
 
     /// Serializes the event once; the result is shared between all receivers.
     pub fn to_frame(&self) -> Frame {
-        // Serializing these types cannot fail: every field is a string, number, bool, list or a
-        // timestamp with a four-digit year (the server's own clock).
         serde_json::to_string(self)
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "could not serialize a server event");
-                String::from(r#"{"type":"error","code":"internal","message":"internal error"}"#)
-            })
+            .expect("server events hold only strings, numbers, bools and UTC timestamps")
             .into()
     }
 }

@@ -239,3 +239,44 @@ async fn with_allowed_origins_set_only_those_pass() {
     let same_host = format!("http://{}", server.addr);
     assert_eq!(server.open(with_origin(&same_host)).await.err(), Some(403));
 }
+
+#[tokio::test]
+async fn a_half_sent_handshake_is_dropped_at_the_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut limits = test_limits();
+    limits.handshake_timeout = std::time::Duration::from_millis(300);
+    let server = TestServer::spawn_with(test_config(limits)).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+
+    tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(crate::helpers::EVENT_TIMEOUT, tcp.read(&mut buf))
+        .await
+        .expect("the server hangs up on a stalled handshake");
+    assert!(matches!(read, Ok(0) | Err(_)), "got {read:?}");
+}
+
+#[tokio::test]
+async fn at_the_connection_cap_new_clients_wait_until_a_slot_frees() {
+    let mut limits = test_limits();
+    limits.max_connections = 1;
+    let server = TestServer::spawn_with(test_config(limits)).await;
+    let (ann, _) = server.join("ann@example.org", ROOM_ID).await;
+
+    let waiting = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        server.open(server.request_with_ticket(&ticket("bob@example.org", ROOM_ID))),
+    )
+    .await;
+    assert!(
+        waiting.is_err(),
+        "a second client was served beyond the cap"
+    );
+
+    ann.leave().await;
+    let (_bob, welcome) = server.join("bob@example.org", ROOM_ID).await;
+    assert_eq!(welcome["members"], json!(["bob@example.org"]));
+}
