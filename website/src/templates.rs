@@ -138,16 +138,46 @@ impl Pages {
             ..context! {
                 t,
                 lang => lang.code(),
-                langs => Lang::ALL.map(Lang::code),
+                lang_links => lang_links(current_path),
                 user,
                 current_path,
-                css_url => self.asset_url("app.css"),
-                chat_js_url => self.asset_url("chat.js"),
+                // Our own URLs: marked safe so they are not entity-encoded (`&#x2f;`).
+                css_url => Value::from_safe_string(self.asset_url("app.css")),
+                chat_js_url => Value::from_safe_string(self.asset_url("chat.js")),
             }
         };
         let html = self.env.get_template(name)?.render(ctx)?;
         Ok(Html(html))
     }
+}
+
+/// The language switch: one link per language that comes back to `current_path`.
+fn lang_links(current_path: &str) -> Vec<Value> {
+    Lang::ALL
+        .iter()
+        .map(|lang| {
+            let href = format!(
+                "/lang/{}?next={}",
+                lang.code(),
+                percent_encode(current_path)
+            );
+            // Built here from a code and a percent-encoded path: nothing left to escape.
+            context! { code => lang.code(), href => Value::from_safe_string(href) }
+        })
+        .collect()
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() * 3);
+    for byte in input.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// A page renderer bound to one request: its language and path (for the language switch).
@@ -215,5 +245,43 @@ where
             lang: Lang::from_headers(&parts.headers),
             path,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_links_carry_the_current_path_percent_encoded() {
+        assert_eq!(
+            percent_encode("/search?q=Привет мир&x=1"),
+            "%2Fsearch%3Fq%3D%D0%9F%D1%80%D0%B8%D0%B2%D0%B5%D1%82%20%D0%BC%D0%B8%D1%80%26x%3D1"
+        );
+        assert_eq!(percent_encode("a-b_c.d~"), "a-b_c.d~");
+    }
+
+    #[test]
+    fn every_template_renders_for_both_languages() {
+        let pages = Pages::load().unwrap();
+        for lang in Lang::ALL {
+            for name in [
+                "home.html",
+                "login.html",
+                "register.html",
+                "search.html",
+                "error.html",
+            ] {
+                pages
+                    .render_page(
+                        lang,
+                        None,
+                        "/",
+                        name,
+                        context! { status => 404, message => "m" },
+                    )
+                    .unwrap_or_else(|e| panic!("{name} ({lang:?}): {e:#}"));
+            }
+        }
     }
 }

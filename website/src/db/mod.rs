@@ -79,18 +79,34 @@ impl Db {
     }
 
     /// Creates the indexes `db/schema.json` lists; creating an existing index is a no-op.
+    ///
+    /// When the server refuses to create one, startup still succeeds if an equivalent index is
+    /// already there (same fields in order, same uniqueness; for the text index, a `$text` query
+    /// works). That covers servers which report an existing index under another name or cannot
+    /// re-create a text index (the MongoDB stand-in after a restart), and still fails on a real
+    /// conflict.
     pub async fn ensure_indexes(&self) -> anyhow::Result<()> {
         let schema = schema::Schema::embedded()?;
         for (collection, spec) in &schema.collections {
-            let models = spec.index_models();
-            if models.is_empty() {
-                continue;
+            let coll = self
+                .database
+                .collection::<mongodb::bson::Document>(collection);
+            for (index, model) in spec.indexes.iter().zip(spec.index_models()) {
+                let Err(error) = coll.create_index(model).await else {
+                    continue;
+                };
+                if index_present(&coll, index).await? {
+                    tracing::warn!(
+                        collection,
+                        index = index.name,
+                        %error,
+                        "an equivalent index exists already; keeping it"
+                    );
+                } else {
+                    return Err(anyhow::Error::new(error)
+                        .context(format!("creating index {} on {collection}", index.name)));
+                }
             }
-            self.database
-                .collection::<mongodb::bson::Document>(collection)
-                .create_indexes(models)
-                .await
-                .with_context(|| format!("creating the indexes of {collection}"))?;
         }
         Ok(())
     }
@@ -108,6 +124,31 @@ impl Db {
         self.database.drop().await?;
         Ok(())
     }
+}
+
+/// Whether `collection` already has an index equivalent to `index`.
+async fn index_present(
+    collection: &Collection<mongodb::bson::Document>,
+    index: &schema::IndexSpec,
+) -> anyhow::Result<bool> {
+    use futures_util::TryStreamExt;
+    if index.is_text() {
+        // A $text query fails without a text index on the collection.
+        let probe = collection
+            .find_one(doc! { "$text": { "$search": "index probe" } })
+            .await;
+        return Ok(probe.is_ok());
+    }
+    let wanted: Vec<&String> = index.key.keys().collect();
+    let existing: Vec<mongodb::IndexModel> = collection.list_indexes().await?.try_collect().await?;
+    Ok(existing.iter().any(|model| {
+        let unique = model
+            .options
+            .as_ref()
+            .and_then(|o| o.unique)
+            .unwrap_or(false);
+        model.keys.keys().collect::<Vec<_>>() == wanted && unique == index.unique.unwrap_or(false)
+    }))
 }
 
 /// Whether a write failed on a unique index.

@@ -45,6 +45,12 @@ impl Schema {
     }
 }
 
+impl IndexSpec {
+    pub fn is_text(&self) -> bool {
+        self.key.values().any(|v| v.as_str() == Some("text"))
+    }
+}
+
 impl CollectionSpec {
     pub fn index_models(&self) -> Vec<IndexModel> {
         self.indexes

@@ -1,0 +1,326 @@
+//! `TestApp` and `Browser`: spawn the application, act like a user, read what came back.
+
+use std::net::SocketAddr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use regex::Regex;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use website::config::{Config, Secret};
+use website::db::Db;
+use website::startup::Application;
+
+pub const JWT_SECRET: &str = "test secret: thirty-two bytes or more, of course";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn mongodb_uri() -> String {
+    std::env::var("MONGODB_URI").expect("set MONGODB_URI or run scripts/test")
+}
+
+/// A configuration for tests: port 0, a fresh database, short timeouts.
+pub fn test_config() -> Config {
+    Config {
+        addr: "127.0.0.1:0".parse().expect("a valid address"),
+        mongodb_uri: Secret::new(mongodb_uri()),
+        mongodb_db: format!("webchat_test_{}", uuid::Uuid::new_v4().simple()),
+        jwt_secret: Secret::new(JWT_SECRET),
+        cookie_secure: false,
+        session_idle: Duration::from_secs(3600),
+        session_max_age: Duration::from_secs(12 * 3600),
+        trust_proxy_headers: false,
+        login_max_failures: 5,
+        mongodb_timeout: Duration::from_secs(2),
+        mongodb_startup_wait: Duration::from_secs(10),
+    }
+}
+
+/// One running application and a browser-like client for it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: Db,
+    pub config: Config,
+    /// The default visitor; `app.new_browser()` makes more.
+    pub browser: Browser,
+    db_name: String,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Browser;
+    fn deref(&self) -> &Browser {
+        &self.browser
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config();
+        adjust(&mut config);
+        let app = Application::build(config.clone())
+            .await
+            .expect("the application builds");
+        let addr = app.local_addr();
+        let db = app.db();
+        tokio::spawn(app.run_until(std::future::pending()));
+        let db_name = config.mongodb_db.clone();
+        Self {
+            addr,
+            db,
+            config,
+            browser: Browser::new(addr),
+            db_name,
+        }
+    }
+
+    /// Another visitor with its own cookies.
+    pub fn new_browser(&self) -> Browser {
+        Browser::new(self.addr)
+    }
+
+    /// A new visitor who registered (and so is logged in) as `email`.
+    pub async fn signed_up_browser(&self, email: &str) -> Browser {
+        let browser = self.new_browser();
+        let response = browser.register(email, PASSWORD).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "registering {email}"
+        );
+        browser
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for TestApp {
+    /// Drops the test's database. The test's runtime is going away, so this uses its own thread,
+    /// runtime and client; failures only leave a stray database behind.
+    fn drop(&mut self) {
+        let uri = self.config.mongodb_uri.expose().to_owned();
+        let name = self.db_name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(mut options) = mongodb::options::ClientOptions::parse(&uri).await {
+                    options.server_selection_timeout = Some(Duration::from_secs(2));
+                    if let Ok(client) = mongodb::Client::with_options(options) {
+                        let _ = client.database(&name).drop().await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A client that keeps cookies and does not follow redirects, like a browser whose every step
+/// the test looks at.
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new(addr: SocketAddr) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("a reqwest client");
+        Self {
+            base: format!("http://{addr}"),
+            client,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_html(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.expect("a body")
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Response {
+        self.post_form("/register", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_form("/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    /// The CSRF token of the signed-in session, as the pages carry it.
+    pub async fn csrf_token(&self) -> String {
+        let html = self.get_html("/").await;
+        capture(&html, r#"name="csrf_token" value="([0-9a-f]+)""#)
+            .into_iter()
+            .next()
+            .expect("a signed-in page carries the CSRF token")
+    }
+
+    pub async fn logout(&self) -> Response {
+        let token = self.csrf_token().await;
+        self.post_form("/logout", &[("csrf_token", &token)]).await
+    }
+
+    pub async fn create_room(&self, title: &str) -> Response {
+        let token = self.csrf_token().await;
+        self.post_form("/rooms", &[("title", title), ("csrf_token", &token)])
+            .await
+    }
+
+    /// Creates a room and returns its id.
+    pub async fn created_room(&self, title: &str) -> String {
+        let response = self.create_room(title).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "creating {title:?}"
+        );
+        self.my_rooms()
+            .await
+            .into_iter()
+            .find(|(_, t)| t == title.trim())
+            .map(|(id, _)| id)
+            .expect("the new room is listed")
+    }
+
+    pub async fn delete_room(&self, room_id: &str) -> Response {
+        let token = self.csrf_token().await;
+        self.post_form(
+            &format!("/rooms/{room_id}/delete"),
+            &[("csrf_token", &token)],
+        )
+        .await
+    }
+
+    /// My rooms as listed on the home page: (id, title), in page order.
+    pub async fn my_rooms(&self) -> Vec<(String, String)> {
+        let html = self.get_html("/").await;
+        let item = Regex::new(
+            r#"(?s)data-testid="room-item" data-room-id="([0-9a-f]{24})">\s*<a href="/rooms/[0-9a-f]{24}" data-testid="room-link">([^<]*)</a>"#,
+        )
+        .expect("a valid pattern");
+        item.captures_iter(&html)
+            .map(|c| (c[1].to_owned(), unescape(&c[2])))
+            .collect()
+    }
+
+    pub async fn search(&self, query: &str) -> Response {
+        self.client
+            .get(self.url("/search"))
+            .query(&[("q", query)])
+            .send()
+            .await
+            .expect("GET /search")
+    }
+
+    /// Titles of the search results, in page order.
+    pub async fn search_titles(&self, query: &str) -> Vec<String> {
+        let response = self.search(query).await;
+        assert_eq!(response.status(), StatusCode::OK, "search {query:?}");
+        let html = response.text().await.expect("a body");
+        let result = Regex::new(
+            r#"(?s)<li data-testid="search-result">\s*<a href="/rooms/[0-9a-f]{24}">([^<]*)</a>"#,
+        )
+        .expect("a valid pattern");
+        result
+            .captures_iter(&html)
+            .map(|c| unescape(&c[1]))
+            .collect()
+    }
+
+    pub async fn ticket_for(&self, room_id: &str) -> Response {
+        let token = self.csrf_token().await;
+        self.client
+            .post(self.url(&format!("/api/rooms/{room_id}/ticket")))
+            .header("X-CSRF-Token", token)
+            .send()
+            .await
+            .expect("POST ticket")
+    }
+}
+
+/// The first capture group of every match of `pattern` in `text`.
+pub fn capture(text: &str, pattern: &str) -> Vec<String> {
+    Regex::new(pattern)
+        .expect("a valid pattern")
+        .captures_iter(text)
+        .map(|c| c[1].to_owned())
+        .collect()
+}
+
+/// Undoes minijinja's HTML escaping.
+pub fn unescape(html: &str) -> String {
+    html.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+/// The text of the form error box, if any.
+pub fn form_error(html: &str) -> Option<String> {
+    static ERROR: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"<p [^>]*data-testid="form-error"[^>]*>([^<]*)</p>"#).expect("a valid pattern")
+    });
+    ERROR.captures(html).map(|c| unescape(&c[1]))
+}
+
+/// The `name=value` of the session cookie set by a response, with its attributes.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{}=", website::startup::SESSION_COOKIE)))
+        .map(str::to_owned)
+}
+
+/// Just the value of the session cookie in a `Set-Cookie` line.
+pub fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .expect("name=value")
+}
+
+pub fn location(response: &Response) -> &str {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}

@@ -1,0 +1,16 @@
+//! The website's integration tests: the real application over real HTTP, each test with its own
+//! MongoDB database on `MONGODB_URI` (scripts/test starts a server and sets it).
+
+// The whole binary is test code: helpers outside #[test] fns may unwrap like the tests do.
+#![allow(clippy::unwrap_used)]
+
+mod accounts;
+mod binary;
+mod helpers;
+mod outage;
+mod pages;
+mod rooms;
+mod schema;
+mod search;
+mod sessions;
+mod ticket;

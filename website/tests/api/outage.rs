@@ -1,0 +1,184 @@
+//! MongoDB going away and coming back, and MongoDB absent at startup.
+//!
+//! The application reaches the test server through a TCP proxy the test can switch off: that
+//! cuts every connection and refuses new ones, as a crashed or partitioned server would.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use website::config::Secret;
+use website::startup::Application;
+
+use crate::helpers::{PASSWORD, TestApp, mongodb_uri, test_config};
+
+/// A request that hangs is a failure; a slow answer within this bound is not our concern here.
+const NO_HANG: Duration = Duration::from_secs(10);
+
+struct MongoProxy {
+    port: u16,
+    up: watch::Sender<bool>,
+}
+
+impl MongoProxy {
+    async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, watcher) = watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut watcher = watcher.clone();
+                if !*watcher.borrow() {
+                    continue; // dropped: the connection is refused
+                }
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watcher.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { port, up }
+    }
+
+    /// The test server's URI with the proxy in place of its host.
+    fn uri(&self) -> String {
+        let original = mongodb_uri();
+        let rest = original
+            .strip_prefix("mongodb://")
+            .expect("a mongodb:// URI");
+        let (credentials, rest) = match rest.rsplit_once('@') {
+            Some((credentials, rest)) => (format!("{credentials}@"), rest),
+            None => (String::new(), rest),
+        };
+        let tail = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
+        let tail = if tail.is_empty() { "/" } else { tail };
+        let separator = if tail.contains('?') { "&" } else { "?" };
+        // directConnection: talk to this address only, never to hosts a replica set announces.
+        format!(
+            "mongodb://{credentials}127.0.0.1:{}{tail}{separator}directConnection=true",
+            self.port
+        )
+    }
+
+    fn set(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// host:port of the test server.
+fn target() -> String {
+    let uri = mongodb_uri();
+    let rest = uri.strip_prefix("mongodb://").expect("a mongodb:// URI");
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let end = rest.find(['/', '?', ',']).unwrap_or(rest.len());
+    rest[..end].to_owned()
+}
+
+#[tokio::test]
+async fn when_mongodb_goes_away_pages_answer_503_and_recover_when_it_is_back() {
+    let proxy = MongoProxy::start(target()).await;
+    let app = TestApp::spawn_with(|c| {
+        c.mongodb_uri = Secret::new(proxy.uri());
+        c.mongodb_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let me = app.signed_up_browser("steady@example.org").await;
+    let room = me.created_room("still here").await;
+    let token = me.csrf_token().await;
+
+    proxy.set(false);
+
+    let ready = tokio::time::timeout(NO_HANG, app.get("/readyz"))
+        .await
+        .expect("readyz hung");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let home = tokio::time::timeout(NO_HANG, me.get("/"))
+        .await
+        .expect("home hung");
+    assert_eq!(home.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = home.text().await.unwrap();
+    assert!(
+        html.contains("temporarily unavailable"),
+        "a friendly page: {html}"
+    );
+    let login = tokio::time::timeout(
+        NO_HANG,
+        app.new_browser().login("steady@example.org", PASSWORD),
+    )
+    .await
+    .expect("login hung");
+    assert_eq!(
+        login.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "never 'wrong password'"
+    );
+    let ticket = tokio::time::timeout(
+        NO_HANG,
+        me.client
+            .post(me.url(&format!("/api/rooms/{room}/ticket")))
+            .header("X-CSRF-Token", &token)
+            .send(),
+    )
+    .await
+    .expect("ticket hung")
+    .unwrap();
+    assert_eq!(ticket.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = ticket.json().await.unwrap();
+    assert_eq!(body["error"], "db_unavailable");
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        StatusCode::OK,
+        "the process is alive"
+    );
+
+    proxy.set(true);
+
+    // The driver rediscovers the server on its own; give it a bounded number of tries.
+    let mut recovered = false;
+    for _ in 0..60 {
+        if app.get("/readyz").await.status() == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "ready again once MongoDB is back");
+    let home = me.get("/").await;
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(
+        home.text().await.unwrap().contains("still here"),
+        "the session survived the outage"
+    );
+}
+
+#[tokio::test]
+async fn the_application_refuses_to_start_when_mongodb_stays_unreachable() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = test_config();
+    config.mongodb_uri = Secret::new(format!(
+        "mongodb://127.0.0.1:{closed_port}/?directConnection=true"
+    ));
+    config.mongodb_timeout = Duration::from_millis(300);
+    config.mongodb_startup_wait = Duration::from_secs(2);
+
+    let result = tokio::time::timeout(Duration::from_secs(20), Application::build(config))
+        .await
+        .expect("startup gives up within its bounded wait");
+
+    let error = result.err().expect("no application without MongoDB");
+    assert!(
+        format!("{error:#}").contains("MongoDB did not answer"),
+        "{error:#}"
+    );
+}

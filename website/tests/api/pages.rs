@@ -1,0 +1,328 @@
+//! Response headers, escaping, languages, static files, error pages and probes.
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+
+use crate::helpers::{TestApp, capture, location};
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("h@example.org").await;
+    let static_url = capture(
+        &app.get_html("/login").await,
+        r#"href="(/static/app\.css\?v=[0-9a-f]+)""#,
+    )
+    .remove(0);
+
+    for path in [
+        "/",
+        "/login",
+        "/no-such-page",
+        "/healthz",
+        static_url.as_str(),
+        "/search",
+    ] {
+        let response = me.get(path).await;
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "img-src 'self' data:",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{path}: {directive} missing from {csp}"
+            );
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn pages_of_a_signed_in_user_are_never_stored() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("ns@example.org").await;
+    let room = me.created_room("private").await;
+
+    for path in [
+        "/".to_owned(),
+        "/search?q=private".to_owned(),
+        format!("/rooms/{room}"),
+    ] {
+        let response = me.get(&path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()[CACHE_CONTROL], "no-store", "{path}");
+    }
+    assert_eq!(
+        me.ticket_for(&room).await.headers()[CACHE_CONTROL],
+        "no-store"
+    );
+}
+
+#[tokio::test]
+async fn pages_contain_no_inline_scripts() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("js@example.org").await;
+    let room = me.created_room("scripts").await;
+
+    let anonymous = app.new_browser();
+    for (browser, path) in [
+        (&me, "/".to_owned()),
+        (&anonymous, "/".to_owned()),
+        (&anonymous, "/login".to_owned()),
+        (&me, format!("/rooms/{room}")),
+    ] {
+        let html = browser.get_html(&path).await;
+        for tag in capture(&html, r"(<script[^>]*>)") {
+            assert!(
+                tag.contains(" src=\"/static/") || tag.contains(r#"type="application/json""#),
+                "{path}: inline script {tag}"
+            );
+        }
+        assert!(
+            !html.contains(" onclick=") && !html.contains(" style="),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_room_title_with_markup_is_shown_as_text() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("x@example.org").await;
+    let evil = r#"<script>alert("x")</script>"#;
+    let room = me.created_room(evil).await;
+
+    let home = me.get_html("/").await;
+    let chat = me.get_html(&format!("/rooms/{room}")).await;
+    let search = me.search("<script>").await.text().await.unwrap();
+
+    for (page, html) in [("home", &home), ("chat", &chat), ("search", &search)] {
+        assert!(!html.contains("<script>alert"), "{page} leaks markup");
+        assert!(
+            html.contains("&lt;script&gt;alert("),
+            "{page} shows it escaped"
+        );
+    }
+    // The JSON data block must not be closable by the title either.
+    assert!(!chat.contains("</script>alert") && !chat.contains(r#""</script>"#));
+}
+
+#[tokio::test]
+async fn a_russian_browser_gets_russian_and_others_get_english() {
+    let app = TestApp::spawn().await;
+    let ru = app
+        .client
+        .get(app.url("/"))
+        .header(ACCEPT_LANGUAGE, "ru-RU,ru;q=0.9,en;q=0.8")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let de = app
+        .client
+        .get(app.url("/login"))
+        .header(ACCEPT_LANGUAGE, "de-DE")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(ru.contains(r#"<html lang="ru">"#));
+    assert!(ru.contains(r#"href="/register">Регистрация</a>"#), "{ru}");
+    assert!(ru.contains(r#"href="/login">Войти</a>"#));
+    assert!(de.contains(r#"<html lang="en">"#));
+    assert!(de.contains(r#"<label for="password">Password</label>"#));
+}
+
+#[tokio::test]
+async fn error_messages_come_in_the_visitors_language() {
+    let app = TestApp::spawn().await;
+
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .header(ACCEPT_LANGUAGE, "ru")
+        .form(&[("email", "nobody@example.org"), ("password", "whatever1")])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Неверный email или пароль."), "{html}");
+    assert!(html.contains(r#"<label for="password">Пароль</label>"#));
+}
+
+#[tokio::test]
+async fn the_language_switch_sets_a_cookie_and_returns_to_the_page() {
+    let app = TestApp::spawn().await;
+    let login = app.get_html("/login").await;
+    assert!(
+        login.contains(r#"href="/lang/ru?next=%2Flogin""#),
+        "{login}"
+    );
+    assert!(
+        login.contains(r#"data-testid="lang-ru""#) && login.contains(r#"data-testid="lang-en""#)
+    );
+
+    let response = app.get("/lang/ru?next=/login").await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login");
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("lang=ru;") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let html = app
+        .client
+        .get(app.url("/login"))
+        .header(ACCEPT_LANGUAGE, "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"<label for="password">Пароль</label>"#),
+        "the cookie wins over the browser"
+    );
+    // And back.
+    app.get("/lang/en?next=/login").await;
+    assert!(
+        app.get_html("/login")
+            .await
+            .contains(r#"<label for="password">Password</label>"#)
+    );
+}
+
+#[tokio::test]
+async fn the_language_switch_only_returns_to_local_pages() {
+    let app = TestApp::spawn().await;
+    for next in [
+        "//evil.example/x",
+        "https://evil.example",
+        "/\\evil.example",
+    ] {
+        let response = app
+            .client
+            .get(app.url("/lang/en"))
+            .query(&[("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&response), "/", "{next}");
+    }
+    assert_eq!(
+        app.get("/lang/xx?next=/").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_lang_cookie_alone_never_creates_a_session() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url("/"))
+        .header(COOKIE, "lang=ru")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get(SET_COOKIE).is_none());
+    assert!(response.text().await.unwrap().contains("Регистрация"));
+}
+
+#[tokio::test]
+async fn static_files_are_served_with_types_and_cache_headers() {
+    let app = TestApp::spawn().await;
+    let html = app.get_html("/login").await;
+    let css = capture(&html, r#"href="(/static/app\.css\?v=[0-9a-f]+)""#).remove(0);
+
+    let versioned = app.get(&css).await;
+    let unversioned = app.get("/static/chat.js").await;
+
+    assert_eq!(versioned.status(), StatusCode::OK);
+    assert_eq!(versioned.headers()[CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(
+        versioned.headers()[CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(
+        unversioned.headers()[CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(unversioned.headers()[CACHE_CONTROL], "no-cache");
+    assert_eq!(
+        app.get("/static/secret.txt").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/static/..%2FCargo.toml").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn unknown_pages_get_a_friendly_localized_404() {
+    let app = TestApp::spawn().await;
+
+    let response = app
+        .client
+        .get(app.url("/no/such/page"))
+        .header(ACCEPT_LANGUAGE, "ru")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Такой страницы нет.")
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness_probes_answer() {
+    let app = TestApp::spawn().await;
+
+    let health = app.get("/healthz").await;
+    let ready = app.get("/readyz").await;
+
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.text().await.unwrap(), "ok");
+    assert_eq!(ready.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_healthcheck_probe_sees_a_running_server() {
+    let app = TestApp::spawn().await;
+    assert!(website::healthcheck::probe(app.addr.port()).await.unwrap());
+}

@@ -1,0 +1,256 @@
+//! Creating, listing and deleting rooms; CSRF protection of the forms; the chat page.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, capture, form_error, location};
+
+#[tokio::test]
+async fn my_rooms_are_listed_newest_first() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("owner@example.org").await;
+    assert!(
+        me.get_html("/").await.contains(r#"data-testid="no-rooms""#),
+        "empty state"
+    );
+
+    for title in ["first", "second", "third"] {
+        let response = me.create_room(title).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{title}");
+        assert_eq!(location(&response), "/");
+    }
+
+    let titles: Vec<String> = me.my_rooms().await.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(titles, ["third", "second", "first"]);
+}
+
+#[tokio::test]
+async fn room_titles_must_be_1_to_100_characters_after_trimming() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("titles@example.org").await;
+    let hundred = "ж".repeat(100);
+    let cases = [
+        (String::new(), false, "empty"),
+        ("    ".to_owned(), false, "blank"),
+        ("я".to_owned(), true, "one Cyrillic character"),
+        (hundred.clone(), true, "100 Cyrillic characters (200 bytes)"),
+        (
+            format!("  {hundred}  "),
+            true,
+            "100 characters with padding",
+        ),
+        ("ж".repeat(101), false, "101 characters"),
+    ];
+    for (title, accepted, why) in cases {
+        let response = me.create_room(&title).await;
+        if accepted {
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{why}");
+        } else {
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+            let html = response.text().await.unwrap();
+            let error = form_error(&html).unwrap_or_default();
+            assert!(error.contains("1 to 100 characters"), "{why}: {error:?}");
+        }
+    }
+    let titles: Vec<String> = me.my_rooms().await.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        titles,
+        [hundred.clone(), hundred, "я".to_owned()],
+        "only valid rooms, trimmed"
+    );
+}
+
+#[tokio::test]
+async fn deleting_my_own_room_removes_it() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("del@example.org").await;
+    let keep = me.created_room("keep me").await;
+    let gone = me.created_room("delete me").await;
+
+    let response = me.delete_room(&gone).await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    let ids: Vec<String> = me.my_rooms().await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, [keep]);
+    let again = me.delete_room(&gone).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn deleting_someone_elses_room_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let owner = app.signed_up_browser("owner@example.org").await;
+    let intruder = app.signed_up_browser("intruder@example.org").await;
+    let room = owner.created_room("mine, not yours").await;
+
+    let response = intruder.delete_room(&room).await;
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("Only the owner of a room can delete it."),
+        "{html}"
+    );
+    assert_eq!(owner.my_rooms().await.len(), 1, "the room is still there");
+    assert!(
+        intruder
+            .get_html("/")
+            .await
+            .contains(r#"data-testid="no-rooms""#)
+    );
+}
+
+#[tokio::test]
+async fn addressing_a_room_that_does_not_exist_is_not_found() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("missing@example.org").await;
+    for id in ["0123456789abcdef01234567", "not-an-id", "%3Cscript%3E"] {
+        assert_eq!(
+            me.delete_room(id).await.status(),
+            StatusCode::NOT_FOUND,
+            "delete {id}"
+        );
+        let page = me.get(&format!("/rooms/{id}")).await;
+        assert_eq!(page.status(), StatusCode::NOT_FOUND, "chat page {id}");
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("This room does not exist"),
+            "a friendly 404 page: {html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_from_another_site_are_refused() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("csrf@example.org").await;
+    let room = me.created_room("protected").await;
+    let token = me.csrf_token().await;
+
+    let no_token = me.post_form("/rooms", &[("title", "forged")]).await;
+    let wrong_token = me
+        .post_form(
+            "/rooms",
+            &[("title", "forged"), ("csrf_token", &"0".repeat(64))],
+        )
+        .await;
+    let foreign_origin = me
+        .client
+        .post(me.url("/rooms"))
+        .header("Origin", "http://evil.example")
+        .form(&[("title", "forged"), ("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let foreign_delete = me
+        .client
+        .post(me.url(&format!("/rooms/{room}/delete")))
+        .header("Origin", "http://evil.example")
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let no_token_delete = me.post_form(&format!("/rooms/{room}/delete"), &[]).await;
+    let no_token_logout = me.post_form("/logout", &[]).await;
+
+    for (response, why) in [
+        (no_token, "missing token"),
+        (wrong_token, "wrong token"),
+        (foreign_origin, "foreign Origin"),
+        (foreign_delete, "foreign Origin on delete"),
+        (no_token_delete, "delete without token"),
+        (no_token_logout, "logout without token"),
+    ] {
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{why}");
+    }
+    let titles: Vec<String> = me.my_rooms().await.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        titles,
+        ["protected"],
+        "nothing changed, and the session survived"
+    );
+}
+
+#[tokio::test]
+async fn same_origin_forms_with_the_token_are_accepted() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("origin@example.org").await;
+    let token = me.csrf_token().await;
+    let origin = format!("http://{}", app.addr);
+
+    let response = me
+        .client
+        .post(me.url("/rooms"))
+        .header("Origin", origin)
+        .form(&[("title", "same origin"), ("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_login_form_posted_from_another_site_is_refused() {
+    let app = TestApp::spawn().await;
+    app.signed_up_browser("victim@example.org").await;
+
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .header("Origin", "http://evil.example")
+        .form(&[
+            ("email", "victim@example.org"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        response
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_chat_page_of_any_room_has_its_title_and_the_chat_hooks() {
+    let app = TestApp::spawn().await;
+    let owner = app.signed_up_browser("owner@example.org").await;
+    let visitor = app.signed_up_browser("visitor@example.org").await;
+    let room = owner.created_room("Планирование").await;
+
+    let html = visitor.get_html(&format!("/rooms/{room}")).await;
+
+    assert!(html.contains(r#"<h1 data-testid="chat-title">Планирование</h1>"#));
+    assert!(html.contains(&format!(r#"data-room-id="{room}""#)));
+    for hook in [
+        r#"data-testid="connection-state" data-state="connecting""#,
+        r#"data-testid="messages""#,
+        r#"data-testid="online""#,
+        r#"data-testid="message-input""#,
+        r#"data-testid="send""#,
+        r#"<label for="message-input">Message</label>"#,
+        r#"<script type="application/json" id="chat-config">"#,
+    ] {
+        assert!(html.contains(hook), "{hook}");
+    }
+    let script = capture(
+        &html,
+        r#"<script src="(/static/chat\.js\?v=[0-9a-f]+)" defer></script>"#,
+    );
+    assert_eq!(script.len(), 1, "the chat script is an external file");
+    let config = capture(
+        &html,
+        r#"(?s)<script type="application/json" id="chat-config">(.*?)</script>"#,
+    );
+    let config: serde_json::Value = serde_json::from_str(&config[0]).unwrap();
+    assert_eq!(config["room_id"], room.as_str());
+    assert_eq!(config["ticket_url"], format!("/api/rooms/{room}/ticket"));
+    assert_eq!(config["me"], "visitor@example.org");
+    assert_eq!(config["texts"]["chat_state_open"], "Connected");
+    assert_eq!(config["csrf_token"].as_str().unwrap().len(), 64);
+}

@@ -1,0 +1,301 @@
+//! Stored documents against `db/schema.json`'s validators.
+//!
+//! The MongoDB stand-in does not enforce `$jsonSchema`, so this checker does, for the subset of
+//! JSON Schema the file uses; it refuses keywords it does not know, so the schema cannot outgrow
+//! the check unnoticed.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
+use regex::Regex;
+use serde_json::Value;
+use website::db::schema::Schema;
+
+use crate::helpers::TestApp;
+
+/// Every way `value` breaks `schema`, as readable paths; empty when it conforms.
+fn violations(schema: &Value, value: &Bson) -> Vec<String> {
+    let mut errors = Vec::new();
+    check(schema, value, "$", &mut errors);
+    errors
+}
+
+fn check(schema: &Value, value: &Bson, path: &str, errors: &mut Vec<String>) {
+    let Some(rules) = schema.as_object() else {
+        errors.push(format!("{path}: schema is not an object"));
+        return;
+    };
+    for (keyword, rule) in rules {
+        match keyword.as_str() {
+            "title" | "description" => {}
+            "bsonType" => {
+                let expected = rule.as_str().unwrap_or_default();
+                let ok = match expected {
+                    "object" => matches!(value, Bson::Document(_)),
+                    "string" => matches!(value, Bson::String(_)),
+                    "objectId" => matches!(value, Bson::ObjectId(_)),
+                    "date" => matches!(value, Bson::DateTime(_)),
+                    other => {
+                        errors.push(format!("{path}: unsupported bsonType {other}"));
+                        true
+                    }
+                };
+                if !ok {
+                    errors.push(format!(
+                        "{path}: expected {expected}, found {:?}",
+                        value.element_type()
+                    ));
+                }
+            }
+            "required" => {
+                if let Bson::Document(doc) = value {
+                    for field in rule
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                    {
+                        if !doc.contains_key(field) {
+                            errors.push(format!("{path}: missing required {field}"));
+                        }
+                    }
+                }
+            }
+            "additionalProperties" => {
+                if rule == &Value::Bool(false)
+                    && let Bson::Document(doc) = value
+                {
+                    let allowed = rules.get("properties").and_then(Value::as_object);
+                    for key in doc.keys() {
+                        if !allowed.is_some_and(|p| p.contains_key(key)) {
+                            errors.push(format!("{path}: unexpected field {key}"));
+                        }
+                    }
+                }
+            }
+            "properties" => {
+                if let (Bson::Document(doc), Some(properties)) = (value, rule.as_object()) {
+                    for (name, sub) in properties {
+                        if let Some(field) = doc.get(name) {
+                            check(sub, field, &format!("{path}.{name}"), errors);
+                        }
+                    }
+                }
+            }
+            "pattern" => {
+                if let Bson::String(s) = value {
+                    let re = Regex::new(rule.as_str().unwrap_or_default()).expect("schema pattern");
+                    if !re.is_match(s) {
+                        errors.push(format!("{path}: {s:?} does not match {re}"));
+                    }
+                }
+            }
+            "minLength" | "maxLength" => {
+                if let Bson::String(s) = value {
+                    // MongoDB counts code points, as does chars().
+                    let len = s.chars().count() as u64;
+                    let bound = rule.as_u64().unwrap_or_default();
+                    let ok = if keyword == "minLength" {
+                        len >= bound
+                    } else {
+                        len <= bound
+                    };
+                    if !ok {
+                        errors.push(format!("{path}: length {len} breaks {keyword} {bound}"));
+                    }
+                }
+            }
+            other => errors.push(format!("{path}: unsupported keyword {other}")),
+        }
+    }
+}
+
+fn validator(collection: &str) -> Value {
+    let schema = Schema::embedded().unwrap();
+    schema.collections[collection].validator["$jsonSchema"].clone()
+}
+
+fn valid_user() -> Document {
+    doc! {
+        "_id": ObjectId::new(),
+        "email": "a@x.io",
+        "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+        "created_at": mongodb::bson::DateTime::now(),
+    }
+}
+
+fn valid_room() -> Document {
+    doc! {
+        "_id": ObjectId::new(),
+        "title": "Планирование",
+        "owner_id": ObjectId::new(),
+        "owner_email": "a@x.io",
+        "created_at": mongodb::bson::DateTime::now(),
+    }
+}
+
+#[test]
+fn the_checker_accepts_good_documents_and_rejects_bad_ones() {
+    let users = validator("users");
+    let rooms = validator("rooms");
+    assert_eq!(
+        violations(&users, &Bson::Document(valid_user())),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        violations(&rooms, &Bson::Document(valid_room())),
+        Vec::<String>::new()
+    );
+
+    let bad_users: Vec<(Document, &str)> = vec![
+        (
+            {
+                let mut d = valid_user();
+                d.remove("password_hash");
+                d
+            },
+            "missing field",
+        ),
+        (
+            {
+                let mut d = valid_user();
+                d.insert("admin", true);
+                d
+            },
+            "extra field",
+        ),
+        (
+            {
+                let mut d = valid_user();
+                d.insert("email", "A@X.io");
+                d
+            },
+            "upper-case email",
+        ),
+        (
+            {
+                let mut d = valid_user();
+                d.insert("email", "no-at-sign");
+                d
+            },
+            "no @",
+        ),
+        (
+            {
+                let mut d = valid_user();
+                d.insert("password_hash", "plaintext");
+                d
+            },
+            "not argon2id",
+        ),
+        (
+            {
+                let mut d = valid_user();
+                d.insert("created_at", "yesterday");
+                d
+            },
+            "date as string",
+        ),
+        (
+            {
+                let mut d = valid_user();
+                d.insert("_id", "abc");
+                d
+            },
+            "id as string",
+        ),
+    ];
+    for (doc, why) in bad_users {
+        assert!(
+            !violations(&users, &Bson::Document(doc)).is_empty(),
+            "users: {why} accepted"
+        );
+    }
+    let bad_rooms: Vec<(Document, &str)> = vec![
+        (
+            {
+                let mut d = valid_room();
+                d.insert("title", "");
+                d
+            },
+            "empty title",
+        ),
+        (
+            {
+                let mut d = valid_room();
+                d.insert("title", "ж".repeat(101));
+                d
+            },
+            "101 characters",
+        ),
+        (
+            {
+                let mut d = valid_room();
+                d.insert("owner_id", "someone");
+                d
+            },
+            "owner id as string",
+        ),
+        (
+            {
+                let mut d = valid_room();
+                d.remove("owner_email");
+                d
+            },
+            "missing owner email",
+        ),
+    ];
+    for (doc, why) in bad_rooms {
+        assert!(
+            !violations(&rooms, &Bson::Document(doc)).is_empty(),
+            "rooms: {why} accepted"
+        );
+    }
+    assert!(!violations(&rooms, &Bson::String("not a document".into())).is_empty());
+}
+
+#[tokio::test]
+async fn every_document_the_website_writes_matches_the_schema() {
+    let app = TestApp::spawn().await;
+    let ann = app.signed_up_browser("Ann@Example.org").await;
+    let bob = app.signed_up_browser("bob@example.org").await;
+    ann.created_room("Планирование").await;
+    ann.created_room(&"ж".repeat(100)).await;
+    bob.created_room(r#"<b>"quoted" & marked</b>"#).await;
+
+    for (collection, expected) in [("users", 2), ("rooms", 3)] {
+        let schema = validator(collection);
+        let documents: Vec<Document> = match collection {
+            "users" => app.db.users().clone_with_type::<Document>(),
+            _ => app.db.rooms().clone_with_type::<Document>(),
+        }
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+        assert_eq!(documents.len(), expected, "{collection}");
+        for document in documents {
+            let errors = violations(&schema, &Bson::Document(document.clone()));
+            assert!(
+                errors.is_empty(),
+                "{collection}: {document} breaks the schema: {errors:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn ensuring_the_indexes_again_is_harmless() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("idx@example.org").await;
+    me.created_room("indexed").await;
+
+    // Startup ensured them once already; a restart does it again.
+    app.db
+        .ensure_indexes()
+        .await
+        .expect("creating existing indexes is a no-op");
+
+    assert_eq!(me.my_rooms().await.len(), 1);
+}
