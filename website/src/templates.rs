@@ -272,7 +272,7 @@ mod tests {
                 "search.html",
                 "error.html",
             ] {
-                pages
+                let _html = pages
                     .render_page(
                         lang,
                         None,

@@ -15,7 +15,7 @@
   const limitsEl = document.getElementById("limits");
 
   const BACKOFF_BASE_MS = 1000;
-  const BACKOFF_MAX_MS = 30000;
+  const BACKOFF_MAX_MS = 10000;
 
   let socket = null;
   let attempt = 0; // failed attempts since the last open connection
@@ -91,7 +91,8 @@
     for (const email of [...tabs.keys()].sort()) {
       const li = document.createElement("li");
       li.dataset.testid = "member";
-      li.textContent = email === config.me ? email + " " + t("chat_you") : email;
+      li.textContent = email;
+      if (email === config.me) li.className = "me";
       onlineEl.appendChild(li);
     }
   }
