@@ -9,10 +9,11 @@ const password = encodeURIComponent(process.env.MONGO_APP_PASSWORD || '');
 const uri = `mongodb://${user}:${password}@127.0.0.1:27017/${database}` +
   `?authSource=${database}&serverSelectionTimeoutMS=3000&connectTimeoutMS=3000`;
 
+let status = 1;
 try {
-  const ok = connect(uri).runCommand({ ping: 1 }).ok;
-  quit(ok === 1 ? 0 : 1);
+  status = connect(uri).runCommand({ ping: 1 }).ok === 1 ? 0 : 1;
 } catch (error) {
   print(`unhealthy: ${error.message}`);
-  quit(1);
 }
+// Outside the try: quit() must not meet the catch above.
+quit(status);
