@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import appendices, database, document, images, reference_docx, screenshots, variables
+from . import appendices, database, document, images, postprocess, reference_docx, screenshots, variables
 
 # "Не должен превышать 2 мегабайта": kept under the smaller reading, 2 000 000 bytes.
 SIZE_LIMIT = 2_000_000
@@ -97,8 +97,10 @@ def _archive(root: Path, stem: str, out: Path) -> None:
     dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True, check=True).stdout.strip()
     if dirty:
-        print("warning: the ZIP holds the last commit (HEAD); these uncommitted changes are not in it:\n"
-              + dirty, file=sys.stderr)
+        changed = dirty.splitlines()
+        more = f"\n  ... and {len(changed) - 10} more" if len(changed) > 10 else ""
+        print(f"warning: the ZIP holds the last commit (HEAD); {len(changed)} changed file(s) are not in it:\n  "
+              + "\n  ".join(changed[:10]) + more, file=sys.stderr)
     subprocess.run(["git", "-C", str(root), "archive", "--format=zip", f"--prefix={stem}/", f"--output={out}", "HEAD"],
                    check=True)
 
@@ -133,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         for level in range(len(images.COMPRESSION_LEVELS)):
             source.write_text(assemble(root, values, build, shots, level), encoding="utf-8")
             _pandoc(source, reference, docx)
+            postprocess.apply(docx, title=f"{values['REPORT_LAB']}: {values['REPORT_TOPIC']}",
+                              author=f"{values['REPORT_SURNAME']} {values['REPORT_NAME']}")
             if docx.stat().st_size <= SIZE_LIMIT:
                 break
             if level + 1 < len(images.COMPRESSION_LEVELS):

@@ -92,7 +92,7 @@ def collections_markdown(schema_path: Path, descriptions: dict[str, str]) -> str
             out.append(f"{title}.\n")
         out.append(f"Table: Поля коллекции `{name}` {{#tbl:fields-{name}}}\n")
         out.append("| Поле | Тип BSON | Обяз. | Ограничения | Описание |")
-        out.append("|:-------------|:---------|:----:|:-------------------------|:-------------------------------|")
+        out.append("|:-------------------|:-----------|:--------:|:--------------------------|:-------------------------------|")
         for field, spec in validator["properties"].items():
             key = f"{name}.{field}"
             text = descriptions.get(key)

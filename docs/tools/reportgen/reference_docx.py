@@ -25,6 +25,7 @@ CODE_FONT = "Courier New"
 BODY_SIZE = 28  # 14 pt
 SMALL_SIZE = 24  # 12 pt: tables, captions
 CODE_SIZE = 18  # 9 pt: listings in the appendices
+CODE_INLINE_SIZE = 22  # 11 pt: code words in the text and in tables
 LINE_ONE_AND_HALF = 360
 LINE_SINGLE = 240
 INDENT = 709  # 1.25 cm
@@ -108,6 +109,13 @@ STYLES = [
           ppr='<w:spacing w:before="2400"/><w:ind w:left="4820"/>'),
     _para("TitleFooter", "Title Footer", custom=True,
           ppr='<w:spacing w:before="3000"/><w:jc w:val="center"/>'),
+    # Table cells (set by postprocess.py) and the spacer after each table.
+    _para("TableText", "Table Text", custom=True,
+          ppr=f'<w:spacing w:before="0" w:after="0" w:line="{LINE_SINGLE}" w:lineRule="auto"/><w:jc w:val="left"/>',
+          rpr=f'<w:sz w:val="{SMALL_SIZE}"/><w:szCs w:val="{SMALL_SIZE}"/>'),
+    _para("TableSpacer", "Table Spacer", custom=True,
+          ppr='<w:spacing w:before="0" w:after="0" w:line="200" w:lineRule="exact"/>',
+          rpr='<w:sz w:val="12"/><w:szCs w:val="12"/>'),
     # A plain left-aligned paragraph without indent (lists of variables, notes under figures).
     _para("Plain", "Plain", custom=True, ppr='<w:jc w:val="left"/>'),
 ]
@@ -116,7 +124,7 @@ CHAR_STYLES = [
     f'<w:style w:type="character" w:customStyle="1" w:styleId="VerbatimChar"><w:name w:val="Verbatim Char"/>'
     f'<w:basedOn w:val="DefaultParagraphFont"/><w:rPr>'
     f'<w:rFonts w:ascii="{CODE_FONT}" w:hAnsi="{CODE_FONT}" w:eastAsia="{CODE_FONT}" w:cs="{CODE_FONT}"/>'
-    f'<w:sz w:val="{SMALL_SIZE}"/><w:szCs w:val="{SMALL_SIZE}"/></w:rPr></w:style>',
+    f'<w:sz w:val="{CODE_INLINE_SIZE}"/><w:szCs w:val="{CODE_INLINE_SIZE}"/></w:rPr></w:style>',
     '<w:style w:type="character" w:styleId="Hyperlink"><w:name w:val="Hyperlink"/>'
     '<w:basedOn w:val="DefaultParagraphFont"/><w:rPr><w:color w:val="000000"/></w:rPr></w:style>',
 ]
@@ -125,8 +133,6 @@ BORDER = '<w:{side} w:val="single" w:sz="4" w:space="0" w:color="000000"/>'
 TABLE_STYLE = (
     '<w:style w:type="table" w:default="1" w:styleId="Table"><w:name w:val="Table"/>'
     '<w:basedOn w:val="TableNormal"/><w:qFormat/>'
-    f'<w:pPr><w:spacing w:before="0" w:after="0" w:line="{LINE_SINGLE}" w:lineRule="auto"/><w:jc w:val="left"/></w:pPr>'
-    f'<w:rPr><w:sz w:val="{SMALL_SIZE}"/><w:szCs w:val="{SMALL_SIZE}"/></w:rPr>'
     '<w:tblPr><w:tblInd w:w="0" w:type="dxa"/><w:tblBorders>'
     + "".join(BORDER.format(side=s) for s in ("top", "left", "bottom", "right", "insideH", "insideV"))
     + '</w:tblBorders><w:tblCellMar><w:top w:w="28" w:type="dxa"/><w:left w:w="85" w:type="dxa"/>'

@@ -1,0 +1,69 @@
+"""Edits of the DOCX that pandoc cannot express in Markdown or take from the reference document.
+
+- Paragraphs in table cells get the `TableText` style (12 pt, single spacing). Pandoc gives them
+  `Compact`, which tight lists share; and a table style's own font settings are not honoured by
+  LibreOffice, which also drops the monospace font of inline code in cells if the table style
+  sets any character properties.
+- A thin spacer paragraph follows every table, so the next paragraph does not stick to it.
+- Screenshots get a thin grey frame (a white page on white paper has no edge otherwise), and
+  pictures keep only their file name as a description, not the path they were built at.
+- The document's properties name the author and the title, as the title page does.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+SPACER = '<w:p><w:pPr><w:pStyle w:val="TableSpacer"/></w:pPr></w:p>'
+
+
+def _tables(document_xml: str) -> str:
+    def cell_styles(match: re.Match) -> str:
+        return match.group(0).replace('<w:pStyle w:val="Compact" />', '<w:pStyle w:val="TableText" />')
+
+    document_xml = re.sub(r"<w:tbl>.*?</w:tbl>", cell_styles, document_xml, flags=re.S)
+    return document_xml.replace("</w:tbl>", "</w:tbl>" + SPACER)
+
+
+FRAME = '<a:ln w="6350"><a:solidFill><a:srgbClr val="A0A0A0"/></a:solidFill></a:ln>'
+
+
+def _pictures(document_xml: str) -> str:
+    def one(match: re.Match) -> str:
+        drawing = match.group(0)
+        path = re.search(r'<pic:cNvPr descr="([^"]*)"', drawing)
+        if path:
+            if "/screenshots/" in path.group(1):
+                drawing = re.sub(r"<a:ln\b[^>]*>.*?</a:ln>", FRAME, drawing, flags=re.S)
+            drawing = drawing.replace(f'descr="{path.group(1)}"', f'descr="{Path(path.group(1)).name}"')
+        return drawing
+
+    return re.sub(r"<w:drawing>.*?</w:drawing>", one, document_xml, flags=re.S)
+
+
+def _properties(core_xml: str, title: str, author: str) -> str:
+    for tag, value in (("dc:title", title), ("dc:creator", author)):
+        element = f"<{tag}>{escape(value)}</{tag}>"
+        if re.search(rf"<{tag}\b", core_xml):
+            core_xml = re.sub(rf"<{tag}\b[^>]*?(/>|>.*?</{tag}>)", element, core_xml, flags=re.S)
+        else:
+            core_xml = core_xml.replace("</cp:coreProperties>", element + "</cp:coreProperties>")
+    return core_xml
+
+
+def apply(docx: Path, title: str, author: str) -> None:
+    source = docx.with_suffix(".pandoc.docx")
+    shutil.move(docx, source)
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(docx, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "word/document.xml":
+                data = _pictures(_tables(data.decode("utf-8"))).encode("utf-8")
+            elif item.filename == "docProps/core.xml":
+                data = _properties(data.decode("utf-8"), title, author).encode("utf-8")
+            dst.writestr(item, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    source.unlink()
