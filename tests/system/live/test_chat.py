@@ -89,3 +89,11 @@ def test_a_handshake_from_a_foreign_origin_is_refused_with_403(room, base_url):
     with pytest.raises(InvalidStatus) as refused:
         open_chat(base_url, ticket(owner, room_id), origin="http://evil.example")
     assert refused.value.response.status_code == 403
+
+
+def test_a_non_browser_client_may_send_the_ticket_in_authorization(room, base_url):
+    owner, room_id = room
+    token = ticket(owner, room_id)
+
+    with connect(ws_url(base_url), additional_headers={"Authorization": f"Bearer {token}"}, proxy=None) as chat:
+        assert next_event(chat, "welcome")["room_id"] == room_id
