@@ -154,3 +154,16 @@ def test_access_log_never_records_tickets_cookies_or_query_strings():
     fmt = access_log_format()
     for variable in ["$request_uri", "$request ", "$args", "$query_string", "$http_authorization", "$http_sec_websocket_protocol", "$http_cookie", "$http_referer", "$arg_"]:
         assert variable not in fmt + " ", variable
+
+
+def test_the_images_envsubst_filter_selects_exactly_the_template_variables():
+    # The official image's 20-envsubst-on-templates.sh picks the variables to substitute with
+    # this awk program; other variables of the container (HOME, NGINX_VERSION...) stay untouched.
+    dockerfile = (ROOT / "nginx" / "Dockerfile").read_text()
+    filter_ = re.search(r'NGINX_ENVSUBST_FILTER="([^"]+)"', dockerfile).group(1)
+    environment = {**COMPOSE_VALUES, "HOME": "/root", "NGINX_VERSION": "1.28.0", "NGINX_LISTEN_EXTRA": "x", "PATH": "/usr/bin:/bin"}
+    program = 'END { for (name in ENVIRON) { print ( name ~ /' + filter_ + '/ ) ? name : "" } }'
+
+    picked = subprocess.run(["awk", program], env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True)
+
+    assert set(picked.stdout.split()) == set(COMPOSE_VALUES)
