@@ -97,13 +97,17 @@
     }
   }
 
+  // Limits the chat service announces in `welcome`; the ones a person can act on are shown,
+  // worded by the catalogue (unknown names are skipped rather than shown raw).
+  const SHOWN_LIMITS = ["max_text_chars", "messages_per_second", "messages_burst"];
+
   function showLimits(limits) {
     if (!limits || typeof limits !== "object") return;
-    const parts = Object.entries(limits)
-      .filter(([, value]) => typeof value === "number" || typeof value === "string")
-      .map(([name, value]) => name.replace(/_/g, " ") + ": " + value);
+    const parts = SHOWN_LIMITS.filter((name) => typeof limits[name] === "number").map((name) =>
+      t("chat_limit_" + name, { value: limits[name] }),
+    );
     if (parts.length === 0) return;
-    limitsEl.textContent = t("chat_limits") + " " + parts.join(", ");
+    limitsEl.textContent = t("chat_limits") + " " + parts.join(", ") + ".";
     limitsEl.hidden = false;
   }
 
