@@ -8,6 +8,8 @@
 - Screenshots get a thin grey frame (a white page on white paper has no edge otherwise), and
   pictures keep only their file name as a description, not the path they were built at.
 - The document's properties name the author and the title, as the title page does.
+- Word is asked to update fields on opening, which fills in the page numbers of the table of
+  contents (pandoc rewrites settings.xml, so the reference document cannot carry this).
 """
 
 from __future__ import annotations
@@ -55,6 +57,16 @@ def _properties(core_xml: str, title: str, author: str) -> str:
     return core_xml
 
 
+def _settings(settings_xml: str) -> str:
+    if "w:updateFields" in settings_xml:
+        return settings_xml
+    # CT_Settings is a sequence: updateFields comes before footnotePr, compat and rsids.
+    for anchor in ("<w:footnotePr", "<w:endnotePr", "<w:compat", "<w:rsids", "</w:settings>"):
+        if anchor in settings_xml:
+            return settings_xml.replace(anchor, '<w:updateFields w:val="true"/>' + anchor, 1)
+    return settings_xml
+
+
 def apply(docx: Path, title: str, author: str) -> None:
     source = docx.with_suffix(".pandoc.docx")
     shutil.move(docx, source)
@@ -63,6 +75,8 @@ def apply(docx: Path, title: str, author: str) -> None:
             data = src.read(item.filename)
             if item.filename == "word/document.xml":
                 data = _pictures(_tables(data.decode("utf-8"))).encode("utf-8")
+            elif item.filename == "word/settings.xml":
+                data = _settings(data.decode("utf-8")).encode("utf-8")
             elif item.filename == "docProps/core.xml":
                 data = _properties(data.decode("utf-8"), title, author).encode("utf-8")
             dst.writestr(item, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)

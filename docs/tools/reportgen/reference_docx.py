@@ -198,9 +198,9 @@ def _add_footer_types(types_xml: str) -> str:
 
 
 def _adjust_settings(settings_xml: str) -> str:
-    # Ask Word to refresh the table of contents when the file is opened (pandoc writes the TOC
-    # as a field without page numbers) and hyphenate Russian text so justified lines stay even.
-    extra = '<w:autoHyphenation/><w:updateFields w:val="true"/>'
+    # Hyphenate Russian text so justified lines stay even. (Updating fields on opening is set
+    # by postprocess.py: pandoc does not keep it from here.)
+    extra = "<w:autoHyphenation/>"
     return re.sub(r"(<w:zoom [^>]*/>)", r"\1" + extra, settings_xml, count=1)
 
 
