@@ -22,6 +22,24 @@ def wait_for_line(stack_logs, predicate) -> dict:
     raise AssertionError("no such line in nginx-access.log")
 
 
+def test_every_request_gets_exactly_one_line_with_the_timing_fields(visitor, stack_logs):
+    agent = f"system-test-{uuid.uuid4().hex}"
+    paths = ["/", "/login", "/register", "/readyz", "/no-such-page"]
+    for path in paths:
+        visitor.get(path, headers={"User-Agent": agent})
+
+    wait_for_line(stack_logs, lambda e: e["user_agent"] == agent and e["uri"] == paths[-1])
+    lines = [e for e in read_log(stack_logs) if e["user_agent"] == agent]
+
+    assert [e["uri"] for e in lines] == paths
+    for entry in lines:
+        assert isinstance(entry["request_time"], (int, float))
+        for field in ("upstream_connect_time", "upstream_header_time", "upstream_response_time"):
+            assert float(entry[field]) >= 0, field
+        assert entry["upstream_status"] == str(entry["status"])
+    assert lines[-1]["status"] == 404
+
+
 def test_each_request_is_logged_with_its_timing_and_upstream(member, stack_logs):
     marker = uuid.uuid4().hex
     member.get(f"/search?q={marker}")
