@@ -49,6 +49,7 @@ def check(condition: bool, message: str) -> None:
 
 # ---- reading the DOCX -------------------------------------------------------------------------
 
+
 class Paragraph:
     def __init__(self, style: str, text: str):
         self.style, self.text = style, text
@@ -92,6 +93,7 @@ def section_text(paras: list[Paragraph], title: str) -> str:
 
 
 # ---- reading the repository -------------------------------------------------------------------
+
 
 def listed_screenshots() -> list[tuple[str, str]]:
     with (ROOT / "docs/screenshots.tsv").open(encoding="utf-8", newline="") as f:
@@ -150,14 +152,16 @@ def chat_error_codes() -> list[str]:
 
 # ---- the checks -------------------------------------------------------------------------------
 
+
 def check_docx(docx: Path, shots_dir: Path, expected: list[str]) -> None:
     size = docx.stat().st_size
     check(size <= SIZE_LIMIT, f"{docx.name} is {size:,} bytes, over {SIZE_LIMIT:,}")
     with zipfile.ZipFile(docx) as z:
         document_xml = z.read("word/document.xml")
         rels = ElementTree.fromstring(z.read("word/_rels/document.xml.rels"))
-        media = {rel.get("Id"): z.read("word/" + rel.get("Target")) for rel in rels
-                 if rel.get("Type", "").endswith("/image")}
+        media = {
+            rel.get("Id"): z.read("word/" + rel.get("Target")) for rel in rels if rel.get("Type", "").endswith("/image")
+        }
     paras = paragraphs(document_xml)
     text = "\n".join(p.text for p in paras)
     flat = squeeze(text)
@@ -173,8 +177,10 @@ def check_docx(docx: Path, shots_dir: Path, expected: list[str]) -> None:
     embedded = [blip.get(f"{R}embed") for blip in root.iter(f"{A}blip")]
     shots = listed_screenshots()
     diagrams = [p for p in (ROOT / "docs/diagrams").iterdir() if p.suffix in (".dot", ".seq")]
-    check(len(embedded) == len(shots) + len(diagrams),
-          f"{len(embedded)} pictures in the report, expected {len(shots)} screenshots + {len(diagrams)} diagrams")
+    check(
+        len(embedded) == len(shots) + len(diagrams),
+        f"{len(embedded)} pictures in the report, expected {len(shots)} screenshots + {len(diagrams)} diagrams",
+    )
     captions = [p.text for p in paras if p.style == "ImageCaption"]
     for name, caption in shots:
         check(any(c.endswith(caption) for c in captions), f"no figure captioned {caption!r} ({name})")
@@ -230,11 +236,17 @@ def check_zip(archive: Path, stem: str) -> None:
     with zipfile.ZipFile(archive) as z:
         names = [n for n in z.namelist() if not n.endswith("/")]
     check(all(n.startswith(stem + "/") for n in names), f"archive entries are not all under {stem}/")
-    inside = sorted(n[len(stem) + 1:] for n in names)
-    committed = sorted(subprocess.run(["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", "HEAD"],
-                                      capture_output=True, text=True, check=True).stdout.split())
-    check(inside == committed, "the archive is not exactly the committed tree: "
-          f"extra {sorted(set(inside) - set(committed))[:5]}, missing {sorted(set(committed) - set(inside))[:5]}")
+    inside = sorted(n[len(stem) + 1 :] for n in names)
+    committed = sorted(
+        subprocess.run(
+            ["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    check(
+        inside == committed,
+        "the archive is not exactly the committed tree: "
+        f"extra {sorted(set(inside) - set(committed))[:5]}, missing {sorted(set(committed) - set(inside))[:5]}",
+    )
     for forbidden in ("target/", "dist/", "node_modules/", ".venv/", "e2e/artifacts/"):
         check(not any(f"/{forbidden}" in f"/{n}" for n in inside), f"the archive contains {forbidden}")
     for required in ("docker-compose.yml", "README.md", ".gitignore", ".dockerignore"):
@@ -258,8 +270,10 @@ def main() -> int:
         for failure in failures:
             print(f"  - {failure}", file=sys.stderr)
         return 1
-    print(f"report checks passed: {args.docx.name} ({args.docx.stat().st_size:,} bytes), "
-          f"{args.zip.name} ({args.zip.stat().st_size:,} bytes)")
+    print(
+        f"report checks passed: {args.docx.name} ({args.docx.stat().st_size:,} bytes), "
+        f"{args.zip.name} ({args.zip.stat().st_size:,} bytes)"
+    )
     return 0
 
 

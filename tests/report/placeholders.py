@@ -24,8 +24,12 @@ def _png(width: int, height: int, rows: list[bytes]) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     raw = b"".join(b"\x00" + row for row in rows)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _text_row(width: int, right: int, rng: random.Random) -> bytes:
@@ -36,7 +40,7 @@ def _text_row(width: int, right: int, rng: random.Random) -> bytes:
         for px in range(x, min(x + word, right)):
             if px % 7 in (1, 2, 4):
                 shade = (70, 120, 190)[px % 3]
-                row[3 * px:3 * px + 3] = bytes((shade, shade, shade))
+                row[3 * px : 3 * px + 3] = bytes((shade, shade, shade))
         x += word + 7
     return bytes(row)
 

@@ -18,9 +18,20 @@ from pathlib import Path
 LETTERS = "АБВГДЕЖИКЛМНПРСТУФХЦШЩЭЮЯ"
 
 LANGUAGES = {
-    ".rs": "rust", ".toml": "toml", ".yml": "yaml", ".yaml": "yaml", ".js": "javascript",
-    ".mjs": "javascript", ".ts": "typescript", ".sh": "bash", ".json": "json", ".py": "python",
-    ".html": "html", ".css": "css", ".conf": "", ".md": "",
+    ".rs": "rust",
+    ".toml": "toml",
+    ".yml": "yaml",
+    ".yaml": "yaml",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".ts": "typescript",
+    ".sh": "bash",
+    ".json": "json",
+    ".py": "python",
+    ".html": "html",
+    ".css": "css",
+    ".conf": "",
+    ".md": "",
 }
 
 
@@ -102,7 +113,7 @@ def split_unit_tests(path: str, text: str) -> tuple[str, int]:
                 depth += lines[end].count("{") - lines[end].count("}")
                 opened = opened or "{" in lines[end]
                 if opened and depth == 0:
-                    if all(not rest.strip() for rest in lines[end + 1:]):
+                    if all(not rest.strip() for rest in lines[end + 1 :]):
                         return "\n".join(lines[:start]).rstrip("\n"), end - start + 1
                     return text, 0
     return text, 0
@@ -111,7 +122,8 @@ def split_unit_tests(path: str, text: str) -> tuple[str, int]:
 def markdown(appendices: list[Appendix], root: Path) -> str:
     out = []
     for appendix in appendices:
-        out.append(f"# Приложение {appendix.letter}. {appendix.title} {{.unnumbered #app_{LETTERS.index(appendix.letter) + 1}}}\n")
+        number = LETTERS.index(appendix.letter) + 1
+        out.append(f"# Приложение {appendix.letter}. {appendix.title} {{.unnumbered #app_{number}}}\n")
         for index, path in enumerate(appendix.files, start=1):
             text = (root / path).read_text(encoding="utf-8").expandtabs(4).rstrip("\n")
             text, test_lines = split_unit_tests(path, text)

@@ -47,12 +47,14 @@ def _expand(line: str, ctx: dict) -> str:
         if not sources or not caption.strip():
             raise BuildError(f"@diagram {diagram}: needs docs/diagrams/{diagram}.dot or .seq and a caption")
         picture = images.render_diagram(sources[0], ctx["build"])
-        width = images.display_width_cm(picture, images.DIAGRAM_DPI, reference_docx.TEXT_WIDTH_CM,
-                                        DIAGRAM_MAX_HEIGHT_CM)
+        width = images.display_width_cm(
+            picture, images.DIAGRAM_DPI, reference_docx.TEXT_WIDTH_CM, DIAGRAM_MAX_HEIGHT_CM
+        )
         return f"![{caption.strip()}]({picture.as_posix()}){{#fig:{diagram} width={width}cm}}"
     if name == "db-collections":
-        return database.collections_markdown(root / "db/schema.json",
-                                             database.load_descriptions(root / "docs/db-fields.tsv"))
+        return database.collections_markdown(
+            root / "db/schema.json", database.load_descriptions(root / "docs/db-fields.tsv")
+        )
     if name == "db-user":
         return database.app_user_markdown(root)
     if name == "screenshots":
@@ -82,8 +84,13 @@ def assemble(root: Path, values: dict[str, str], build: Path, screenshot_dir: Pa
 
 def _pandoc(markdown_file: Path, reference: Path, out: Path) -> None:
     command = [
-        "pandoc", str(markdown_file), "--from=markdown-auto_identifiers", "--to=docx", f"--output={out}",
-        f"--reference-doc={reference}", f"--highlight-style={HIGHLIGHT_STYLE}",
+        "pandoc",
+        str(markdown_file),
+        "--from=markdown-auto_identifiers",
+        "--to=docx",
+        f"--output={out}",
+        f"--reference-doc={reference}",
+        f"--highlight-style={HIGHLIGHT_STYLE}",
         "--metadata=lang:ru-RU",
     ]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -94,15 +101,24 @@ def _pandoc(markdown_file: Path, reference: Path, out: Path) -> None:
 
 
 def _archive(root: Path, stem: str, out: Path) -> None:
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if dirty:
         changed = dirty.splitlines()
         more = f"\n  ... and {len(changed) - 10} more" if len(changed) > 10 else ""
-        print(f"warning: the ZIP holds the last commit (HEAD); {len(changed)} changed file(s) are not in it:\n  "
-              + "\n  ".join(changed[:10]) + more, file=sys.stderr)
-    subprocess.run(["git", "-C", str(root), "archive", "--format=zip", f"--prefix={stem}/", f"--output={out}", "HEAD"],
-                   check=True)
+        print(
+            f"warning: the ZIP holds the last commit (HEAD); {len(changed)} changed file(s) are not in it:\n  "
+            + "\n  ".join(changed[:10])
+            + more,
+            file=sys.stderr,
+        )
+    subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=zip", f"--prefix={stem}/", f"--output={out}", "HEAD"], check=True
+    )
 
 
 def _check_size(path: Path) -> int:
@@ -117,13 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=root_default, help="the repository (default: this checkout)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: $REPORT_OUT_DIR or dist/)")
-    parser.add_argument("--screenshots", type=Path, default=None,
-                        help="folder of the screenshots (default: $REPORT_SCREENSHOTS or e2e/artifacts/screenshots)")
+    parser.add_argument(
+        "--screenshots",
+        type=Path,
+        default=None,
+        help="folder of the screenshots (default: $REPORT_SCREENSHOTS or e2e/artifacts/screenshots)",
+    )
     args = parser.parse_args(argv)
 
     root = args.root.resolve()
     out = (args.out or Path(os.environ.get("REPORT_OUT_DIR") or root / "dist")).resolve()
-    shots = (args.screenshots or Path(os.environ.get("REPORT_SCREENSHOTS") or root / "e2e/artifacts/screenshots")).resolve()
+    shots = (
+        args.screenshots or Path(os.environ.get("REPORT_SCREENSHOTS") or root / "e2e/artifacts/screenshots")
+    ).resolve()
     build = out / ".build"
     build.mkdir(parents=True, exist_ok=True)
     try:
@@ -135,18 +157,31 @@ def main(argv: list[str] | None = None) -> int:
         for level in range(len(images.COMPRESSION_LEVELS)):
             source.write_text(assemble(root, values, build, shots, level), encoding="utf-8")
             _pandoc(source, reference, docx)
-            postprocess.apply(docx, title=f"{values['REPORT_LAB']}: {values['REPORT_TOPIC']}",
-                              author=f"{values['REPORT_SURNAME']} {values['REPORT_NAME']}")
+            postprocess.apply(
+                docx,
+                title=f"{values['REPORT_LAB']}: {values['REPORT_TOPIC']}",
+                author=f"{values['REPORT_SURNAME']} {values['REPORT_NAME']}",
+            )
             if docx.stat().st_size <= SIZE_LIMIT:
                 break
             if level + 1 < len(images.COMPRESSION_LEVELS):
-                print(f"note: {docx.name} is {docx.stat().st_size:,} bytes, over {SIZE_LIMIT:,}; "
-                      "compressing the screenshots harder", file=sys.stderr)
+                print(
+                    f"note: {docx.name} is {docx.stat().st_size:,} bytes, over {SIZE_LIMIT:,}; "
+                    "compressing the screenshots harder",
+                    file=sys.stderr,
+                )
         _archive(root, stem, archive)
         for path in (docx, archive):
             print(f"{path}  {_check_size(path):,} bytes")
-    except (BuildError, screenshots.MissingScreenshots, appendices.AppendixError, variables.VariablesError,
-            document.NumberingError, images.ImageError, ValueError) as error:
+    except (
+        BuildError,
+        screenshots.MissingScreenshots,
+        appendices.AppendixError,
+        variables.VariablesError,
+        document.NumberingError,
+        images.ImageError,
+        ValueError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -84,27 +84,40 @@ def collections_markdown(schema_path: Path, descriptions: dict[str, str]) -> str
     for name, collection in schema["collections"].items():
         validator = collection["validator"]["$jsonSchema"]
         required = set(validator.get("required", []))
-        unique_fields = {field for index in collection.get("indexes", []) if index.get("unique")
-                         for field in index["key"] if len(index["key"]) == 1}
+        unique_fields = {
+            field
+            for index in collection.get("indexes", [])
+            if index.get("unique")
+            for field in index["key"]
+            if len(index["key"]) == 1
+        }
         title = descriptions.get(name) or validator.get("title", "")
         out.append(f"### Коллекция `{name}`\n")
         if title:
             out.append(f"{title}.\n")
         out.append(f"Table: Поля коллекции `{name}` {{#tbl:fields-{name}}}\n")
         out.append("| Поле | Тип BSON | Обяз. | Ограничения | Описание |")
-        out.append("|:-------------------|:-----------|:--------:|:--------------------------|:-------------------------------|")
+        out.append(
+            "|:-------------------|:-----------|:--------:|:--------------------------|:-------------------------------|"
+        )
         for field, spec in validator["properties"].items():
             key = f"{name}.{field}"
             text = descriptions.get(key)
             if text is None:
                 text = spec.get("description", "")
-                print(f"note: no Russian description of {key} in docs/db-fields.tsv; using the schema's",
-                      file=sys.stderr)
+                print(
+                    f"note: no Russian description of {key} in docs/db-fields.tsv; using the schema's", file=sys.stderr
+                )
             bson = spec.get("bsonType", "")
-            bson = " или ".join(BSON_TYPES.get(t, t) for t in bson) if isinstance(bson, list) \
+            bson = (
+                " или ".join(BSON_TYPES.get(t, t) for t in bson)
+                if isinstance(bson, list)
                 else BSON_TYPES.get(bson, bson)
-            out.append(f"| `{field}` | {bson} | {'да' if field in required else 'нет'} | "
-                       f"{_constraints(spec, field in unique_fields)} | {_cell(text)} |")
+            )
+            out.append(
+                f"| `{field}` | {bson} | {'да' if field in required else 'нет'} | "
+                f"{_constraints(spec, field in unique_fields)} | {_cell(text)} |"
+            )
         out.append("")
         if validator.get("additionalProperties") is False:
             out.append("Валидатор запрещает поля, не перечисленные в таблице (`additionalProperties: false`).\n")
@@ -125,17 +138,26 @@ def _user_snippet(text: str) -> str:
     `roles` (or the `createUser` line) to the end of the top-level block around `createUser`."""
     lines = text.splitlines()
     create = next(i for i, line in enumerate(lines) if "createUser" in line)
-    start = next((i for i, line in enumerate(lines[:create + 1])
-                  if re.search(r"\broles\b", line) and not line.lstrip().startswith("//")), create)
+    start = next(
+        (
+            i
+            for i, line in enumerate(lines[: create + 1])
+            if re.search(r"\broles\b", line) and not line.lstrip().startswith("//")
+        ),
+        create,
+    )
     end = next((i for i in range(create, len(lines)) if lines[i].rstrip() == "}"), create)
-    return "\n".join(lines[start:end + 1])
+    return "\n".join(lines[start : end + 1])
 
 
 def init_script(db_dir: Path) -> Path | None:
     """The script in `db/` that creates the application's user, if there is one yet."""
     for path in sorted(db_dir.rglob("*")):
-        if path.is_file() and path.suffix in (".js", ".sh", ".py", ".mjs") and "createUser" in \
-                path.read_text(encoding="utf-8", errors="replace"):
+        if (
+            path.is_file()
+            and path.suffix in (".js", ".sh", ".py", ".mjs")
+            and "createUser" in path.read_text(encoding="utf-8", errors="replace")
+        ):
             return path
     return None
 
@@ -144,19 +166,25 @@ def app_user_markdown(root: Path) -> str:
     """The app user's creation, quoted from the init script, and its roles in a table."""
     script = init_script(root / "db")
     if script is None:
-        print("warning: no script in db/ calls createUser yet; the report describes the app user from the design",
-              file=sys.stderr)
-        return ("Сервис website подключается к базе под отдельным пользователем приложения с ролью "
-                "`readWrite` только на базе `webchat`; учётная запись администратора используется лишь "
-                "при первичной инициализации.\n")
+        print(
+            "warning: no script in db/ calls createUser yet; the report describes the app user from the design",
+            file=sys.stderr,
+        )
+        return (
+            "Сервис website подключается к базе под отдельным пользователем приложения с ролью "
+            "`readWrite` только на базе `webchat`; учётная запись администратора используется лишь "
+            "при первичной инициализации.\n"
+        )
     text = script.read_text(encoding="utf-8")
     snippet = _user_snippet(text)
     database_name = json.loads((root / "db/schema.json").read_text(encoding="utf-8"))["database"]
     roles = re.findall(r"""role\s*:\s*["'](\w+)["']\s*,\s*db\s*:\s*([^\s},]+)""", text)
     rel = script.relative_to(root).as_posix()
-    lines = [f"Пользователь приложения создаётся скриптом инициализации `{rel}` при первом запуске "
-             "контейнера базы данных (от имени администратора, учётные данные которого передаются "
-             "через переменные окружения):\n"]
+    lines = [
+        f"Пользователь приложения создаётся скриптом инициализации `{rel}` при первом запуске "
+        "контейнера базы данных (от имени администратора, учётные данные которого передаются "
+        "через переменные окружения):\n"
+    ]
     lang = "javascript" if script.suffix in (".js", ".mjs") else "bash" if script.suffix == ".sh" else "python"
     lines.append(f"```{lang}\n{snippet}\n```\n")
     if roles:

@@ -44,8 +44,12 @@ def _outside_code(lines: list[str]):
                 fence = match.group(1)
                 continue
             yield index, line
-        elif match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) \
-                and line.strip() == match.group(1):
+        elif (
+            match
+            and match.group(1)[0] == fence[0]
+            and len(match.group(1)) >= len(fence)
+            and line.strip() == match.group(1)
+        ):
             fence = None
 
 
@@ -68,7 +72,7 @@ def number(markdown: str) -> tuple[str, list[Heading]]:
             level, text = len(m.group(1)), m.group(2)
             classes, ident = [], None
             if a := _ATTRS.search(text):
-                text = text[:a.start()]
+                text = text[: a.start()]
                 for token in a.group(1).split():
                     if token.startswith("."):
                         classes.append(token[1:])
@@ -91,8 +95,10 @@ def number(markdown: str) -> tuple[str, list[Heading]]:
             # one that ends after a table.) Pandoc runs without auto_identifiers, so these are the
             # only bookmarks.
             mark = 90000 + len(headings)
-            lines[index] = (f"{m.group(1)} `<w:bookmarkStart w:id=\"{mark}\" w:name=\"{bookmark}\"/>"
-                            f"<w:bookmarkEnd w:id=\"{mark}\"/>`{{=openxml}}{shown}")
+            lines[index] = (
+                f'{m.group(1)} `<w:bookmarkStart w:id="{mark}" w:name="{bookmark}"/>'
+                f'<w:bookmarkEnd w:id="{mark}"/>`{{=openxml}}{shown}'
+            )
         elif m := _FIGURE.match(line):
             figures += 1
             attrs = (m.group(3) or "").split()
@@ -124,7 +130,7 @@ def toc_openxml(headings: list[Heading], max_level: int = 2) -> str:
     """A table of contents as raw OpenXML: each line links to its heading and ends in a PAGEREF
     field, which LibreOffice computes when it lays out the pages and Word when it updates fields
     (the reference document asks it to on opening)."""
-    out = ['```{=openxml}', '<w:p><w:pPr><w:pStyle w:val="TOCHeading"/></w:pPr><w:r><w:t>Содержание</w:t></w:r></w:p>']
+    out = ["```{=openxml}", '<w:p><w:pPr><w:pStyle w:val="TOCHeading"/></w:pPr><w:r><w:t>Содержание</w:t></w:r></w:p>']
     for heading in headings:
         if heading.level > max_level or not heading.in_toc:
             continue

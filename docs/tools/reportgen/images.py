@@ -46,8 +46,9 @@ def render_diagram(source: Path, out_dir: Path) -> Path:
         command = ["dot"]
     else:
         raise ImageError(f"{source}: a diagram is a .dot or a .seq file")
-    result = subprocess.run(command + ["-Tpng", f"-Gdpi={DIAGRAM_DPI}", "-o", str(out)],
-                            input=dot_source, text=True, capture_output=True)
+    result = subprocess.run(
+        command + ["-Tpng", f"-Gdpi={DIAGRAM_DPI}", "-o", str(out)], input=dot_source, text=True, capture_output=True
+    )
     if result.returncode != 0:
         raise ImageError(f"Graphviz could not draw {source}:\n{result.stderr.strip()}")
     return out
@@ -62,9 +63,21 @@ def compress_screenshot(source: Path, out: Path, level: int = 0) -> Path:
     """A palette PNG of the screenshot (pngquant); the original when that would not be smaller."""
     out.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        ["pngquant", "--force", "--skip-if-larger", "--strip", "--speed=3", *COMPRESSION_LEVELS[level],
-         "--output", str(out), "--", str(source)],
-        capture_output=True, text=True)
+        [
+            "pngquant",
+            "--force",
+            "--skip-if-larger",
+            "--strip",
+            "--speed=3",
+            *COMPRESSION_LEVELS[level],
+            "--output",
+            str(out),
+            "--",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     # 98: the result would be larger, 99: the quality would be too low; keep the original then.
     if result.returncode in (98, 99):
         shutil.copyfile(source, out)

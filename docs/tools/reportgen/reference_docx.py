@@ -42,34 +42,57 @@ DOC_DEFAULTS = f"""<w:docDefaults>
   </w:docDefaults>"""
 
 
-def _para(style_id: str, name: str, ppr: str = "", rpr: str = "", based_on: str = "Normal",
-          nxt: str = "", custom: bool = False) -> str:
+def _para(
+    style_id: str,
+    name: str,
+    ppr: str = "",
+    rpr: str = "",
+    based_on: str = "Normal",
+    nxt: str = "",
+    custom: bool = False,
+) -> str:
     custom_attr = ' w:customStyle="1"' if custom else ""
     next_el = f'<w:next w:val="{nxt}"/>' if nxt else ""
     based = f'<w:basedOn w:val="{based_on}"/>' if based_on else ""
-    return (f'<w:style w:type="paragraph"{custom_attr} w:styleId="{style_id}">'
-            f'<w:name w:val="{name}"/>{based}{next_el}<w:qFormat/>'
-            f"<w:pPr>{ppr}</w:pPr><w:rPr>{rpr}</w:rPr></w:style>")
+    return (
+        f'<w:style w:type="paragraph"{custom_attr} w:styleId="{style_id}">'
+        f'<w:name w:val="{name}"/>{based}{next_el}<w:qFormat/>'
+        f"<w:pPr>{ppr}</w:pPr><w:rPr>{rpr}</w:rPr></w:style>"
+    )
 
 
 def _heading(level: int, size: int, extra_ppr: str = "", extra_rpr: str = "") -> str:
     return _para(
-        f"Heading{level}", f"heading {level}",
-        ppr=("<w:keepNext/><w:keepLines/>" + extra_ppr +
-             f'<w:spacing w:before="360" w:after="240" w:line="{LINE_ONE_AND_HALF}" w:lineRule="auto"/>'
-             f'<w:ind w:firstLine="{INDENT}"/><w:outlineLvl w:val="{level - 1}"/>'),
+        f"Heading{level}",
+        f"heading {level}",
+        ppr=(
+            "<w:keepNext/><w:keepLines/>"
+            + extra_ppr
+            + f'<w:spacing w:before="360" w:after="240" w:line="{LINE_ONE_AND_HALF}" w:lineRule="auto"/>'
+            f'<w:ind w:firstLine="{INDENT}"/><w:outlineLvl w:val="{level - 1}"/>'
+        ),
         rpr=f'<w:b/><w:bCs/><w:color w:val="000000"/><w:sz w:val="{size}"/><w:szCs w:val="{size}"/>{extra_rpr}',
         nxt="BodyText",
     )
 
 
-CODE_RPR = (f'<w:rFonts w:ascii="{CODE_FONT}" w:hAnsi="{CODE_FONT}" w:eastAsia="{CODE_FONT}" w:cs="{CODE_FONT}"/>'
-            f'<w:sz w:val="{CODE_SIZE}"/><w:szCs w:val="{CODE_SIZE}"/>')
+CODE_RPR = (
+    f'<w:rFonts w:ascii="{CODE_FONT}" w:hAnsi="{CODE_FONT}" w:eastAsia="{CODE_FONT}" w:cs="{CODE_FONT}"/>'
+    f'<w:sz w:val="{CODE_SIZE}"/><w:szCs w:val="{CODE_SIZE}"/>'
+)
+
+# Contents lines: a little tighter than the body, page numbers right-aligned after dots.
+TOC_LINE = (
+    '<w:spacing w:line="288" w:lineRule="auto"/><w:tabs><w:tab w:val="right" w:leader="dot" w:pos="9345"/></w:tabs>'
+)
 
 STYLES = [
     _para("Normal", "Normal", based_on=""),
-    _para("BodyText", "Body Text",
-          ppr=f'<w:spacing w:before="0" w:after="0"/><w:ind w:firstLine="{INDENT}"/><w:jc w:val="both"/>'),
+    _para(
+        "BodyText",
+        "Body Text",
+        ppr=f'<w:spacing w:before="0" w:after="0"/><w:ind w:firstLine="{INDENT}"/><w:jc w:val="both"/>',
+    ),
     _para("FirstParagraph", "First Paragraph", based_on="BodyText", nxt="BodyText", custom=True),
     # Tight lists and table cells. No size or spacing here, so that inside a table the table
     # style's smaller font and single spacing apply, and in a list the body's.
@@ -77,45 +100,91 @@ STYLES = [
     _heading(1, 32, extra_ppr="<w:pageBreakBefore/>"),
     _heading(2, 28),
     _heading(3, 28, extra_rpr="<w:i/><w:iCs/>"),
-    _para("TOCHeading", "TOC Heading", based_on="Normal", nxt="BodyText",
-          ppr='<w:keepNext/><w:pageBreakBefore/><w:spacing w:before="0" w:after="240"/><w:jc w:val="center"/>',
-          rpr=f'<w:b/><w:bCs/><w:caps/><w:sz w:val="{BODY_SIZE + 4}"/><w:szCs w:val="{BODY_SIZE + 4}"/>'),
-    _para("TOC1", "toc 1", nxt="BodyText", ppr='<w:spacing w:line="288" w:lineRule="auto"/><w:tabs><w:tab w:val="right" w:leader="dot" w:pos="9345"/></w:tabs>'),
-    _para("TOC2", "toc 2", nxt="BodyText",
-          ppr='<w:spacing w:line="288" w:lineRule="auto"/><w:tabs><w:tab w:val="right" w:leader="dot" w:pos="9345"/></w:tabs><w:ind w:left="284"/>'),
-    _para("TOC3", "toc 3", nxt="BodyText",
-          ppr='<w:tabs><w:tab w:val="right" w:leader="dot" w:pos="9345"/></w:tabs><w:ind w:left="567"/>'),
-    _para("Caption", "caption",
-          ppr=f'<w:spacing w:before="120" w:after="240" w:line="{LINE_SINGLE}" w:lineRule="auto"/><w:jc w:val="center"/>',
-          rpr=f'<w:sz w:val="{SMALL_SIZE}"/><w:szCs w:val="{SMALL_SIZE}"/>'),
+    _para(
+        "TOCHeading",
+        "TOC Heading",
+        based_on="Normal",
+        nxt="BodyText",
+        ppr='<w:keepNext/><w:pageBreakBefore/><w:spacing w:before="0" w:after="240"/><w:jc w:val="center"/>',
+        rpr=f'<w:b/><w:bCs/><w:caps/><w:sz w:val="{BODY_SIZE + 4}"/><w:szCs w:val="{BODY_SIZE + 4}"/>',
+    ),
+    _para(
+        "TOC1",
+        "toc 1",
+        nxt="BodyText",
+        ppr=TOC_LINE,
+    ),
+    _para(
+        "TOC2",
+        "toc 2",
+        nxt="BodyText",
+        ppr=TOC_LINE + '<w:ind w:left="284"/>',
+    ),
+    _para(
+        "TOC3",
+        "toc 3",
+        nxt="BodyText",
+        ppr='<w:tabs><w:tab w:val="right" w:leader="dot" w:pos="9345"/></w:tabs><w:ind w:left="567"/>',
+    ),
+    _para(
+        "Caption",
+        "caption",
+        ppr=f'<w:spacing w:before="120" w:after="240" w:line="{LINE_SINGLE}" w:lineRule="auto"/><w:jc w:val="center"/>',
+        rpr=f'<w:sz w:val="{SMALL_SIZE}"/><w:szCs w:val="{SMALL_SIZE}"/>',
+    ),
     _para("ImageCaption", "Image Caption", based_on="Caption", custom=True),
     # Russian convention: the table caption stands above the table, flush left.
-    _para("TableCaption", "Table Caption", based_on="Caption", custom=True,
-          ppr='<w:keepNext/><w:spacing w:before="240" w:after="60"/><w:jc w:val="left"/>'),
-    _para("Figure", "Figure", custom=True,
-          ppr=f'<w:keepNext/><w:spacing w:before="240" w:line="{LINE_SINGLE}" w:lineRule="auto"/><w:jc w:val="center"/>'),
+    _para(
+        "TableCaption",
+        "Table Caption",
+        based_on="Caption",
+        custom=True,
+        ppr='<w:keepNext/><w:spacing w:before="240" w:after="60"/><w:jc w:val="left"/>',
+    ),
+    _para(
+        "Figure",
+        "Figure",
+        custom=True,
+        ppr=f'<w:keepNext/><w:spacing w:before="240" w:line="{LINE_SINGLE}" w:lineRule="auto"/><w:jc w:val="center"/>',
+    ),
     _para("CaptionedFigure", "Captioned Figure", based_on="Figure", custom=True, ppr="<w:keepNext/>"),
-    _para("SourceCode", "Source Code", custom=True,
-          ppr=(f'<w:wordWrap w:val="1"/><w:spacing w:before="60" w:after="120" w:line="{LINE_SINGLE}" w:lineRule="auto"/>'
-               '<w:pBdr><w:left w:val="single" w:sz="4" w:space="4" w:color="A0A0A0"/></w:pBdr>'
-               '<w:ind w:left="113"/>'),
-          rpr=CODE_RPR),
+    _para(
+        "SourceCode",
+        "Source Code",
+        custom=True,
+        ppr=(
+            f'<w:wordWrap w:val="1"/><w:spacing w:before="60" w:after="120" w:line="{LINE_SINGLE}" w:lineRule="auto"/>'
+            '<w:pBdr><w:left w:val="single" w:sz="4" w:space="4" w:color="A0A0A0"/></w:pBdr>'
+            '<w:ind w:left="113"/>'
+        ),
+        rpr=CODE_RPR,
+    ),
     # Title page paragraphs, used through custom-style divs in the Markdown.
     _para("TitleCenter", "Title Center", custom=True, ppr='<w:jc w:val="center"/>'),
-    _para("TitleHeading", "Title Heading", custom=True,
-          ppr='<w:spacing w:before="2400" w:after="120"/><w:jc w:val="center"/>',
-          rpr=f'<w:b/><w:bCs/><w:caps/><w:sz w:val="{BODY_SIZE + 4}"/><w:szCs w:val="{BODY_SIZE + 4}"/>'),
-    _para("TitleSigns", "Title Signatures", custom=True,
-          ppr='<w:spacing w:before="2400"/><w:ind w:left="4820"/>'),
-    _para("TitleFooter", "Title Footer", custom=True,
-          ppr='<w:spacing w:before="3000"/><w:jc w:val="center"/>'),
+    _para(
+        "TitleHeading",
+        "Title Heading",
+        custom=True,
+        ppr='<w:spacing w:before="2400" w:after="120"/><w:jc w:val="center"/>',
+        rpr=f'<w:b/><w:bCs/><w:caps/><w:sz w:val="{BODY_SIZE + 4}"/><w:szCs w:val="{BODY_SIZE + 4}"/>',
+    ),
+    _para("TitleSigns", "Title Signatures", custom=True, ppr='<w:spacing w:before="2400"/><w:ind w:left="4820"/>'),
+    _para("TitleFooter", "Title Footer", custom=True, ppr='<w:spacing w:before="3000"/><w:jc w:val="center"/>'),
     # Table cells (set by postprocess.py) and the spacer after each table.
-    _para("TableText", "Table Text", custom=True,
-          ppr=f'<w:spacing w:before="0" w:after="0" w:line="{LINE_SINGLE}" w:lineRule="auto"/><w:jc w:val="left"/>',
-          rpr=f'<w:sz w:val="{SMALL_SIZE}"/><w:szCs w:val="{SMALL_SIZE}"/>'),
-    _para("TableSpacer", "Table Spacer", custom=True,
-          ppr='<w:spacing w:before="0" w:after="0" w:line="200" w:lineRule="exact"/>',
-          rpr='<w:sz w:val="12"/><w:szCs w:val="12"/>'),
+    _para(
+        "TableText",
+        "Table Text",
+        custom=True,
+        ppr=f'<w:spacing w:before="0" w:after="0" w:line="{LINE_SINGLE}" w:lineRule="auto"/><w:jc w:val="left"/>',
+        rpr=f'<w:sz w:val="{SMALL_SIZE}"/><w:szCs w:val="{SMALL_SIZE}"/>',
+    ),
+    _para(
+        "TableSpacer",
+        "Table Spacer",
+        custom=True,
+        ppr='<w:spacing w:before="0" w:after="0" w:line="200" w:lineRule="exact"/>',
+        rpr='<w:sz w:val="12"/><w:szCs w:val="12"/>',
+    ),
     # A plain left-aligned paragraph without indent (lists of variables, notes under figures).
     _para("Plain", "Plain", custom=True, ppr='<w:jc w:val="left"/>'),
 ]
@@ -149,8 +218,9 @@ FOOTER = (
     '<w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>1</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>'
     "</w:p></w:ftr>"
 )
-EMPTY_FOOTER = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:ftr xmlns:w="{W_NS}" xmlns:r="{R_NS}">'
-                "<w:p/></w:ftr>")
+EMPTY_FOOTER = (
+    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:ftr xmlns:w="{W_NS}" xmlns:r="{R_NS}"><w:p/></w:ftr>'
+)
 
 # A4, margins left 30 mm, right 15 mm, top and bottom 20 mm; the first page (the title page) uses
 # the empty footer.
@@ -172,8 +242,7 @@ TEXT_WIDTH_CM = (11906 - 1701 - 850) / 567
 def _replace_styles(styles_xml: str) -> str:
     replaced = {re.search(r'w:styleId="([^"]+)"', s).group(1) for s in STYLES + CHAR_STYLES + [TABLE_STYLE]}
     for style_id in replaced:
-        styles_xml = re.sub(rf'<w:style [^>]*w:styleId="{style_id}"[^>]*>.*?</w:style>\s*', "", styles_xml,
-                            flags=re.S)
+        styles_xml = re.sub(rf'<w:style [^>]*w:styleId="{style_id}"[^>]*>.*?</w:style>\s*', "", styles_xml, flags=re.S)
     styles_xml = re.sub(r"<w:docDefaults>.*?</w:docDefaults>", DOC_DEFAULTS, styles_xml, flags=re.S)
     return styles_xml.replace("</w:styles>", "".join(STYLES + CHAR_STYLES + [TABLE_STYLE]) + "</w:styles>")
 
@@ -186,14 +255,18 @@ def _replace_section(document_xml: str) -> str:
 
 
 def _add_footer_relations(rels_xml: str) -> str:
-    rels = (f'<Relationship Id="rIdReportFooter" Type="{FOOTER_TYPE}" Target="footer1.xml"/>'
-            f'<Relationship Id="rIdReportFooterFirst" Type="{FOOTER_TYPE}" Target="footer2.xml"/>')
+    rels = (
+        f'<Relationship Id="rIdReportFooter" Type="{FOOTER_TYPE}" Target="footer1.xml"/>'
+        f'<Relationship Id="rIdReportFooterFirst" Type="{FOOTER_TYPE}" Target="footer2.xml"/>'
+    )
     return rels_xml.replace("</Relationships>", rels + "</Relationships>")
 
 
 def _add_footer_types(types_xml: str) -> str:
-    types = "".join(f'<Override PartName="/word/{name}" ContentType="{FOOTER_CONTENT_TYPE}"/>'
-                    for name in ("footer1.xml", "footer2.xml"))
+    types = "".join(
+        f'<Override PartName="/word/{name}" ContentType="{FOOTER_CONTENT_TYPE}"/>'
+        for name in ("footer1.xml", "footer2.xml")
+    )
     return types_xml.replace("</Types>", types + "</Types>")
 
 
@@ -206,8 +279,9 @@ def _adjust_settings(settings_xml: str) -> str:
 
 def build(out: Path, pandoc: str = "pandoc") -> Path:
     """Writes the adjusted reference docx to `out` and returns it."""
-    default = subprocess.run([pandoc, "--print-default-data-file", "reference.docx"],
-                             check=True, capture_output=True).stdout
+    default = subprocess.run(
+        [pandoc, "--print-default-data-file", "reference.docx"], check=True, capture_output=True
+    ).stdout
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".default.docx")
     tmp.write_bytes(default)

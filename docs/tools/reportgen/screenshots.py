@@ -47,9 +47,11 @@ def check_present(shots: list[Screenshot], folder: Path) -> None:
     if missing:
         raise MissingScreenshots(
             f"{len(missing)} of {len(shots)} screenshots listed in docs/screenshots.tsv are missing from "
-            f"{folder}:\n  " + "\n  ".join(missing) +
-            "\nThe browser scenarios take them: run `e2e/run` first (or `scripts/report --with-e2e`), "
-            "or point --screenshots at a folder that has them.")
+            f"{folder}:\n  "
+            + "\n  ".join(missing)
+            + "\nThe browser scenarios take them: run `e2e/run` first (or `scripts/report --with-e2e`), "
+            "or point --screenshots at a folder that has them."
+        )
 
 
 def markdown(shots: list[Screenshot], folder: Path, out_dir: Path, level: int = 0) -> str:

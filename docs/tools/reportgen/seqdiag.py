@@ -42,7 +42,7 @@ class Diagram:
         for index, (key, _) in enumerate(self.participants):
             if key == name:
                 return index
-        raise SeqError(f"{where}: unknown participant {name!r} (declare it with `participant {name} \"...\"`)")
+        raise SeqError(f'{where}: unknown participant {name!r} (declare it with `participant {name} "..."`)')
 
 
 def parse(text: str, source: str = "<seq>") -> Diagram:
@@ -56,8 +56,9 @@ def parse(text: str, source: str = "<seq>") -> Diagram:
             diagram.participants.append((m.group(1), m.group(2)))
         elif m := _MESSAGE.match(line):
             src, arrow, dst, label = m.groups()
-            diagram.steps.append(("msg", diagram.column(src, where), diagram.column(dst, where),
-                                  arrow == "-->", label.strip()))
+            diagram.steps.append(
+                ("msg", diagram.column(src, where), diagram.column(dst, where), arrow == "-->", label.strip())
+            )
         elif m := _NOTE.match(line):
             diagram.steps.append(("note", diagram.column(m.group(1), where), m.group(2).strip()))
         else:
@@ -146,8 +147,10 @@ def to_dot(diagram: Diagram) -> str:
     ]
     for index, (key, label) in enumerate(diagram.participants):
         x = xs[index]
-        out.append(f'  p_{key} [label={_quote(label)}, shape=box, style="rounded,filled", '
-                   f'fillcolor="#E8EEF7", pos="{x:.0f},{top:.0f}!", height=0.42];')
+        out.append(
+            f'  p_{key} [label={_quote(label)}, shape=box, style="rounded,filled", '
+            f'fillcolor="#E8EEF7", pos="{x:.0f},{top:.0f}!", height=0.42];'
+        )
         out.append(f'  end_{key} [shape=point, width=0.01, label="", pos="{x:.0f},0!"];')
         out.append(f"  p_{key} -> end_{key} [style=dashed, arrowhead=none, color=gray50];")
     y = top - 24.0 - ROW * 0.6
@@ -163,15 +166,20 @@ def to_dot(diagram: Diagram) -> str:
             out.append(f"  a{number} -> b{number} [style={style}];")
             lines = _label_lines(step, xs)
             label_y = y + 9 + (len(lines) - 1) * LABEL_SIZE * 0.6
-            out.append(f'  l{number} [label={_quote(chr(10).join(lines))}, shape=plaintext, fontsize={LABEL_SIZE:g}, '
-                       f'height=0.18, margin="0.03,0", style=filled, fillcolor=white, '
-                       f'pos="{(x1 + x2) / 2:.0f},{label_y:.0f}!"];')
+            out.append(
+                f"  l{number} [label={_quote(chr(10).join(lines))}, shape=plaintext, fontsize={LABEL_SIZE:g}, "
+                f'height=0.18, margin="0.03,0", style=filled, fillcolor=white, '
+                f'pos="{(x1 + x2) / 2:.0f},{label_y:.0f}!"];'
+            )
             y -= ROW
         else:
             _, col, text = step
             y -= extra / 2
-            out.append(f'  n{number} [label={_quote(chr(10).join(wrap(text, NOTE_WRAP)))}, shape=note, style=filled, fillcolor="#FFF8DC", '
-                       f'fontsize={LABEL_SIZE - 1:g}, height=0.3, margin="0.08,0.02", pos="{xs[col]:.0f},{y + 6:.0f}!"];')
+            note = _quote("\n".join(wrap(text, NOTE_WRAP)))
+            out.append(
+                f'  n{number} [label={note}, shape=note, style=filled, fillcolor="#FFF8DC", '
+                f'fontsize={LABEL_SIZE - 1:g}, height=0.3, margin="0.08,0.02", pos="{xs[col]:.0f},{y + 6:.0f}!"];'
+            )
             y -= ROW + extra / 2
     out.append("}")
     return "\n".join(out) + "\n"

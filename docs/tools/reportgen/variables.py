@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 _LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
 
