@@ -17,8 +17,9 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use mongodb::bson::oid::ObjectId;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::{SessionManagerLayer, SessionStore};
+use tracing::Level;
 
 use crate::auth::csrf;
 use crate::error::{self, AppError};
@@ -76,7 +77,12 @@ pub fn router<Store: SessionStore + Clone>(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                // One line per request at info: status and latency, inside the route's span.
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
         .with_state(state)
 }
 
