@@ -235,12 +235,22 @@ def check_zip(archive: Path, stem: str) -> None:
     check(size <= SIZE_LIMIT, f"{archive.name} is {size:,} bytes, over {SIZE_LIMIT:,}")
     with zipfile.ZipFile(archive) as z:
         names = [n for n in z.namelist() if not n.endswith("/")]
+        # git archive records the commit it archived as the ZIP comment. Others may commit while
+        # the report builds, so the archive is compared with that commit, which must be HEAD or
+        # one of its ancestors.
+        commit = z.comment.decode("ascii", errors="replace")
+    git = ["git", "-C", str(ROOT)]
+    check(re.fullmatch(r"[0-9a-f]{40}", commit) is not None, f"the archive does not name its commit ({commit!r})")
+    if failures and "the archive does not name its commit" in failures[-1]:
+        return
+    on_main_line = subprocess.run([*git, "merge-base", "--is-ancestor", commit, "HEAD"]).returncode == 0
+    check(on_main_line, f"the archive's commit {commit} is not HEAD or an ancestor of it")
     check(all(n.startswith(stem + "/") for n in names), f"archive entries are not all under {stem}/")
     inside = sorted(n[len(stem) + 1 :] for n in names)
     committed = sorted(
         subprocess.run(
-            ["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.split()
+            [*git, "ls-tree", "-r", "--name-only", commit], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
     )
     check(
         inside == committed,

@@ -8,6 +8,9 @@
 - Screenshots get a thin grey frame (a white page on white paper has no edge otherwise), and
   pictures keep only their file name as a description, not the path they were built at.
 - The document's properties name the author and the title, as the title page does.
+- Listings are set in the 9 pt of the `Source Code` style. Pandoc's highlighting styles (`*Tok`)
+  derive from `Verbatim Char`, the style of code words in the text, and would carry its larger
+  size into the listings; plain listings use `Verbatim Char` itself and get `Code Block Char`.
 - Word is asked to update fields on opening, which fills in the page numbers of the table of
   contents (pandoc rewrites settings.xml, so the reference document cannot carry this).
 """
@@ -20,12 +23,15 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+TABLE_CODE = '<w:rStyle w:val="VerbatimChar" /><w:sz w:val="20" /><w:szCs w:val="20" />'
 SPACER = '<w:p><w:pPr><w:pStyle w:val="TableSpacer"/></w:pPr></w:p>'
 
 
 def _tables(document_xml: str) -> str:
     def cell_styles(match: re.Match) -> str:
-        return match.group(0).replace('<w:pStyle w:val="Compact" />', '<w:pStyle w:val="TableText" />')
+        table = match.group(0).replace('<w:pStyle w:val="Compact" />', '<w:pStyle w:val="TableText" />')
+        # Code in cells one point smaller than in the text, so long setting names fit a column.
+        return table.replace('<w:rStyle w:val="VerbatimChar" />', TABLE_CODE)
 
     document_xml = re.sub(r"<w:tbl>.*?</w:tbl>", cell_styles, document_xml, flags=re.S)
     return document_xml.replace("</w:tbl>", "</w:tbl>" + SPACER)
@@ -57,7 +63,33 @@ def _properties(core_xml: str, title: str, author: str) -> str:
     return core_xml
 
 
+CODE_BLOCK_SIZE = '<w:sz w:val="18" /><w:szCs w:val="18" />'
+
+
+def _listings(document_xml: str) -> str:
+    def one(match: re.Match) -> str:
+        return match.group(0).replace('<w:rStyle w:val="VerbatimChar" />', '<w:rStyle w:val="CodeBlockChar" />')
+
+    return re.sub(r'<w:p><w:pPr><w:pStyle w:val="SourceCode" />.*?</w:p>', one, document_xml, flags=re.S)
+
+
+def _token_styles(styles_xml: str) -> str:
+    def one(match: re.Match) -> str:
+        style = match.group(0)
+        if "<w:rPr>" not in style:
+            return style.replace("</w:style>", f"<w:rPr>{CODE_BLOCK_SIZE}</w:rPr></w:style>")
+        # In the schema's order: after color, before highlight, underline and shading.
+        rpr = re.search(r"<w:rPr>.*?</w:rPr>", style, re.S).group(0)
+        at = re.search(r"<w:highlight\b|<w:u\b|<w:shd\b|</w:rPr>", rpr).start()
+        return style.replace(rpr, rpr[:at] + CODE_BLOCK_SIZE + rpr[at:])
+
+    return re.sub(r'<w:style [^>]*w:styleId="\w+Tok".*?</w:style>', one, styles_xml, flags=re.S)
+
+
 def _settings(settings_xml: str) -> str:
+    # Hyphenation of the justified Russian text, where the schema wants it: after defaultTabStop.
+    settings_xml = re.sub(r"<w:autoHyphenation\s*/>", "", settings_xml)
+    settings_xml = re.sub(r"(<w:defaultTabStop\b[^>]*/>)", r"\1<w:autoHyphenation/>", settings_xml, count=1)
     if "w:updateFields" in settings_xml:
         return settings_xml
     # CT_Settings is a sequence: updateFields comes before footnotePr, compat and rsids.
@@ -74,7 +106,9 @@ def apply(docx: Path, title: str, author: str) -> None:
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "word/document.xml":
-                data = _pictures(_tables(data.decode("utf-8"))).encode("utf-8")
+                data = _listings(_pictures(_tables(data.decode("utf-8")))).encode("utf-8")
+            elif item.filename == "word/styles.xml":
+                data = _token_styles(data.decode("utf-8")).encode("utf-8")
             elif item.filename == "word/settings.xml":
                 data = _settings(data.decode("utf-8")).encode("utf-8")
             elif item.filename == "docProps/core.xml":

@@ -71,7 +71,8 @@ def _heading(level: int, size: int, extra_ppr: str = "", extra_rpr: str = "") ->
             + f'<w:spacing w:before="360" w:after="240" w:line="{LINE_ONE_AND_HALF}" w:lineRule="auto"/>'
             f'<w:ind w:firstLine="{INDENT}"/><w:outlineLvl w:val="{level - 1}"/>'
         ),
-        rpr=f'<w:b/><w:bCs/><w:color w:val="000000"/><w:sz w:val="{size}"/><w:szCs w:val="{size}"/>{extra_rpr}',
+        # Run properties in the schema's order: b, i, color, sz.
+        rpr=f'<w:b/><w:bCs/>{extra_rpr}<w:color w:val="000000"/><w:sz w:val="{size}"/><w:szCs w:val="{size}"/>',
         nxt="BodyText",
     )
 
@@ -83,7 +84,7 @@ CODE_RPR = (
 
 # Contents lines: a little tighter than the body, page numbers right-aligned after dots.
 TOC_LINE = (
-    '<w:spacing w:line="288" w:lineRule="auto"/><w:tabs><w:tab w:val="right" w:leader="dot" w:pos="9345"/></w:tabs>'
+    '<w:tabs><w:tab w:val="right" w:leader="dot" w:pos="9345"/></w:tabs><w:spacing w:line="288" w:lineRule="auto"/>'
 )
 
 STYLES = [
@@ -118,7 +119,7 @@ STYLES = [
         "TOC2",
         "toc 2",
         nxt="BodyText",
-        ppr=TOC_LINE + '<w:ind w:left="284"/>',
+        ppr=TOC_LINE + '<w:ind w:left="284"/>',  # pPr order: tabs, spacing, ind
     ),
     _para(
         "TOC3",
@@ -153,8 +154,8 @@ STYLES = [
         "Source Code",
         custom=True,
         ppr=(
-            f'<w:wordWrap w:val="1"/><w:spacing w:before="60" w:after="120" w:line="{LINE_SINGLE}" w:lineRule="auto"/>'
             '<w:pBdr><w:left w:val="single" w:sz="4" w:space="4" w:color="A0A0A0"/></w:pBdr>'
+            f'<w:wordWrap w:val="1"/><w:spacing w:before="60" w:after="120" w:line="{LINE_SINGLE}" w:lineRule="auto"/>'
             '<w:ind w:left="113"/>'
         ),
         rpr=CODE_RPR,
@@ -194,6 +195,8 @@ CHAR_STYLES = [
     f'<w:basedOn w:val="DefaultParagraphFont"/><w:rPr>'
     f'<w:rFonts w:ascii="{CODE_FONT}" w:hAnsi="{CODE_FONT}" w:eastAsia="{CODE_FONT}" w:cs="{CODE_FONT}"/>'
     f'<w:sz w:val="{CODE_INLINE_SIZE}"/><w:szCs w:val="{CODE_INLINE_SIZE}"/></w:rPr></w:style>',
+    '<w:style w:type="character" w:customStyle="1" w:styleId="CodeBlockChar"><w:name w:val="Code Block Char"/>'
+    f'<w:basedOn w:val="DefaultParagraphFont"/><w:rPr>{CODE_RPR}</w:rPr></w:style>',
     '<w:style w:type="character" w:styleId="Hyperlink"><w:name w:val="Hyperlink"/>'
     '<w:basedOn w:val="DefaultParagraphFont"/><w:rPr><w:color w:val="000000"/></w:rPr></w:style>',
 ]
@@ -213,7 +216,7 @@ TABLE_STYLE = (
 
 FOOTER = (
     f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:ftr xmlns:w="{W_NS}" xmlns:r="{R_NS}">'
-    '<w:p><w:pPr><w:jc w:val="center"/><w:spacing w:line="240" w:lineRule="auto"/></w:pPr>'
+    '<w:p><w:pPr><w:spacing w:line="240" w:lineRule="auto"/><w:jc w:val="center"/></w:pPr>'
     '<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> PAGE </w:instrText></w:r>'
     '<w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>1</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>'
     "</w:p></w:ftr>"
@@ -270,7 +273,7 @@ def _add_footer_types(types_xml: str) -> str:
     return types_xml.replace("</Types>", types + "</Types>")
 
 
-def _adjust_settings(settings_xml: str) -> str:
+def _adjust_settings(settings_xml: str) -> str:  # kept by pandoc only in part; see postprocess.py
     # Hyphenate Russian text so justified lines stay even. (Updating fields on opening is set
     # by postprocess.py: pandoc does not keep it from here.)
     extra = "<w:autoHyphenation/>"
