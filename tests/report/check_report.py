@@ -240,8 +240,8 @@ def check_zip(archive: Path, stem: str) -> None:
         # one of its ancestors.
         commit = z.comment.decode("ascii", errors="replace")
     git = ["git", "-C", str(ROOT)]
-    check(re.fullmatch(r"[0-9a-f]{40}", commit) is not None, f"the archive does not name its commit ({commit!r})")
-    if failures and "the archive does not name its commit" in failures[-1]:
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        check(False, f"the archive does not name the commit it holds ({commit!r}): not made by git archive")
         return
     on_main_line = subprocess.run([*git, "merge-base", "--is-ancestor", commit, "HEAD"]).returncode == 0
     check(on_main_line, f"the archive's commit {commit} is not HEAD or an ancestor of it")
