@@ -13,7 +13,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 
+use tower_sessions::Session;
+
+use crate::auth::session::current_user;
 use crate::i18n::Lang;
+use crate::state::Settings;
 use crate::templates::Pages;
 
 #[derive(Debug, thiserror::Error)]
@@ -151,14 +155,17 @@ impl IntoResponse for AppError {
 }
 
 /// Renders every response tagged by [`AppError`]: JSON under `/api/`, otherwise an HTML page in
-/// the visitor's language. A logged-out visitor on a page that needs login is sent to `/login`.
+/// the visitor's language (with the signed-in header when there is a user). A logged-out visitor
+/// on a page that needs login is sent to `/login`.
 pub async fn render_error_pages(
     State(pages): State<Pages>,
+    State(settings): State<Settings>,
     lang: Lang,
     request: Request,
     next: Next,
 ) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
+    let session = request.extensions().get::<Session>().cloned();
     let response = next.run(request).await;
     let Some(tag) = response.extensions().get::<ErrorTag>().cloned() else {
         return response;
@@ -172,9 +179,17 @@ pub async fn render_error_pages(
     if tag.code == AppError::Unauthenticated.code() {
         return Redirect::to("/login").into_response();
     }
+    // Best effort: an error page must not fail because the session cannot be read.
+    let user = match &session {
+        Some(session) => current_user(session, settings.session_max_age)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
     match pages.render_page(
         lang,
-        None,
+        user.as_ref(),
         "/",
         "error.html",
         context! { status => status.as_u16(), message },

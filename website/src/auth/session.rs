@@ -80,7 +80,7 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
 }
 
 /// The user of this session, if any and not past the absolute age limit.
-async fn current_user(
+pub async fn current_user(
     session: &Session,
     max_age: Duration,
 ) -> Result<Option<CurrentUser>, AppError> {

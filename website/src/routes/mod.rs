@@ -61,10 +61,7 @@ pub fn router<Store: SessionStore + Clone>(
             state.settings.clone(),
             csrf::require_same_origin,
         ))
-        .layer(from_fn_with_state(
-            state.pages.clone(),
-            error::render_error_pages,
-        ))
+        .layer(from_fn_with_state(state.clone(), error::render_error_pages))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(sessions)
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
