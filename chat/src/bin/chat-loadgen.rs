@@ -23,7 +23,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_util::sync::CancellationToken;
 
 const USAGE: &str = "\
 chat-loadgen: load generator for the chat service
@@ -43,6 +42,7 @@ usage: JWT_SECRET=... chat-loadgen [options]
   --connect-rate C       new connections per second (default 500): every join is announced to
                          the whole room, so joining N clients at once costs N*N/2 events
   --server-pid PID       report the server's RSS and CPU from /proc/PID
+  --threads T            runtime worker threads (default: one per core)
 ";
 
 /// Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux we target).
@@ -61,6 +61,7 @@ struct Options {
     connect_parallel: usize,
     connect_rate: f64,
     server_pid: Option<u32>,
+    threads: Option<usize>,
 }
 
 impl Options {
@@ -77,6 +78,7 @@ impl Options {
             connect_parallel: 200,
             connect_rate: 500.0,
             server_pid: None,
+            threads: None,
         };
         let mut total_rate: Option<f64> = Some(100.0);
         while let Some(flag) = args.next() {
@@ -101,6 +103,7 @@ impl Options {
                 "--text-bytes" => options.text_bytes = count(&value)?,
                 "--connect-parallel" => options.connect_parallel = count(&value)?.max(1),
                 "--connect-rate" => options.connect_rate = number(&value)?.max(1.0),
+                "--threads" => options.threads = Some(count(&value)?.max(1)),
                 "--server-pid" => {
                     options.server_pid =
                         Some(value.parse().map_err(|e| format!("{flag} {value}: {e}"))?);
@@ -321,7 +324,6 @@ async fn run(options: Options, secret: Secret) -> String {
     // Phase 1: connect everyone and wait for every welcome.
     let connecting = Instant::now();
     let handshakes = Arc::new(Semaphore::new(options.connect_parallel));
-    let stop = CancellationToken::new();
     let (start_tx, start_rx) = tokio::sync::watch::channel(None::<Instant>);
     let mut tasks = Vec::with_capacity(options.clients);
     for client in 0..options.clients {
@@ -347,7 +349,6 @@ async fn run(options: Options, secret: Secret) -> String {
             stats.clone(),
             handshakes.clone(),
             start_rx.clone(),
-            stop.clone(),
         )));
     }
     loop {
@@ -403,7 +404,11 @@ async fn run(options: Options, secret: Secret) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let server_end = server_at("at the end", &mut report);
-    stop.cancel();
+    // Aborted rather than told to stop: a shared stop signal polled by every reader on every
+    // frame would put a contended lock on the hot path being measured.
+    for task in &tasks {
+        task.abort();
+    }
     for task in tasks {
         let _ = task.await;
     }
@@ -483,7 +488,6 @@ async fn client_task(
     stats: Arc<Stats>,
     handshakes: Arc<Semaphore>,
     start: tokio::sync::watch::Receiver<Option<Instant>>,
-    stop: CancellationToken,
 ) {
     let settle = |counter: &AtomicUsize| {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -515,18 +519,18 @@ async fn client_task(
 
     let reading = async {
         let mut welcomed = false;
+        let mut run_start = None;
         loop {
-            let next = tokio::select! {
-                () = stop.cancelled() => return,
-                next = stream.next() => next,
-            };
-            match next {
+            match stream.next().await {
                 Some(Ok(Message::Text(text))) => {
                     if !welcomed {
                         welcomed = true;
                         settle(&stats.ready);
                     }
-                    let run_start = *start.borrow();
+                    // Read the shared start once it is set, not on every frame.
+                    if run_start.is_none() {
+                        run_start = *start.borrow();
+                    }
                     on_event(&text, &stats, run_start);
                 }
                 Some(Ok(Message::Close(frame))) => {
