@@ -1,0 +1,146 @@
+"""Unit tests of the report generator's pieces (docs/tools/reportgen); standard library only.
+
+PYTHONPATH=docs/tools python3 -m unittest tests/report/test_reportgen.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "docs/tools"))
+
+from reportgen import appendices, database, document, seqdiag, variables  # noqa: E402
+
+
+class Numbering(unittest.TestCase):
+    def test_sections_figures_and_tables_are_numbered_and_references_resolved(self):
+        text, headings = document.number(
+            "# Введение {.unnumbered}\n\n"
+            "# Архитектура {#sec:arch}\n\n## Компоненты\n\nСм. @fig:topo и @tbl:env, раздел @sec:arch.\n\n"
+            "![Топология](t.png){#fig:topo width=10cm}\n\n"
+            "Table: Переменные {#tbl:env}\n\n"
+            "# База данных\n"
+        )
+        self.assertIn("См. 1 и 1, раздел 1.", text)
+        self.assertIn("![Рисунок 1 — Топология](t.png){width=10cm}", text)
+        self.assertIn("Table: Таблица 1 — Переменные", text)
+        self.assertEqual([h.text for h in headings], ["Введение", "1 Архитектура", "1.1 Компоненты", "2 База данных"])
+        self.assertEqual(headings[2].bookmark, "sec_1_1")
+
+    def test_code_blocks_are_left_alone(self):
+        text, headings = document.number("```rust\n# not a heading\nlet x = @fig:nothing;\n```\n")
+        self.assertIn("# not a heading", text)
+        self.assertIn("@fig:nothing", text)
+        self.assertEqual(headings, [])
+
+    def test_a_reference_to_a_missing_label_is_an_error(self):
+        with self.assertRaisesRegex(document.NumberingError, "fig:missing"):
+            document.number("Как на рисунке @fig:missing.\n")
+
+    def test_a_label_used_twice_is_an_error(self):
+        with self.assertRaisesRegex(document.NumberingError, "twice"):
+            document.number("![a](a.png){#fig:x}\n\n![b](b.png){#fig:x}\n")
+
+    def test_contents_list_levels_one_and_two_except_notoc(self):
+        _, headings = document.number("# A\n\n## B\n\n### C\n\n## D {.unnumbered .notoc}\n")
+        toc = document.toc_openxml(headings)
+        self.assertIn("PAGEREF sec_1 ", toc)
+        self.assertIn("PAGEREF sec_1_1 ", toc)
+        self.assertNotIn("1.1.1 C", toc)
+        self.assertNotIn(">D<", toc)
+
+
+class SequenceDiagrams(unittest.TestCase):
+    SOURCE = (
+        'participant a "Браузер"\nparticipant b "nginx"\n# comment\na -> b : GET /\nnote b : проверка\nb --> a : 200\n'
+    )
+
+    def test_a_diagram_parses_into_participants_and_steps(self):
+        diagram = seqdiag.parse(self.SOURCE)
+        self.assertEqual(diagram.participants, [("a", "Браузер"), ("b", "nginx")])
+        self.assertEqual([step[0] for step in diagram.steps], ["msg", "note", "msg"])
+        self.assertTrue(diagram.steps[2][3], "--> is an answer")
+
+    def test_the_graphviz_source_places_every_message(self):
+        dot = seqdiag.to_dot(seqdiag.parse(self.SOURCE))
+        self.assertIn('label="GET /"', dot)
+        self.assertIn("style=dashed];", dot)
+        self.assertIn('label="проверка"', dot)
+
+    def test_an_unknown_participant_names_the_line(self):
+        with self.assertRaisesRegex(seqdiag.SeqError, r"x\.seq:2: unknown participant 'c'"):
+            seqdiag.parse('participant a "A"\na -> c : hi\n', "x.seq")
+
+    def test_long_labels_wrap_at_spaces(self):
+        self.assertEqual(seqdiag.wrap("one two three four", 9), ["one two", "three", "four"])
+
+
+class Variables(unittest.TestCase):
+    def test_the_environment_overrides_the_defaults_and_names_the_files(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            env_file = Path(tmp) / "report.env"
+            env_file.write_text('# c\nREPORT_SURNAME=Фамилия\nREPORT_NAME="Имя"\nREPORT_YEAR=\n', encoding="utf-8")
+            values = variables.load(env_file, {"REPORT_SURNAME": "Петрова-Водкина", "OTHER": "x"})
+        self.assertEqual(values["REPORT_SURNAME"], "Петрова-Водкина")
+        self.assertEqual(values["REPORT_NAME"], "Имя")
+        self.assertRegex(values["REPORT_YEAR"], r"^\d{4}$")
+        self.assertNotIn("OTHER", values)
+        self.assertEqual(variables.output_stem(values), "Петрова-Водкина_Имя_webdev_lab_1")
+
+    def test_unsafe_characters_do_not_reach_the_file_name(self):
+        stem = variables.output_stem({"REPORT_SURNAME": "a/b c", "REPORT_NAME": 'd:"e'})
+        self.assertEqual(stem, "a_b_c_d_e_webdev_lab_1")
+
+    def test_an_unknown_variable_in_a_chapter_is_an_error(self):
+        with self.assertRaisesRegex(variables.VariablesError, "REPORT_NOPE"):
+            variables.substitute("{{REPORT_NOPE}}", {}, "x.md")
+
+
+class Appendices(unittest.TestCase):
+    def test_a_trailing_unit_test_module_is_left_out(self):
+        code = "fn a() {}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn t() { assert!(true); }\n}\n"
+        text, lines = appendices.split_unit_tests("x.rs", code)
+        self.assertEqual(text, "fn a() {}")
+        self.assertEqual(lines, 5)
+
+    def test_code_after_the_test_module_keeps_the_file_whole(self):
+        code = "#[cfg(test)]\nmod tests {\n}\n\nfn after() {}\n"
+        self.assertEqual(appendices.split_unit_tests("x.rs", code), (code, 0))
+
+    def test_the_list_expands_globs_in_order_and_honours_exclusions(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            for name in ("src/main.rs", "src/a.rs", "src/b.rs"):
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_text("fn x() {}\n")
+            listing = root / "list.txt"
+            listing.write_text("== Код\nsrc/main.rs\nsrc/*.rs\n!src/b.rs\n", encoding="utf-8")
+            loaded = appendices.load(listing, root)
+            self.assertEqual([(a.letter, a.files) for a in loaded], [("А", ["src/main.rs", "src/a.rs"])])
+            listing.write_text("== Код\nsrc/gone.rs\n", encoding="utf-8")
+            with self.assertRaisesRegex(appendices.AppendixError, "gone.rs"):
+                appendices.load(listing, root)
+
+
+class DatabaseTables(unittest.TestCase):
+    def test_fields_constraints_and_indexes_come_from_the_schema(self):
+        schema = json.loads((ROOT / "db/schema.json").read_text(encoding="utf-8"))
+        descriptions = database.load_descriptions(ROOT / "docs/db-fields.tsv") | {"users.email": "Адрес"}
+        text = database.collections_markdown(ROOT / "db/schema.json", descriptions)
+        for name, collection in schema["collections"].items():
+            self.assertIn(f"Коллекция `{name}`", text)
+            for field in collection["validator"]["$jsonSchema"]["properties"]:
+                self.assertIn(f"| `{field}` |", text)
+            for index in collection["indexes"]:
+                self.assertIn(f"`{index['name']}`", text)
+        self.assertIn("| `email` | String | да | уникальное (индекс)", text)
+        self.assertIn("| Адрес |", text)
+
+
+if __name__ == "__main__":
+    unittest.main()
