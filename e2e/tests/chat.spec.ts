@@ -2,7 +2,7 @@ import {
   test,
   expect,
   shot,
-  uniqueTitle,
+ 
   signedInPerson,
   createRoom,
   openChat,
@@ -19,8 +19,8 @@ test.describe('two people in one room', () => {
     const alice = await signedInPerson(browser, 'alice', 'chat-alice');
     const bob = await signedInPerson(browser, 'bob', 'chat-bob');
     const carol = await signedInPerson(browser, 'carol', 'chat-carol');
-    const roomId = await createRoom(alice.page, uniqueTitle('Общий чат'));
-    const otherRoomId = await createRoom(carol.page, uniqueTitle('Other room'));
+    const roomId = await createRoom(alice.page, 'Общий чат');
+    const otherRoomId = await createRoom(carol.page, 'Other room');
 
     // Scenario 4: the second arrival is announced on both pages and both online lists update.
     await openChat(alice.page, roomId);
@@ -74,7 +74,7 @@ test.describe('two people in one room', () => {
 test('the chat page reconnects by itself after the chat service restarts', async ({ browser }) => {
   const alice = await signedInPerson(browser, 'alice', 'restart-alice');
   const bob = await signedInPerson(browser, 'bob', 'restart-bob');
-  const roomId = await createRoom(alice.page, uniqueTitle('Restart room'));
+  const roomId = await createRoom(alice.page, 'Restart room');
   await openChat(alice.page, roomId);
   await openChat(bob.page, roomId);
   await send(alice.page, 'before the restart');
@@ -99,7 +99,7 @@ test('the chat page reconnects by itself after the chat service restarts', async
 test('the chat page shows a disconnected state while the chat service is down', async ({ browser }) => {
   // Observed through the connection state element as the page loses its socket.
   const alice = await signedInPerson(browser, 'alice', 'down-alice');
-  const roomId = await createRoom(alice.page, uniqueTitle('Down room'));
+  const roomId = await createRoom(alice.page, 'Down room');
   await openChat(alice.page, roomId);
   const states: string[] = [];
   await alice.page.exposeFunction('recordState', (s: string) => states.push(s));

@@ -1,4 +1,4 @@
-import { test, expect, shot, uniqueEmail, uniqueTitle, register, createRoom, expectConnected, logOut } from './support';
+import { test, expect, shot, uniqueEmail, register, createRoom, expectConnected, logOut } from './support';
 import type { Page } from '@playwright/test';
 
 const viewports = [
@@ -25,7 +25,7 @@ for (const viewport of viewports) {
     await expectNoHorizontalScroll(page, 'the register page');
 
     await register(page, uniqueEmail(`layout-${viewport.name}`));
-    const roomId = await createRoom(page, uniqueTitle('A rather long room title that has to wrap on a phone screen'));
+    const roomId = await createRoom(page, 'A rather long room title that has to wrap on a phone screen');
     await expectNoHorizontalScroll(page, 'the home page');
     await shot(page, `21-${viewport.name}-home`);
 

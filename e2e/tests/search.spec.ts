@@ -1,9 +1,9 @@
-import { test, expect, shot, uniqueEmail, register, createRoom, logOut, expectConnected } from './support';
+import { test, expect, shot, nonce as randomNonce, uniqueEmail, register, createRoom, logOut, expectConnected } from './support';
 
 test('search refuses short text and finds rooms of other users by part of a word, in any case', async ({ page }) => {
   // Someone else owns the rooms; the searcher finds them.
   await register(page, uniqueEmail('author'));
-  const nonce = Math.random().toString(36).slice(2, 8);
+  const nonce = randomNonce();
   const russian = `Планирование релиза ${nonce}`;
   const english = `Weekly Standup ${nonce}`;
   const russianId = await createRoom(page, russian);

@@ -13,15 +13,17 @@ mkdirSync(consoleLogs, { recursive: true });
 
 export const PASSWORD = 'correct horse battery staple';
 
-/** An email nobody has registered yet, so scenarios never depend on each other's data. */
-export function uniqueEmail(who: string): string {
-  const nonce = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  return `${who}-${nonce}@example.test`;
+/** Six random base-36 characters: unique enough for one database, short enough to read. */
+export function nonce(): string {
+  return Math.random().toString(36).slice(2, 8).padEnd(6, '0');
 }
 
-/** A room title that no other run has created, with a readable prefix. */
-export function uniqueTitle(title: string): string {
-  return `${title} ${Math.random().toString(36).slice(2, 7)}`;
+/**
+ * An email nobody has registered yet, so scenarios never depend on each other's data. Rooms are
+ * listed per owner, so every scenario's rooms can keep plain, readable titles.
+ */
+export function uniqueEmail(who: string): string {
+  return `${who}.${nonce()}@example.com`;
 }
 
 /** Every page's console output goes to artifacts/console/<test>.log, kept for diagnosis. */
