@@ -2,6 +2,7 @@
 # Runs one load scenario against a freshly started RELEASE chat server and prints the report.
 #   cargo build --release -p chat
 #   chat/bench/run.sh fanout|heavy|rooms|idle [seconds]
+# Extra chat-loadgen options can be passed in LOADGEN_ARGS (e.g. LOADGEN_ARGS="--threads 1").
 # The server and chat-loadgen run on this machine, on 127.0.0.1, with raised limits for the
 # senders (CHAT_MESSAGES_PER_SECOND) and as many open files as the hard limit allows.
 set -euo pipefail
@@ -25,6 +26,8 @@ for _ in $(seq 50); do
 done
 
 common=(--url "ws://127.0.0.1:$port/ws" --duration "$seconds" --server-pid "$server")
+read -r -a extra <<<"${LOADGEN_ARGS:-}"
+common+=("${extra[@]}")
 echo "== $scenario ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run)"
 case "$scenario" in
   # 1 room x 1000 clients, 100 messages/s from 10 senders: 100 000 deliveries/s offered.
