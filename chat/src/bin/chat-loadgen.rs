@@ -244,17 +244,6 @@ fn cpu_percent(before: ProcSample, after: ProcSample, elapsed: Duration) -> f64 
     100.0 * seconds / elapsed.as_secs_f64()
 }
 
-/// What a sender needs: its id, its rate, and when the run starts.
-#[derive(Clone)]
-struct Schedule {
-    start: Instant,
-    warmup: Duration,
-    end: Duration,
-    interval: Duration,
-    /// Spreads the senders' first messages over one interval, so they do not all fire at once.
-    offset: Duration,
-}
-
 fn main() -> ExitCode {
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
@@ -563,21 +552,17 @@ async fn client_task(
             return;
         };
         let interval = Duration::from_secs_f64(1.0 / options.rate_per_sender);
-        let schedule = Schedule {
-            start: run_start,
-            warmup: options.warmup,
-            end: options.warmup + options.duration,
-            interval,
-            offset: interval.mul_f64(sender as f64 / options.senders.max(1) as f64),
-        };
+        // Spreads the senders' first messages over one interval, so they do not all fire at once.
+        let offset = interval.mul_f64(sender as f64 / options.senders.max(1) as f64);
+        let end = options.warmup + options.duration;
         let padding = "x".repeat(options.text_bytes.saturating_sub(40));
         for seq in 0u64.. {
-            let due = schedule.offset + schedule.interval.mul_f64(seq as f64);
-            if due >= schedule.end {
+            let due = offset + interval.mul_f64(seq as f64);
+            if due >= end {
                 break;
             }
-            tokio::time::sleep_until(schedule.start + due).await;
-            let measured = due >= schedule.warmup;
+            tokio::time::sleep_until(run_start + due).await;
+            let measured = due >= options.warmup;
             if measured {
                 stats.sent.fetch_add(1, Ordering::Relaxed);
                 stats.expected.fetch_add(room_size, Ordering::Relaxed);

@@ -4,8 +4,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::helpers::{
-    OTHER_ROOM_ID, ROOM_ID, SECRET, TestServer, claims_json, jwt_by_hand, test_config, test_limits,
-    ticket,
+    ROOM_ID, SECRET, TestServer, claims_json, jwt_by_hand, test_config, test_limits, ticket,
 };
 
 fn hs256_header() -> Value {
@@ -201,20 +200,20 @@ async fn any_path_but_ws_gets_404() {
 #[tokio::test]
 async fn a_foreign_origin_gets_403_and_the_same_host_passes() {
     let server = TestServer::spawn().await;
-    let with_origin = |origin: &str| {
-        let mut request = server.request_with_ticket(&ticket("ann@example.org", ROOM_ID));
-        request
-            .headers_mut()
-            .insert("origin", HeaderValue::from_str(origin).unwrap());
-        request
-    };
-
     assert_eq!(
-        server.open(with_origin("http://evil.example")).await.err(),
+        server
+            .open(server.request_from_origin("http://evil.example"))
+            .await
+            .err(),
         Some(403)
     );
     let same_host = format!("http://{}", server.addr);
-    assert!(server.open(with_origin(&same_host)).await.is_ok());
+    assert!(
+        server
+            .open(server.request_from_origin(&same_host))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -222,22 +221,20 @@ async fn with_allowed_origins_set_only_those_pass() {
     let mut config = test_config(test_limits());
     config.allowed_origins = vec!["http://localhost:8080".to_owned()];
     let server = TestServer::spawn_with(config).await;
-    let with_origin = |origin: &str| {
-        let mut request = server.request_with_ticket(&ticket("ann@example.org", OTHER_ROOM_ID));
-        request
-            .headers_mut()
-            .insert("origin", HeaderValue::from_str(origin).unwrap());
-        request
-    };
-
     assert!(
         server
-            .open(with_origin("http://localhost:8080"))
+            .open(server.request_from_origin("http://localhost:8080"))
             .await
             .is_ok()
     );
     let same_host = format!("http://{}", server.addr);
-    assert_eq!(server.open(with_origin(&same_host)).await.err(), Some(403));
+    assert_eq!(
+        server
+            .open(server.request_from_origin(&same_host))
+            .await
+            .err(),
+        Some(403)
+    );
 }
 
 #[tokio::test]

@@ -113,6 +113,15 @@ impl TestServer {
         request
     }
 
+    /// A valid ticketed request that a browser on `origin` would send.
+    pub fn request_from_origin(&self, origin: &str) -> Request {
+        let mut request = self.request_with_ticket(&ticket("ann@example.org", ROOM_ID));
+        request
+            .headers_mut()
+            .insert("origin", HeaderValue::from_str(origin).unwrap());
+        request
+    }
+
     /// Opens a socket as `email` in room `room_id`, reads its `welcome` and returns it.
     pub async fn join(&self, email: &str, room_id: &str) -> (Client, Value) {
         let mut client = self.connect(email, room_id).await;
