@@ -1,4 +1,4 @@
-//! The wire format: JSON text frames, `type`-tagged, exactly as DESIGN.md lists them.
+//! The wire format: JSON text frames, `type`-tagged, as chat/README.md ("Events") documents them.
 //!
 //! Fields beyond the contract (`first`, `last`, `limits`) are additive: clients ignore what they
 //! do not know. Server events are serialized once into a [`Frame`] shared by every receiver.

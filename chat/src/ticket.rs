@@ -1,6 +1,6 @@
 //! The chat ticket: a short-lived HS256 JWT the website issues and this service verifies.
 //!
-//! The contract (DESIGN.md): claims `email`, `room`, `room_id` (24 hex chars), `iat`, `exp`,
+//! The contract (chat/README.md, "The ticket"): claims `email`, `room`, `room_id` (24 hex chars), `iat`, `exp`,
 //! `iss = "website"`, `aud = "chat"`; lifetime 60 s. Anything else is refused: another
 //! algorithm, a missing claim, a claim of the wrong type, a lifetime longer than the contract's.
 

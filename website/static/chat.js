@@ -1,5 +1,5 @@
 // The chat page: asks the website for a ticket, connects to the chat service, shows events.
-// Contract: shared/DESIGN.md (ticket endpoint, WebSocket events, close codes). All text goes in
+// Contract: chat/README.md (ticket, WebSocket events, close codes) and website/README.md (ticket endpoint). All text goes in
 // with textContent; nothing from the network is ever parsed as HTML.
 (function () {
   "use strict";

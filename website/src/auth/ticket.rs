@@ -1,4 +1,4 @@
-//! Chat tickets: the short-lived HS256 JWT the chat service accepts (DESIGN.md, "Chat ticket").
+//! Chat tickets: the short-lived HS256 JWT the chat service accepts (chat/README.md, "The ticket").
 
 use std::time::Duration;
 
