@@ -19,8 +19,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// `JWT_SECRET`: the HS256 key shared with the website.
     pub jwt_secret: Secret,
-    /// `ALLOWED_ORIGINS`: full browser origins allowed to open a socket; empty means "same host as
-    /// the request".
+    /// `ALLOWED_ORIGINS`: full browser origins allowed to open a socket in addition to the site
+    /// itself (an origin on the request's `Host`, which is always allowed).
     pub allowed_origins: Vec<String>,
     /// The named limits (`CHAT_*`).
     pub limits: Limits,

@@ -173,14 +173,17 @@ fn offered_subprotocols(headers: &HeaderMap) -> Vec<&str> {
         .collect()
 }
 
-/// The origin rule: with `ALLOWED_ORIGINS` set, the origin must be one of them; without, the
-/// origin's host[:port] must be the `Host` the request was sent to (nginx forwards `$http_host`,
-/// port included). A missing `Origin` is not a browser and is checked by its ticket alone.
+/// The origin rule: the site's own pages may always connect — the origin's host[:port] is the
+/// `Host` the request was sent to (nginx forwards `$http_host`, port included) — and so may any
+/// origin listed in `ALLOWED_ORIGINS`, which only ever adds origins. A missing `Origin` is not a
+/// browser and is checked by its ticket alone.
 fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
     let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-    if !allowed.is_empty() {
-        return allowed.contains(&origin);
-    }
+    allowed.contains(&origin) || same_host(&origin, host)
+}
+
+/// Whether a (lower-cased) `origin` names the place the request's `Host` header names.
+fn same_host(origin: &str, host: &str) -> bool {
     let Some((scheme, authority)) = origin.split_once("://") else {
         return false; // "null" and other opaque origins
     };
@@ -227,14 +230,27 @@ mod tests {
     }
 
     #[test]
-    fn with_a_list_only_listed_origins_pass() {
-        let allowed = vec!["http://localhost:8080".to_owned()];
+    fn a_list_adds_origins_to_the_same_host_rule() {
+        let allowed = vec!["https://partner.example".to_owned()];
+        // The site's own page still passes with a list set.
         assert!(origin_allowed(
             "http://localhost:8080",
-            "chat:9000",
+            "localhost:8080",
             &allowed
         ));
-        assert!(!origin_allowed("http://chat:9000", "chat:9000", &allowed));
+        // A listed origin passes although it is not the request's host.
+        assert!(origin_allowed(
+            "https://Partner.example/",
+            "localhost:8080",
+            &allowed
+        ));
+        // Anything else is still foreign.
+        assert!(!origin_allowed(
+            "http://evil.example",
+            "localhost:8080",
+            &allowed
+        ));
+        assert!(!origin_allowed("null", "localhost:8080", &allowed));
     }
 
     #[test]

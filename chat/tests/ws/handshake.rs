@@ -18,6 +18,13 @@ async fn status_for_ticket(server: &TestServer, ticket: &str) -> Result<(), u16>
         .map(|_| ())
 }
 
+async fn status_from_origin(server: &TestServer, origin: &str) -> Result<(), u16> {
+    server
+        .open(server.request_from_origin(origin))
+        .await
+        .map(|_| ())
+}
+
 #[tokio::test]
 async fn a_ticket_in_the_authorization_header_opens_the_room() {
     let server = TestServer::spawn().await;
@@ -217,23 +224,26 @@ async fn a_foreign_origin_gets_403_and_the_same_host_passes() {
 }
 
 #[tokio::test]
-async fn with_allowed_origins_set_only_those_pass() {
+async fn allowed_origins_are_added_to_the_site_itself() {
     let mut config = test_config(test_limits());
-    config.allowed_origins = vec!["http://localhost:8080".to_owned()];
+    config.allowed_origins = vec!["https://partner.example".to_owned()];
     let server = TestServer::spawn_with(config).await;
-    assert!(
-        server
-            .open(server.request_from_origin("http://localhost:8080"))
-            .await
-            .is_ok()
-    );
     let same_host = format!("http://{}", server.addr);
+
     assert_eq!(
-        server
-            .open(server.request_from_origin(&same_host))
-            .await
-            .err(),
-        Some(403)
+        status_from_origin(&server, &same_host).await,
+        Ok(()),
+        "the site's own page"
+    );
+    assert_eq!(
+        status_from_origin(&server, "https://partner.example").await,
+        Ok(()),
+        "a listed origin"
+    );
+    assert_eq!(
+        status_from_origin(&server, "http://evil.example").await,
+        Err(403),
+        "an unlisted foreign origin"
     );
 }
 
