@@ -36,10 +36,14 @@ pub enum AppError {
     TooManyAttempts,
     #[error("invalid room title")]
     InvalidRoomTitle,
+    #[error("control characters in a room title")]
+    RoomTitleInvalidCharacters,
     #[error("search query too short")]
     QueryTooShort,
     #[error("search query too long")]
     QueryTooLong,
+    #[error("control characters in a search query")]
+    QueryInvalidCharacters,
     #[error("room not found")]
     RoomNotFound,
     #[error("user no longer exists")]
@@ -64,8 +68,11 @@ impl AppError {
             Self::InvalidEmail
             | Self::PasswordTooShort
             | Self::PasswordTooLong
-            | Self::InvalidRoomTitle => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::QueryTooShort | Self::QueryTooLong => StatusCode::BAD_REQUEST,
+            | Self::InvalidRoomTitle
+            | Self::RoomTitleInvalidCharacters => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::QueryTooShort | Self::QueryTooLong | Self::QueryInvalidCharacters => {
+                StatusCode::BAD_REQUEST
+            }
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::InvalidCredentials | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
@@ -86,8 +93,10 @@ impl AppError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::TooManyAttempts => "too_many_attempts",
             Self::InvalidRoomTitle => "invalid_room_title",
+            Self::RoomTitleInvalidCharacters => "room_title_invalid_characters",
             Self::QueryTooShort => "query_too_short",
             Self::QueryTooLong => "query_too_long",
+            Self::QueryInvalidCharacters => "query_invalid_characters",
             Self::RoomNotFound => "room_not_found",
             Self::UserNotFound => "user_not_found",
             Self::NotYourRoom => "not_your_room",

@@ -1,4 +1,4 @@
-//! A room's title: 1 to 100 characters after trimming.
+//! A room's title: 1 to 100 characters after trimming, no control characters.
 
 use crate::error::AppError;
 
@@ -14,6 +14,9 @@ impl RoomTitle {
         let title = input.trim();
         if title.is_empty() || char_count(title) > MAX_CHARS {
             Err(AppError::InvalidRoomTitle)
+        } else if title.chars().any(char::is_control) {
+            // A title is one line of text: a NUL or a newline only breaks the lists it is shown in.
+            Err(AppError::RoomTitleInvalidCharacters)
         } else {
             Ok(Self(title.to_owned()))
         }
@@ -39,5 +42,31 @@ mod tests {
         );
         assert!(RoomTitle::parse(&"ж".repeat(101)).is_err(), "101 chars");
         assert!(RoomTitle::parse(&format!("  {}  ", "a".repeat(100))).is_ok());
+    }
+
+    #[test]
+    fn control_characters_inside_a_title_are_refused() {
+        for title in [
+            "first\nsecond",
+            "nul\0byte",
+            "tab\there",
+            "bell\u{7}",
+            "del\u{7f}",
+        ] {
+            assert!(
+                matches!(
+                    RoomTitle::parse(title),
+                    Err(AppError::RoomTitleInvalidCharacters)
+                ),
+                "{title:?} was accepted"
+            );
+        }
+        assert_eq!(
+            RoomTitle::parse("\n  trailing newline\r\n")
+                .unwrap()
+                .as_str(),
+            "trailing newline",
+            "surrounding line breaks are trimmed like spaces"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! A room search: at least 6 characters, and never longer than a title can be.
+//! A room search: at least 6 characters, never longer than a title can be, no control characters.
 
 use crate::error::AppError;
 
@@ -12,7 +12,8 @@ pub struct SearchQuery(String);
 impl SearchQuery {
     /// Counts Unicode characters, so "Привет" (12 bytes) is exactly 6. Surrounding whitespace is
     /// not part of the query. Text longer than any title cannot match, so it is refused
-    /// before it reaches the database.
+    /// before it reaches the database. So is a control character: no title holds one, and MongoDB
+    /// refuses a `$regex` with an embedded NUL.
     pub fn parse(input: &str) -> Result<Self, AppError> {
         let query = input.trim();
         let chars = char_count(query);
@@ -20,6 +21,8 @@ impl SearchQuery {
             Err(AppError::QueryTooShort)
         } else if chars > room_title::MAX_CHARS {
             Err(AppError::QueryTooLong)
+        } else if query.chars().any(char::is_control) {
+            Err(AppError::QueryInvalidCharacters)
         } else {
             Ok(Self(query.to_owned()))
         }
@@ -58,5 +61,18 @@ mod tests {
             SearchQuery::parse(&"a".repeat(101)),
             Err(AppError::QueryTooLong)
         ));
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        for query in ["abcdef\0", "abc\0def", "two\nlines", "tab\tbetween"] {
+            assert!(
+                matches!(
+                    SearchQuery::parse(query),
+                    Err(AppError::QueryInvalidCharacters)
+                ),
+                "{query:?} was accepted"
+            );
+        }
     }
 }

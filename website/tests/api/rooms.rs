@@ -60,6 +60,25 @@ async fn room_titles_must_be_1_to_100_characters_after_trimming() {
 }
 
 #[tokio::test]
+async fn room_titles_are_one_line_without_control_characters() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("titles@example.org").await;
+
+    for (title, why) in [("first\nsecond", "a newline"), ("nul\0byte", "a NUL byte")] {
+        let response = me.create_room(title).await;
+
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+        let html = response.text().await.unwrap();
+        assert_eq!(
+            form_error(&html).as_deref(),
+            Some("A room title must be one line of text, without control characters."),
+            "{why}"
+        );
+    }
+    assert!(me.my_rooms().await.is_empty(), "no room was created");
+}
+
+#[tokio::test]
 async fn deleting_my_own_room_removes_it() {
     let app = TestApp::spawn().await;
     let me = app.signed_up_browser("del@example.org").await;

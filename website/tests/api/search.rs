@@ -155,3 +155,24 @@ async fn an_overlong_query_is_refused_without_searching() {
             .contains(r#"data-testid="search-error""#)
     );
 }
+
+#[tokio::test]
+async fn control_characters_in_the_query_are_refused_without_searching() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("s@example.org").await;
+    me.created_room("abcdef ghi").await;
+
+    for query in ["abcdef\0", "abc\ndef"] {
+        let response = me.search(query).await;
+
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query:?}");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(
+                r#"data-testid="search-error">A search cannot contain line breaks or other control characters.</p>"#
+            ),
+            "{query:?}: {html}"
+        );
+        assert!(!html.contains(r#"data-testid="search-results""#));
+    }
+}
