@@ -149,10 +149,23 @@ impl Callback for Check<'_> {
                 Ok(response)
             }
             Err(refusal) => {
-                tracing::info!(peer = %self.peer, status = refusal.status().as_u16(), reason = %refusal, "handshake refused");
+                log_refusal(self.peer, &refusal);
                 Err(refusal.into_response())
             }
         }
+    }
+}
+
+/// A handshake without any ticket is what `chat healthcheck` sends every 10 seconds (the
+/// container's health probe), so at info it would bury the refusals worth reading. Nothing a
+/// user does produces one: the page always fetches a ticket before it connects. It is logged at
+/// debug; a bad, expired or foreign-origin handshake stays at info.
+fn log_refusal(peer: SocketAddr, refusal: &Refusal) {
+    let status = refusal.status().as_u16();
+    if matches!(refusal, Refusal::NoTicket) {
+        tracing::debug!(%peer, status, reason = %refusal, "handshake refused");
+    } else {
+        tracing::info!(%peer, status, reason = %refusal, "handshake refused");
     }
 }
 
