@@ -1,8 +1,8 @@
 //! `db/schema.json`, the single source of truth for collection validators and indexes.
 //!
 //! The website reads the index definitions from it at startup; the validators are applied by the
-//! database's init script (the app user cannot `collMod`), and the tests check stored documents
-//! against them.
+//! database's init script (the app user cannot `collMod`). The tests create their databases with
+//! the same validators and also check stored documents against them.
 
 use std::collections::BTreeMap;
 

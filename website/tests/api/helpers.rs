@@ -4,11 +4,13 @@ use std::net::SocketAddr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use mongodb::options::{ValidationAction, ValidationLevel};
 use regex::Regex;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use website::config::{Config, Secret};
 use website::db::Db;
+use website::db::schema::Schema;
 use website::startup::Application;
 
 pub const JWT_SECRET: &str = "test secret: thirty-two bytes or more, of course";
@@ -60,6 +62,7 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = test_config();
         adjust(&mut config);
+        create_validated_collections(&client_for(&config).await.database(&config.mongodb_db)).await;
         let app = Application::build(config.clone())
             .await
             .expect("the application builds");
@@ -96,6 +99,34 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
+}
+
+/// Creates `users` and `rooms` with the validators of `db/schema.json`, as the database's init
+/// script does in a deployment, so that against a real MongoDB every write of every test passes
+/// the server's own validator. (The stand-in accepts the option and ignores it; there the
+/// document checker in `schema.rs` is the check.)
+pub async fn create_validated_collections(database: &mongodb::Database) {
+    let schema = Schema::embedded().expect("db/schema.json parses");
+    for (name, spec) in &schema.collections {
+        let validator =
+            mongodb::bson::to_document(&spec.validator).expect("a validator is a JSON object");
+        database
+            .create_collection(name)
+            .validator(validator)
+            .validation_level(ValidationLevel::Strict)
+            .validation_action(ValidationAction::Error)
+            .await
+            .unwrap_or_else(|e| panic!("creating {name} with its validator: {e}"));
+    }
+}
+
+/// A client of `config`'s server, for test set-up and inspection.
+pub async fn client_for(config: &Config) -> mongodb::Client {
+    let mut options = mongodb::options::ClientOptions::parse(config.mongodb_uri.expose())
+        .await
+        .expect("a valid MONGODB_URI");
+    options.server_selection_timeout = Some(Duration::from_secs(5));
+    mongodb::Client::with_options(options).expect("a MongoDB client")
 }
 
 impl Drop for TestApp {

@@ -4,13 +4,18 @@
 //! JSON Schema the file uses; it refuses keywords it does not know, so the schema cannot outgrow
 //! the check unnoticed.
 
+use std::sync::{Arc, Mutex};
+
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
+use mongodb::options::ClientOptions;
 use regex::Regex;
 use serde_json::Value;
 use website::db::schema::Schema;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, create_validated_collections, mongodb_uri, test_config};
 
 /// Every way `value` breaks `schema`, as readable paths; empty when it conforms.
 fn violations(schema: &Value, value: &Bson) -> Vec<String> {
@@ -298,4 +303,38 @@ async fn ensuring_the_indexes_again_is_harmless() {
         .expect("creating existing indexes is a no-op");
 
     assert_eq!(me.my_rooms().await.len(), 1);
+}
+
+#[tokio::test]
+async fn test_databases_get_the_schema_validators_before_the_application_starts() {
+    // The stand-in keeps no collection options, so what is checked is what is asked of the server.
+    let mut options = ClientOptions::parse(mongodb_uri()).await.unwrap();
+    let creates = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&creates);
+    options.command_event_handler = Some(EventHandler::callback(move |event| {
+        if let CommandEvent::Started(started) = event
+            && started.command_name == "create"
+        {
+            seen.lock().unwrap().push(started.command);
+        }
+    }));
+    let client = mongodb::Client::with_options(options).unwrap();
+    let database = client.database(&test_config().mongodb_db);
+
+    create_validated_collections(&database).await;
+    database.drop().await.unwrap();
+
+    let creates = creates.lock().unwrap();
+    let schema = Schema::embedded().unwrap();
+    assert_eq!(creates.len(), schema.collections.len());
+    for (name, spec) in &schema.collections {
+        let create = creates
+            .iter()
+            .find(|c| c.get_str("create") == Ok(name))
+            .unwrap_or_else(|| panic!("{name} is created"));
+        let expected = mongodb::bson::to_document(&spec.validator).unwrap();
+        assert_eq!(create.get_document("validator"), Ok(&expected), "{name}");
+        assert_eq!(create.get_str("validationLevel"), Ok("strict"), "{name}");
+        assert_eq!(create.get_str("validationAction"), Ok("error"), "{name}");
+    }
 }
