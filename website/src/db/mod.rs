@@ -40,6 +40,7 @@ impl Db {
         options.connect_timeout = Some(config.mongodb_timeout);
         options.app_name = Some("website".into());
         let client = Client::with_options(options).context("creating the MongoDB client")?;
+        warn_unless_schema_database(&config.mongodb_db)?;
         let db = Self::new(client.database(&config.mongodb_db));
 
         let deadline = tokio::time::Instant::now() + config.mongodb_startup_wait;
@@ -124,6 +125,23 @@ impl Db {
         self.database.drop().await?;
         Ok(())
     }
+}
+
+/// `db/schema.json` names the database that MongoDB's init script prepares: validators and the
+/// application's user. Any other `MONGODB_DB` still works (the tests use one database each), but it
+/// has no validators and the deployment's user may not be allowed in, so startup says so.
+fn warn_unless_schema_database(mongodb_db: &str) -> anyhow::Result<()> {
+    let schema = schema::Schema::embedded().context("reading db/schema.json")?;
+    if mongodb_db != schema.database {
+        tracing::warn!(
+            mongodb_db,
+            schema_database = schema.database,
+            "MONGODB_DB is {mongodb_db:?}, but db/schema.json sets up {:?}: this database has no \
+             validators, and the deployment's MongoDB user may not be allowed to use it",
+            schema.database
+        );
+    }
+    Ok(())
 }
 
 /// Whether `collection` already has an index equivalent to `index`.

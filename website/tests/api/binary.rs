@@ -1,5 +1,6 @@
 //! The real `website` executable: configuration from the environment, startup refusal, SIGTERM.
 
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,7 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn the_binary_serves_passes_its_healthcheck_and_stops_cleanly_on_sigterm() {
+    // A per-test database, not db/schema.json's: startup warns about that, and still serves.
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let database = format!("webchat_test_{}", uuid::Uuid::new_v4().simple());
@@ -107,6 +109,21 @@ async fn the_binary_serves_passes_its_healthcheck_and_stops_cleanly_on_sigterm()
     assert!(
         !after.success(),
         "the healthcheck fails once the server is gone"
+    );
+    let mut log = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("MONGODB_DB"))
+        .unwrap_or_else(|| panic!("no warning about the database name in:\n{log}"));
+    assert!(
+        warning.contains(&database) && warning.contains(r#""webchat""#),
+        "the warning names both databases: {warning}"
     );
     let client = mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap();
     let _ = client.database(&database).drop().await;
