@@ -82,10 +82,13 @@ impl Config {
     }
 
     /// Reads settings through `lookup`, so tests need not touch the process environment.
+    ///
+    /// A variable set to nothing (or only whitespace) counts as unset: compose files and shells
+    /// often pass `NAME=` for "no value", which should mean the default, not an empty address.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let lookup = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let jwt_secret = match lookup("JWT_SECRET") {
             None => return Err(ConfigError::MissingJwtSecret),
-            Some(s) if s.is_empty() => return Err(ConfigError::MissingJwtSecret),
             Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
                 return Err(ConfigError::ShortJwtSecret(s.len()));
             }
@@ -153,7 +156,7 @@ fn parse_bool(
         None => Ok(default),
         Some(v) => match v.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" | "" => Ok(false),
+            "0" | "false" | "no" | "off" => Ok(false),
             _ => Err(invalid(name, &v, "expected true or false")),
         },
     }
@@ -186,6 +189,38 @@ mod tests {
         assert_eq!(config.session_max_age, Duration::from_secs(12 * 3600));
         assert_eq!(config.login_max_failures, 5);
         assert_eq!(config.mongodb_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let names = [
+            "WEBSITE_ADDR",
+            "MONGODB_URI",
+            "MONGODB_DB",
+            "COOKIE_SECURE",
+            "SESSION_IDLE_MINUTES",
+            "SESSION_MAX_HOURS",
+            "TRUST_PROXY_HEADERS",
+            "LOGIN_MAX_FAILURES",
+            "MONGODB_TIMEOUT_SECS",
+        ];
+        let mut vars = vec![("JWT_SECRET", SECRET)];
+        vars.extend(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (*name, ["", "  "][i % 2])),
+        );
+
+        let config = config_from(&vars).unwrap();
+
+        let defaults = config_from(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+        assert_eq!(config.mongodb_uri.expose(), "mongodb://localhost:27017");
+        assert!(matches!(
+            config_from(&[("JWT_SECRET", "")]),
+            Err(ConfigError::MissingJwtSecret)
+        ));
     }
 
     #[test]
