@@ -18,7 +18,7 @@ use tower_sessions::Session;
 use crate::auth::session::current_user;
 use crate::i18n::Lang;
 use crate::state::Settings;
-use crate::templates::Pages;
+use crate::templates::{Pages, return_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -174,6 +174,7 @@ pub async fn render_error_pages(
     next: Next,
 ) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
+    let current_path = return_path(request.method(), request.uri());
     let session = request.extensions().get::<Session>().cloned();
     let response = next.run(request).await;
     let Some(tag) = response.extensions().get::<ErrorTag>().cloned() else {
@@ -199,7 +200,7 @@ pub async fn render_error_pages(
     match pages.render_page(
         lang,
         user.as_ref(),
-        "/",
+        &current_path,
         "error.html",
         context! { status => status.as_u16(), message },
     ) {

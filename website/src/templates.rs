@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{Method, Uri};
 use axum::response::Html;
 use minijinja::{Environment, UndefinedBehavior, Value, context};
 
@@ -227,24 +228,26 @@ where
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        // The language switch sends the visitor back to this path. A form re-rendered after a POST
-        // goes back to the form's own page where one exists (GET /login, GET /register), else home.
-        let path = if parts.method == axum::http::Method::GET {
-            parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
-        } else {
-            match parts.uri.path() {
-                p @ ("/login" | "/register") => p.to_owned(),
-                _ => "/".to_owned(),
-            }
-        };
         Ok(Self {
             pages: Pages::from_ref(state),
             lang: Lang::from_headers(&parts.headers),
-            path,
+            path: return_path(&parts.method, &parts.uri),
         })
+    }
+}
+
+/// Where the language switch sends the visitor back to: the page itself, query included (a search
+/// keeps its results). A page rendered for a POST goes back to the form's own page where one
+/// exists (GET /login, GET /register), else home, since a POST cannot be repeated by a link.
+pub fn return_path(method: &Method, uri: &Uri) -> String {
+    if method == Method::GET {
+        uri.path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
+    } else {
+        match uri.path() {
+            p @ ("/login" | "/register") => p.to_owned(),
+            _ => "/".to_owned(),
+        }
     }
 }
 

@@ -213,6 +213,57 @@ async fn the_language_switch_sets_a_cookie_and_returns_to_the_page() {
 }
 
 #[tokio::test]
+async fn the_language_switch_keeps_the_search_and_its_results() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("lang@example.org").await;
+    me.created_room("Привет всем").await;
+    let results = me.search("Привет всем").await;
+    let here = format!(
+        "{}?{}",
+        results.url().path(),
+        results.url().query().unwrap()
+    );
+    let html = results.text().await.unwrap();
+
+    let href = capture(&html, r#"<a href="(/lang/ru\?next=[^"]+)""#)
+        .into_iter()
+        .next()
+        .expect("a link to the Russian page");
+    let switched = me.get(&href).await;
+
+    assert_eq!(switched.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&switched), here, "back to the same search");
+    let russian = me.get_html(location(&switched)).await;
+    assert!(russian.contains("Найденные комнаты"), "{russian}");
+    assert!(russian.contains("Привет всем"));
+}
+
+#[tokio::test]
+async fn the_language_switch_on_an_error_page_comes_back_to_it() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("lang@example.org").await;
+    let missing = "/rooms/0123456789abcdef01234567?from=link";
+    let html = me.get(missing).await.text().await.unwrap();
+
+    let href = capture(&html, r#"<a href="(/lang/ru\?next=[^"]+)""#)
+        .into_iter()
+        .next()
+        .expect("a link to the Russian page");
+    let switched = me.get(&href).await;
+
+    assert_eq!(location(&switched), missing);
+    let response = me.get(missing).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Такой комнаты нет.")
+    );
+}
+
+#[tokio::test]
 async fn the_language_switch_only_returns_to_local_pages() {
     let app = TestApp::spawn().await;
     for next in [
