@@ -111,15 +111,30 @@
     limitsEl.hidden = false;
   }
 
+  // The chat service's close codes (chat/README.md, "Close codes") in the page's language; the
+  // server's own (English) reason only for a code this page does not know.
+  const CLOSE_REASONS = {
+    1001: "chat_close_going_away",
+    1002: "chat_close_protocol",
+    1007: "chat_close_invalid_utf8",
+    1008: "chat_close_policy",
+    1009: "chat_close_too_big",
+    4000: "chat_close_idle",
+    4008: "chat_close_too_slow",
+  };
+
   function closeReason(event) {
-    switch (event.code) {
-      case 1001: return t("chat_close_going_away");
-      case 1008: return t("chat_close_policy");
-      case 1009: return t("chat_close_too_big");
-      case 4000: return t("chat_close_idle");
-      case 4008: return t("chat_close_too_slow");
-      default: return event.reason || t("chat_close_unknown", { code: event.code });
-    }
+    const key = CLOSE_REASONS[event.code];
+    if (key) return t(key);
+    return event.reason || t("chat_close_unknown", { code: event.code });
+  }
+
+  // An `error` event: the catalogue's text for its `code` (chat/README.md, "Error codes"), else
+  // the server's message.
+  function errorText(event) {
+    const key = "chat_error_" + event.code;
+    if (typeof event.code === "string" && Object.hasOwn(texts, key)) return texts[key];
+    return t("chat_error", { message: event.message || event.code });
   }
 
   function handle(data) {
@@ -159,7 +174,7 @@
         addMessage(event.user, event.text, event.at);
         break;
       case "error":
-        addNotice("error", t("chat_error", { message: event.message || event.code }));
+        addNotice("error", errorText(event));
         break;
       default:
         // Unknown event types are additive extensions: ignore them.

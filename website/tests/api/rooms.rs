@@ -273,3 +273,69 @@ async fn the_chat_page_of_any_room_has_its_title_and_the_chat_hooks() {
     assert_eq!(config["texts"]["chat_state_open"], "Connected");
     assert_eq!(config["csrf_token"].as_str().unwrap().len(), 64);
 }
+
+/// The chat service's `error` codes and close codes, from its contract (chat/README.md).
+fn chat_contract_codes() -> (Vec<String>, Vec<String>) {
+    let readme = include_str!("../../../chat/README.md");
+    let (_, events) = readme
+        .split_once("Error codes:")
+        .expect("chat/README.md lists the error codes");
+    let (errors, closes) = events
+        .split_once("### Close codes")
+        .expect("chat/README.md lists the close codes");
+    let closes = closes.split("\n## ").next().unwrap_or_default();
+    let mut error_codes = capture(errors, r"(?m)^\| `([a-z_]+)` \|");
+    error_codes.retain(|code| code != "code"); // the table's header
+    (error_codes, capture(closes, r"(?m)^\| (\d{4}) \|"))
+}
+
+#[tokio::test]
+async fn the_chat_page_words_every_chat_error_and_close_code_in_its_language() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("ru@example.org").await;
+    let room = me.created_room("Комната").await;
+    let (error_codes, close_codes) = chat_contract_codes();
+    assert!(
+        error_codes.len() >= 7 && close_codes.len() >= 7,
+        "{error_codes:?} {close_codes:?}"
+    );
+
+    let html = me
+        .client
+        .get(me.url(&format!("/rooms/{room}")))
+        .header(reqwest::header::ACCEPT_LANGUAGE, "ru")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let config = capture(
+        &html,
+        r#"(?s)<script type="application/json" id="chat-config">(.*?)</script>"#,
+    );
+    let config: serde_json::Value = serde_json::from_str(&config[0]).unwrap();
+    let script_url = capture(&html, r#"<script src="(/static/chat\.js\?v=[0-9a-f]+)""#);
+    let script = me.get(&script_url[0]).await.text().await.unwrap();
+
+    let texts = &config["texts"];
+    for code in &error_codes {
+        let text = texts[format!("chat_error_{code}")].as_str();
+        assert!(
+            text.is_some_and(|t| t.chars().any(|c| matches!(c, 'а'..='я'))),
+            "no Russian text for the error code {code}: {text:?}"
+        );
+    }
+    let close_keys = capture(&script, r#"(?m)^\s*(\d{4}): "chat_close_[a-z0-9_]+","#);
+    for code in &close_codes {
+        assert!(
+            close_keys.contains(code),
+            "chat.js has no text for close code {code}"
+        );
+        let key = capture(&script, &format!(r#"{code}: "(chat_close_[a-z0-9_]+)""#));
+        assert!(
+            texts[&key[0]].as_str().is_some_and(|t| !t.is_empty()),
+            "{key:?} is not in the texts"
+        );
+    }
+}
