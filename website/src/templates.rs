@@ -181,6 +181,9 @@ fn percent_encode(input: &str) -> String {
     out
 }
 
+/// Messages of website errors that the chat script shows when the ticket endpoint answers them.
+const CHAT_SCRIPT_ERRORS: [&str; 1] = ["error_user_not_found"];
+
 /// A page renderer bound to one request: its language and path (for the language switch).
 pub struct View {
     pages: Pages,
@@ -198,13 +201,16 @@ impl View {
         self.pages.i18n().text(self.lang, key).to_owned()
     }
 
-    /// The chat page's script strings: every `chat_*` message, handed over as JSON data.
+    /// The chat page's script strings: every `chat_*` message and the errors of the ticket
+    /// endpoint it explains itself, handed over as JSON data.
     pub fn chat_texts(&self) -> std::collections::BTreeMap<String, String> {
         self.pages
             .i18n()
             .catalogue(self.lang)
             .iter()
-            .filter(|(key, _)| key.starts_with("chat_"))
+            .filter(|(key, _)| {
+                key.starts_with("chat_") || CHAT_SCRIPT_ERRORS.contains(&key.as_str())
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }

@@ -206,7 +206,11 @@
       headers: { "X-CSRF-Token": config.csrf_token, Accept: "application/json" },
     });
     if (response.status === 401) return { stop: "chat_session_expired" };
-    if (response.status === 404) return { stop: "chat_room_deleted" };
+    if (response.status === 404) {
+      // 404 means the room is gone, or the account is (website/README.md, ticket endpoint).
+      const body = await response.json().catch(() => ({}));
+      return { stop: body.error === "user_not_found" ? "error_user_not_found" : "chat_room_deleted" };
+    }
     if (!response.ok) throw new Error("ticket request failed: " + response.status);
     return { ticket: await response.json() };
   }

@@ -338,4 +338,8 @@ async fn the_chat_page_words_every_chat_error_and_close_code_in_its_language() {
             "{key:?} is not in the texts"
         );
     }
+    assert_eq!(
+        texts["error_user_not_found"], "Вашего аккаунта больше не существует.",
+        "the script explains a ticket refused for a deleted account"
+    );
 }
