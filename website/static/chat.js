@@ -20,7 +20,8 @@
   let socket = null;
   let attempt = 0; // failed attempts since the last open connection
   let everOpened = false; // after the first open, every open is a reconnect with a gap
-  let stopped = false; // terminal: session gone or room deleted
+  let stopped = false; // no (re)connecting: the page is hidden, or finished
+  let finished = false; // terminal: session gone, account gone or room deleted; never undone
   let retryTimer = null;
   // Open tabs per person, so a person with two tabs stays listed until the last one closes.
   const tabs = new Map();
@@ -183,7 +184,9 @@
   }
 
   function stop(messageKey) {
+    finished = true;
     stopped = true;
+    clearTimeout(retryTimer);
     setState("closed");
     addNotice("error", t(messageKey));
   }
@@ -282,8 +285,9 @@
     if (socket) socket.close(1000);
   });
   window.addEventListener("pageshow", (event) => {
-    // Back/forward cache restored the page: its socket is gone, connect afresh.
-    if (event.persisted) {
+    // Back/forward cache restored the page: its socket is gone, connect afresh, unless the chat
+    // had ended for good (session, account or room gone) before the page was left.
+    if (event.persisted && !finished) {
       stopped = false;
       attempt = 0;
       connect();
