@@ -42,10 +42,13 @@
     sendButton.disabled = !open;
   }
 
+  // Times in the page's language, not the browser's: a Russian page shows Russian times.
+  const pageLang = config.lang || document.documentElement.lang || undefined;
+
   function formatTime(at) {
     const date = at ? new Date(at) : new Date();
     if (Number.isNaN(date.getTime())) return "";
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return date.toLocaleTimeString(pageLang, { hour: "2-digit", minute: "2-digit" });
   }
 
   function addEvent(type, build) {

@@ -26,6 +26,7 @@ pub async fn chat_page(
         "ticket_url": format!("/api/rooms/{}/ticket", room.id),
         "csrf_token": user.csrf_token,
         "me": user.email.as_str(),
+        "lang": view.lang().code(),
         "texts": view.chat_texts(),
     });
     let html = view.render(Some(&user), "chat.html", context! { room, chat_config })?;

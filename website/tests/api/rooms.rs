@@ -60,6 +60,24 @@ async fn room_titles_must_be_1_to_100_characters_after_trimming() {
 }
 
 #[tokio::test]
+async fn a_title_of_100_emoji_is_not_cut_short_by_the_form() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("emoji@example.org").await;
+    let html = me.get_html("/").await;
+    let search = me.get_html("/search").await;
+
+    // A browser's maxlength counts UTF-16 units, so "100" would stop at 50 emoji; the server
+    // counts characters and is the one to say when a title is too long.
+    let input = capture(&html, r#"(<input id="room-title"[^>]*>)"#);
+    assert!(!input[0].contains("maxlength"), "{}", input[0]);
+    let query = capture(&search, r#"(<input id="search-query"[^>]*>)"#);
+    assert!(!query[0].contains("maxlength"), "{}", query[0]);
+    let emoji = "🙂".repeat(100);
+    assert_eq!(me.create_room(&emoji).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(me.search_titles(&"🙂".repeat(6)).await, [emoji]);
+}
+
+#[tokio::test]
 async fn room_titles_are_one_line_without_control_characters() {
     let app = TestApp::spawn().await;
     let me = app.signed_up_browser("titles@example.org").await;
@@ -318,6 +336,10 @@ async fn the_chat_page_words_every_chat_error_and_close_code_in_its_language() {
     let script_url = capture(&html, r#"<script src="(/static/chat\.js\?v=[0-9a-f]+)""#);
     let script = me.get(&script_url[0]).await.text().await.unwrap();
 
+    assert_eq!(
+        config["lang"], "ru",
+        "times are shown in the page's language"
+    );
     let texts = &config["texts"];
     for code in &error_codes {
         let text = texts[format!("chat_error_{code}")].as_str();
