@@ -12,6 +12,11 @@ use std::time::Duration;
 /// Shortest `JWT_SECRET` accepted: HS256 wants a key of at least the hash size (32 bytes).
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// Smallest `CHAT_SEND_QUEUE` accepted. A newcomer is queued its `welcome` and its own `joined`
+/// before its writer sends anything, and others joining or talking at the same moment add to
+/// that; a queue much smaller than this drops healthy clients with 4008 as soon as they connect.
+pub const MIN_SEND_QUEUE: usize = 8;
+
 /// Everything the chat service needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -137,13 +142,23 @@ impl Config {
                 defaults.messages_per_second,
             )?,
             messages_burst: positive(&var, "CHAT_MESSAGES_BURST", defaults.messages_burst)?,
-            send_queue: positive(&var, "CHAT_SEND_QUEUE", defaults.send_queue)?,
+            send_queue: parse_or(&var, "CHAT_SEND_QUEUE", defaults.send_queue)?,
             handshake_timeout: secs("CHAT_HANDSHAKE_TIMEOUT_SECS", defaults.handshake_timeout)?,
             ping_interval: secs("CHAT_PING_INTERVAL_SECS", defaults.ping_interval)?,
             idle_timeout: secs("CHAT_IDLE_TIMEOUT_SECS", defaults.idle_timeout)?,
             max_connections: positive(&var, "CHAT_MAX_CONNECTIONS", defaults.max_connections)?,
             max_strikes: positive(&var, "CHAT_MAX_STRIKES", defaults.max_strikes)?,
         };
+        if limits.send_queue < MIN_SEND_QUEUE {
+            return Err(invalid(
+                "CHAT_SEND_QUEUE",
+                &limits.send_queue.to_string(),
+                &format!(
+                    "must be at least {MIN_SEND_QUEUE}: a client is queued its welcome and joined \
+                     events on arrival, and a smaller queue drops it with 4008 at once"
+                ),
+            ));
+        }
         for (name, value) in [
             ("CHAT_HANDSHAKE_TIMEOUT_SECS", limits.handshake_timeout),
             ("CHAT_PING_INTERVAL_SECS", limits.ping_interval),
@@ -278,6 +293,26 @@ mod tests {
         assert_eq!(config.limits.max_text_chars, 100);
         assert_eq!(config.limits.messages_per_second, 50);
         assert_eq!(config.limits.idle_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn a_send_queue_too_small_for_a_newcomer_is_refused() {
+        for value in ["0", "1", "7"] {
+            let err = load(&[("JWT_SECRET", SECRET), ("CHAT_SEND_QUEUE", value)]).unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    ConfigError::Invalid {
+                        name: "CHAT_SEND_QUEUE",
+                        ..
+                    }
+                ),
+                "CHAT_SEND_QUEUE={value}: {err:?}"
+            );
+            assert!(err.to_string().contains("at least 8"), "{err}");
+        }
+        let config = load(&[("JWT_SECRET", SECRET), ("CHAT_SEND_QUEUE", "8")]).unwrap();
+        assert_eq!(config.limits.send_queue, MIN_SEND_QUEUE);
     }
 
     #[test]
