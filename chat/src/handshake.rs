@@ -1,10 +1,12 @@
 //! The HTTP side of opening a socket: path, `Origin` and the ticket, checked inside
 //! tungstenite's handshake callback so that a refused client gets a plain HTTP answer
-//! (404, 403, 401) and never an upgrade.
+//! (404, 403, 400, 401) and never an upgrade.
 //!
 //! The ticket comes in `Authorization: Bearer <jwt>` (any client) or, because browsers cannot set
 //! headers on a WebSocket, in `Sec-WebSocket-Protocol: chat.v1, bearer.<jwt>`; the server then
-//! selects `chat.v1`, as a browser requires. Tickets are never logged.
+//! selects `chat.v1`, as a browser requires. A `bearer.<jwt>` entry offered without `chat.v1` is
+//! refused with 400: no subprotocol could be selected, and a browser drops a connection whose
+//! offered subprotocols are all ignored. Tickets are never logged.
 
 use std::net::SocketAddr;
 
@@ -35,6 +37,8 @@ pub enum Refusal {
     NotFound,
     #[error("origin {0:?} is not allowed")]
     ForeignOrigin(String),
+    #[error("a bearer.<jwt> subprotocol was offered without {SUBPROTOCOL}")]
+    BearerWithoutSubprotocol,
     #[error("no ticket in Authorization or Sec-WebSocket-Protocol")]
     NoTicket,
     #[error(transparent)]
@@ -46,6 +50,7 @@ impl Refusal {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::ForeignOrigin(_) => StatusCode::FORBIDDEN,
+            Self::BearerWithoutSubprotocol => StatusCode::BAD_REQUEST,
             Self::NoTicket | Self::BadTicket(_) => StatusCode::UNAUTHORIZED,
         }
     }
@@ -57,6 +62,9 @@ impl Refusal {
         let body = match status {
             StatusCode::NOT_FOUND => "not found: the chat socket is at /ws\n",
             StatusCode::FORBIDDEN => "forbidden: this origin may not open the chat\n",
+            StatusCode::BAD_REQUEST => {
+                "bad request: offer the ticket as Sec-WebSocket-Protocol: chat.v1, bearer.<ticket>\n"
+            }
             _ => "unauthorized: a valid chat ticket is required\n",
         };
         let mut response = ErrorResponse::new(Some(body.to_owned()));
@@ -90,7 +98,7 @@ impl Gate {
         }
     }
 
-    /// Decides on a handshake request: path, then origin, then ticket.
+    /// Decides on a handshake request: path, then origin, then the subprotocol form, then ticket.
     pub fn admit(&self, request: &Request) -> Result<Admission, Refusal> {
         if request.uri().path() != WS_PATH {
             return Err(Refusal::NotFound);
@@ -107,6 +115,13 @@ impl Gate {
             }
         }
         let offered = offered_subprotocols(headers);
+        let select_subprotocol = offered.contains(&SUBPROTOCOL);
+        let bearer_offered = offered
+            .iter()
+            .any(|p| p.starts_with(BEARER_PROTOCOL_PREFIX));
+        if bearer_offered && !select_subprotocol {
+            return Err(Refusal::BearerWithoutSubprotocol);
+        }
         let token = bearer_from_authorization(headers)
             .or_else(|| {
                 offered
@@ -118,7 +133,7 @@ impl Gate {
         let claims = self.verifier.verify(token)?;
         Ok(Admission {
             claims,
-            select_subprotocol: offered.contains(&SUBPROTOCOL),
+            select_subprotocol,
         })
     }
 }

@@ -53,6 +53,19 @@ async fn a_ticket_in_the_subprotocol_header_opens_the_room_and_chat_v1_is_select
 }
 
 #[tokio::test]
+async fn a_ticket_in_the_subprotocol_header_without_chat_v1_gets_400() {
+    let server = TestServer::spawn().await;
+    let mut request = server.request();
+    let offered = format!("bearer.{}", ticket("ann@example.org", ROOM_ID));
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&offered).unwrap(),
+    );
+
+    assert_eq!(server.open(request).await.err(), Some(400));
+}
+
+#[tokio::test]
 async fn a_ticket_signed_by_an_independent_hs256_implementation_is_accepted() {
     let server = TestServer::spawn().await;
     let token = jwt_by_hand(
