@@ -1,8 +1,10 @@
 """docker-compose.yml: valid against the Compose specification, and shaped as the project needs.
 
-Docker cannot run here, so these checks stand in for `docker compose config` and the reading a
-reviewer would do: one published port, MongoDB's data in ./dump, the website never connecting
-as root, and every setting documented in .env.example.
+The test environment has no Docker engine to run `docker compose config` or the stack, so the
+file is checked statically: against the Compose specification's JSON schema, and for what the
+deployment relies on — one published port (nginx), MongoDB's data in ./dump, the website never
+connecting as root, health-ordered start-up, one shared JWT secret, and every setting documented
+in .env.example.
 """
 
 import re
