@@ -15,6 +15,8 @@ pub mod rooms;
 mod server;
 /// The ticket contract with the website.
 pub mod ticket;
+/// The HTTP request a connection opens with: `101` and a WebSocket, or a plain status.
+mod upgrade;
 
 pub use config::{Config, Limits};
 pub use server::{SHUTDOWN_DEADLINE, Server, run};

@@ -150,9 +150,8 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
         peer,
         admitted: &mut admitted,
     };
-    let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(tcp, check, Some(shared.websocket));
-    // tokio-tungstenite has no handshake timeout: without one a half-sent request holds a slot.
+    let handshake = crate::upgrade::accept(tcp, check, shared.websocket);
+    // The handshake has no timeout of its own: without one a half-sent request holds a slot.
     let socket = tokio::select! {
         () = stopping.cancelled() => return,
         result = tokio::time::timeout(shared.limits.handshake_timeout, handshake) => match result {

@@ -6,5 +6,6 @@
 mod handshake;
 mod helpers;
 mod limits;
+mod plain_http;
 mod rooms;
 mod shutdown;
