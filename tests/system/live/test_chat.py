@@ -97,3 +97,13 @@ def test_a_non_browser_client_may_send_the_ticket_in_authorization(room, base_ur
 
     with connect(ws_url(base_url), additional_headers={"Authorization": f"Bearer {token}"}, proxy=None) as chat:
         assert next_event(chat, "welcome")["room_id"] == room_id
+
+
+def test_a_plain_http_get_of_ws_is_answered_426_by_the_chat_not_502(visitor):
+    """A browser tab or a curl that opens /ws as a page reaches the chat service, which answers
+    that it speaks WebSocket only; nginx passes that on instead of failing with 502."""
+    response = visitor.get("/ws")
+
+    assert response.status_code == 426, response.text
+    assert response.headers["Upgrade"].lower() == "websocket"
+    assert "WebSocket only" in response.text
