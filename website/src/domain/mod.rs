@@ -14,3 +14,9 @@ pub use search_query::SearchQuery;
 fn char_count(s: &str) -> usize {
     s.chars().count()
 }
+
+/// Whether `s` holds a control character (NUL, newline, tab, DEL...): titles and searches are
+/// one line of visible text, and MongoDB refuses a `$regex` with an embedded NUL.
+fn has_control_chars(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}

@@ -2,7 +2,7 @@
 
 use crate::error::AppError;
 
-use super::char_count;
+use super::{char_count, has_control_chars};
 
 pub const MAX_CHARS: usize = 100;
 
@@ -14,7 +14,7 @@ impl RoomTitle {
         let title = input.trim();
         if title.is_empty() || char_count(title) > MAX_CHARS {
             Err(AppError::InvalidRoomTitle)
-        } else if title.chars().any(char::is_control) {
+        } else if has_control_chars(title) {
             // A title is one line of text: a NUL or a newline only breaks the lists it is shown in.
             Err(AppError::RoomTitleInvalidCharacters)
         } else {

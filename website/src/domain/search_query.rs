@@ -2,7 +2,7 @@
 
 use crate::error::AppError;
 
-use super::{char_count, room_title};
+use super::{char_count, has_control_chars, room_title};
 
 pub const MIN_CHARS: usize = 6;
 
@@ -21,7 +21,7 @@ impl SearchQuery {
             Err(AppError::QueryTooShort)
         } else if chars > room_title::MAX_CHARS {
             Err(AppError::QueryTooLong)
-        } else if query.chars().any(char::is_control) {
+        } else if has_control_chars(query) {
             Err(AppError::QueryInvalidCharacters)
         } else {
             Ok(Self(query.to_owned()))
