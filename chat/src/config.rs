@@ -4,13 +4,11 @@
 //! that names the variable. Tests build [`Config`] directly instead of going through the
 //! environment.
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
-/// Shortest `JWT_SECRET` accepted: HS256 wants a key of at least the hash size (32 bytes).
-pub const MIN_SECRET_BYTES: usize = 32;
+use contract::Env;
+pub use contract::{ConfigError, Secret};
 
 /// Smallest `CHAT_SEND_QUEUE` accepted. A newcomer is queued its `welcome` and its own `joined`
 /// before its writer sends anything, and others joining or talking at the same moment add to
@@ -74,49 +72,6 @@ impl Default for Limits {
     }
 }
 
-/// Why the configuration could not be loaded. Each message names the variable to fix.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ConfigError {
-    #[error(
-        "JWT_SECRET is required: set it to the secret shared with the website (at least {MIN_SECRET_BYTES} bytes)"
-    )]
-    MissingSecret,
-    #[error("JWT_SECRET is too short: {0} bytes, at least {MIN_SECRET_BYTES} are required")]
-    ShortSecret(usize),
-    #[error("{name} has an invalid value {value:?}: {reason}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        reason: String,
-    },
-}
-
-/// A secret value: usable by the code, never printed by `Debug` or `Display`.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `value` if it is long enough to be an HS256 key.
-    pub fn new(value: impl Into<String>) -> Result<Self, ConfigError> {
-        let value = value.into();
-        if value.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::ShortSecret(value.len()));
-        }
-        Ok(Self(value))
-    }
-
-    /// The raw bytes, for the code that signs or verifies with it.
-    pub fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -126,58 +81,45 @@ impl Config {
     /// Reads the settings through `var`, so the parsing can be tested without touching the
     /// process environment.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let secret = var("JWT_SECRET")
-            .filter(|s| !s.is_empty())
-            .ok_or(ConfigError::MissingSecret)?;
+        let env = Env::new(var);
+        let jwt_secret = env.jwt_secret()?;
         let defaults = Limits::default();
-        let secs = |name, default: Duration| {
-            parse_or(&var, name, default.as_secs()).map(Duration::from_secs)
-        };
         let limits = Limits {
-            max_text_chars: positive(&var, "CHAT_MAX_TEXT_CHARS", defaults.max_text_chars)?,
-            max_frame_bytes: positive(&var, "CHAT_MAX_FRAME_BYTES", defaults.max_frame_bytes)?,
-            messages_per_second: positive(
-                &var,
-                "CHAT_MESSAGES_PER_SECOND",
-                defaults.messages_per_second,
-            )?,
-            messages_burst: positive(&var, "CHAT_MESSAGES_BURST", defaults.messages_burst)?,
-            send_queue: parse_or(&var, "CHAT_SEND_QUEUE", defaults.send_queue)?,
-            handshake_timeout: secs("CHAT_HANDSHAKE_TIMEOUT_SECS", defaults.handshake_timeout)?,
-            ping_interval: secs("CHAT_PING_INTERVAL_SECS", defaults.ping_interval)?,
-            idle_timeout: secs("CHAT_IDLE_TIMEOUT_SECS", defaults.idle_timeout)?,
-            max_connections: positive(&var, "CHAT_MAX_CONNECTIONS", defaults.max_connections)?,
-            max_strikes: positive(&var, "CHAT_MAX_STRIKES", defaults.max_strikes)?,
+            max_text_chars: env.positive("CHAT_MAX_TEXT_CHARS", defaults.max_text_chars)?,
+            max_frame_bytes: env.positive("CHAT_MAX_FRAME_BYTES", defaults.max_frame_bytes)?,
+            messages_per_second: env
+                .positive("CHAT_MESSAGES_PER_SECOND", defaults.messages_per_second)?,
+            messages_burst: env.positive("CHAT_MESSAGES_BURST", defaults.messages_burst)?,
+            send_queue: env.parse_or("CHAT_SEND_QUEUE", defaults.send_queue)?,
+            handshake_timeout: env
+                .seconds("CHAT_HANDSHAKE_TIMEOUT_SECS", defaults.handshake_timeout)?,
+            ping_interval: env.seconds("CHAT_PING_INTERVAL_SECS", defaults.ping_interval)?,
+            idle_timeout: env.seconds("CHAT_IDLE_TIMEOUT_SECS", defaults.idle_timeout)?,
+            max_connections: env.positive("CHAT_MAX_CONNECTIONS", defaults.max_connections)?,
+            max_strikes: env.positive("CHAT_MAX_STRIKES", defaults.max_strikes)?,
         };
         if limits.send_queue < MIN_SEND_QUEUE {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "CHAT_SEND_QUEUE",
-                &limits.send_queue.to_string(),
-                &format!(
+                limits.send_queue.to_string(),
+                format!(
                     "must be at least {MIN_SEND_QUEUE}: a client is queued its welcome and joined \
                      events on arrival, and a smaller queue drops it with 4008 at once"
                 ),
             ));
         }
-        for (name, value) in [
-            ("CHAT_HANDSHAKE_TIMEOUT_SECS", limits.handshake_timeout),
-            ("CHAT_PING_INTERVAL_SECS", limits.ping_interval),
-        ] {
-            if value.is_zero() {
-                return Err(invalid(name, "0", "must be at least 1"));
-            }
-        }
         if limits.idle_timeout <= limits.ping_interval {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "CHAT_IDLE_TIMEOUT_SECS",
-                &limits.idle_timeout.as_secs().to_string(),
+                limits.idle_timeout.as_secs().to_string(),
                 "must be longer than CHAT_PING_INTERVAL_SECS, or healthy clients time out",
             ));
         }
         Ok(Self {
-            addr: parse_or(&var, "CHAT_ADDR", SocketAddr::from(([0, 0, 0, 0], 9000)))?,
-            jwt_secret: Secret::new(secret)?,
-            allowed_origins: var("ALLOWED_ORIGINS")
+            addr: env.parse_or("CHAT_ADDR", SocketAddr::from(([0, 0, 0, 0], 9000)))?,
+            jwt_secret,
+            allowed_origins: env
+                .get("ALLOWED_ORIGINS")
                 .unwrap_or_default()
                 .split(',')
                 .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
@@ -186,49 +128,6 @@ impl Config {
             limits,
         })
     }
-}
-
-fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        value: value.to_owned(),
-        reason: reason.to_owned(),
-    }
-}
-
-fn parse_or<T>(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: T,
-) -> Result<T, ConfigError>
-where
-    T: FromStr,
-    T::Err: fmt::Display,
-{
-    match var(name) {
-        None => Ok(default),
-        Some(value) if value.trim().is_empty() => Ok(default),
-        Some(value) => value
-            .trim()
-            .parse()
-            .map_err(|e: T::Err| invalid(name, &value, &e.to_string())),
-    }
-}
-
-fn positive<T>(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: T,
-) -> Result<T, ConfigError>
-where
-    T: FromStr + Default + PartialEq + fmt::Display,
-    T::Err: fmt::Display,
-{
-    let value = parse_or(var, name, default)?;
-    if value == T::default() {
-        return Err(invalid(name, &value.to_string(), "must be at least 1"));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Limits;
 use crate::protocol::{ClientEvent, ErrorCode, Frame, ServerEvent, parse_client_event};
 use crate::rooms::{Membership, Newcomer, Outbox, RoomRegistry};
-use crate::ticket::Claims;
+use contract::Claims;
 
 /// Time given to the closing handshake (our close frame out, the client's reply and FIN in).
 const CLOSE_GRACE: Duration = Duration::from_secs(2);

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{
     Callback, ErrorResponse, Request, Response,
 };
 
-use crate::ticket::{Claims, TicketError, TicketVerifier};
+use contract::{Claims, TicketError, TicketVerifier};
 
 /// The only path that upgrades.
 pub const WS_PATH: &str = "/ws";

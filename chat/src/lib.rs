@@ -13,8 +13,6 @@ pub mod protocol;
 pub mod rooms;
 /// The server: accept loop, connection cap, graceful shutdown.
 mod server;
-/// The ticket contract with the website.
-pub mod ticket;
 /// The HTTP request a connection opens with: `101` and a WebSocket, or a plain status.
 mod upgrade;
 

@@ -6,7 +6,6 @@ use chat::Config;
 use tokio::net::TcpListener;
 
 mod healthcheck;
-mod shutdown;
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
@@ -34,6 +33,6 @@ async fn start() -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on CHAT_ADDR {}: {e}", config.addr))?;
-    chat::run(listener, config, shutdown::signal()).await;
+    chat::run(listener, config, contract::shutdown::signal()).await;
     Ok(())
 }

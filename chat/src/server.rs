@@ -17,7 +17,7 @@ use crate::config::{Config, Limits};
 use crate::handshake::{Check, Gate};
 use crate::protocol::AnnouncedLimits;
 use crate::rooms::RoomRegistry;
-use crate::ticket::TicketVerifier;
+use contract::TicketVerifier;
 
 /// How long shutdown waits for connections to finish their closing handshakes.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);

@@ -3,33 +3,11 @@
 //! Every variable has a documented default except `JWT_SECRET`, which is required; errors name the
 //! variable so a failed start says exactly what to fix.
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
-/// The shortest `JWT_SECRET` accepted: HS256 keys shorter than the hash output are weak.
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
-
-/// A value that must never reach logs: `Debug` prints `[redacted]`.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+use contract::Env;
+pub use contract::{ConfigError, Redacted, Secret};
 
 /// Everything the website needs to run; tests build it directly.
 #[derive(Debug, Clone)]
@@ -37,7 +15,7 @@ pub struct Config {
     /// `WEBSITE_ADDR`: where the HTTP server listens.
     pub addr: SocketAddr,
     /// `MONGODB_URI`: may carry credentials, hence a secret.
-    pub mongodb_uri: Secret,
+    pub mongodb_uri: Redacted,
     /// `MONGODB_DB`: the database holding `users` and `rooms`.
     pub mongodb_db: String,
     /// `JWT_SECRET`: the HS256 key shared with the chat service.
@@ -58,107 +36,33 @@ pub struct Config {
     pub mongodb_startup_wait: Duration,
 }
 
-/// Why the configuration was refused; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error(
-        "JWT_SECRET is not set: it is required (at least {MIN_JWT_SECRET_BYTES} bytes, shared with the chat service)"
-    )]
-    MissingJwtSecret,
-    #[error("JWT_SECRET is too short: {0} bytes, at least {MIN_JWT_SECRET_BYTES} are required")]
-    ShortJwtSecret(usize),
-    #[error("{name} has an invalid value {value:?}: {reason}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        reason: String,
-    },
-}
-
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads settings through `lookup`, so tests need not touch the process environment.
-    ///
-    /// A variable set to nothing (or only whitespace) counts as unset: compose files and shells
-    /// often pass `NAME=` for "no value", which should mean the default, not an empty address.
+    /// Reads settings through `lookup`, so tests need not touch the process environment. A
+    /// variable set to nothing counts as unset (`contract::env`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let lookup = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let jwt_secret = match lookup("JWT_SECRET") {
-            None => return Err(ConfigError::MissingJwtSecret),
-            Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
-                return Err(ConfigError::ShortJwtSecret(s.len()));
-            }
-            Some(s) => Secret::new(s),
-        };
+        let env = Env::new(lookup);
         let minutes = |m: u64| Duration::from_secs(m * 60);
         Ok(Self {
-            addr: parse(&lookup, "WEBSITE_ADDR", "0.0.0.0:8000")?,
-            mongodb_uri: Secret::new(
-                lookup("MONGODB_URI").unwrap_or_else(|| "mongodb://localhost:27017".into()),
+            addr: env.parse_or("WEBSITE_ADDR", SocketAddr::from(([0, 0, 0, 0], 8000)))?,
+            mongodb_uri: Redacted::new(
+                env.get("MONGODB_URI")
+                    .unwrap_or_else(|| "mongodb://localhost:27017".into()),
             ),
-            mongodb_db: lookup("MONGODB_DB").unwrap_or_else(|| "webchat".into()),
-            jwt_secret,
-            cookie_secure: parse_bool(&lookup, "COOKIE_SECURE", false)?,
-            session_idle: minutes(positive(&lookup, "SESSION_IDLE_MINUTES", 60)?),
-            session_max_age: minutes(positive(&lookup, "SESSION_MAX_HOURS", 12)? * 60),
-            trust_proxy_headers: parse_bool(&lookup, "TRUST_PROXY_HEADERS", false)?,
-            login_max_failures: u32::try_from(positive(&lookup, "LOGIN_MAX_FAILURES", 5)?)
-                .map_err(|e| invalid("LOGIN_MAX_FAILURES", "", e))?,
-            mongodb_timeout: Duration::from_secs(positive(&lookup, "MONGODB_TIMEOUT_SECS", 3)?),
+            mongodb_db: env.get("MONGODB_DB").unwrap_or_else(|| "webchat".into()),
+            jwt_secret: env.jwt_secret()?,
+            cookie_secure: env.flag("COOKIE_SECURE", false)?,
+            session_idle: minutes(env.positive("SESSION_IDLE_MINUTES", 60)?),
+            session_max_age: minutes(env.positive("SESSION_MAX_HOURS", 12_u64)? * 60),
+            trust_proxy_headers: env.flag("TRUST_PROXY_HEADERS", false)?,
+            login_max_failures: env.positive("LOGIN_MAX_FAILURES", 5)?,
+            mongodb_timeout: env.seconds("MONGODB_TIMEOUT_SECS", Duration::from_secs(3))?,
             mongodb_startup_wait: Duration::from_secs(30),
         })
-    }
-}
-
-fn invalid(name: &'static str, value: &str, reason: impl ToString) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        value: value.to_owned(),
-        reason: reason.to_string(),
-    }
-}
-
-fn parse<T>(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: &str,
-) -> Result<T, ConfigError>
-where
-    T: FromStr,
-    T::Err: fmt::Display,
-{
-    let value = lookup(name).unwrap_or_else(|| default.to_owned());
-    value.trim().parse().map_err(|e| invalid(name, &value, e))
-}
-
-fn positive(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: u64,
-) -> Result<u64, ConfigError> {
-    let value: u64 = parse(lookup, name, &default.to_string())?;
-    if value == 0 {
-        return Err(invalid(name, "0", "must be at least 1"));
-    }
-    Ok(value)
-}
-
-fn parse_bool(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match lookup(name) {
-        None => Ok(default),
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(invalid(name, &v, "expected true or false")),
-        },
     }
 }
 
@@ -219,19 +123,16 @@ mod tests {
         assert_eq!(config.mongodb_uri.expose(), "mongodb://localhost:27017");
         assert!(matches!(
             config_from(&[("JWT_SECRET", "")]),
-            Err(ConfigError::MissingJwtSecret)
+            Err(ConfigError::MissingSecret)
         ));
     }
 
     #[test]
     fn a_missing_or_short_secret_is_refused() {
-        assert!(matches!(
-            config_from(&[]),
-            Err(ConfigError::MissingJwtSecret)
-        ));
+        assert!(matches!(config_from(&[]), Err(ConfigError::MissingSecret)));
         assert!(matches!(
             config_from(&[("JWT_SECRET", "short")]),
-            Err(ConfigError::ShortJwtSecret(5))
+            Err(ConfigError::ShortSecret(5))
         ));
     }
 

@@ -16,8 +16,6 @@ pub mod healthcheck;
 pub mod i18n;
 /// The HTTP handlers and the route table.
 pub mod routes;
-/// Shutdown on SIGINT/SIGTERM.
-pub mod shutdown;
 /// Building and running the server.
 pub mod startup;
 /// Shared handler state.

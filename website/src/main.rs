@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use website::config::Config;
 use website::startup::Application;
-use website::{healthcheck, shutdown, telemetry};
+use website::{healthcheck, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,5 +26,5 @@ async fn start() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let app = Application::build(config).await?;
     tracing::info!(addr = %app.local_addr(), "website listening");
-    app.run_until(shutdown::signal()).await
+    app.run_until(contract::shutdown::signal()).await
 }

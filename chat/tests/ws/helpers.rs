@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
-use chat::config::Secret;
 use chat::rooms::RoomRegistry;
-use chat::ticket::Claims;
 use chat::{Config, Limits};
+use contract::Claims;
+use contract::Secret;
 use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use serde_json::Value;

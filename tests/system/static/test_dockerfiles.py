@@ -59,6 +59,16 @@ def test_rust_images_cache_dependencies_with_cargo_chef(service):
 
 
 @pytest.mark.parametrize("service", RUST_SERVICES)
+def test_rust_images_copy_every_workspace_member_in_both_build_stages(service):
+    # Cargo refuses to build a workspace with a member missing, so each stage that runs cargo
+    # needs them all, not only the service's own crate.
+    members = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    for stage in stages(service)[1:3]:
+        for member in members:
+            assert f"COPY {member} ./{member}" in stage, f"{service}: {member} missing in {stage.splitlines()[0]}"
+
+
+@pytest.mark.parametrize("service", RUST_SERVICES)
 def test_rust_services_run_from_a_small_image_as_a_non_root_user(service):
     runtime = stages(service)[-1]
     assert runtime.startswith("FROM gcr.io/distroless/cc-debian12:nonroot")

@@ -8,7 +8,7 @@ use mongodb::options::{ValidationAction, ValidationLevel};
 use regex::Regex;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
-use website::config::{Config, Secret};
+use website::config::{Config, Redacted, Secret};
 use website::db::Db;
 use website::db::schema::Schema;
 use website::startup::Application;
@@ -24,9 +24,9 @@ pub fn mongodb_uri() -> String {
 pub fn test_config() -> Config {
     Config {
         addr: "127.0.0.1:0".parse().expect("a valid address"),
-        mongodb_uri: Secret::new(mongodb_uri()),
+        mongodb_uri: Redacted::new(mongodb_uri()),
         mongodb_db: format!("webchat_test_{}", uuid::Uuid::new_v4().simple()),
-        jwt_secret: Secret::new(JWT_SECRET),
+        jwt_secret: Secret::new(JWT_SECRET).expect("the test secret is long enough"),
         cookie_secure: false,
         session_idle: Duration::from_secs(3600),
         session_max_age: Duration::from_secs(12 * 3600),

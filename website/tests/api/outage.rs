@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use website::config::Secret;
+use website::config::Redacted;
 use website::startup::Application;
 
 use crate::helpers::{PASSWORD, TestApp, mongodb_uri, test_config};
@@ -85,7 +85,7 @@ fn target() -> String {
 async fn when_mongodb_goes_away_pages_answer_503_and_recover_when_it_is_back() {
     let proxy = MongoProxy::start(target()).await;
     let app = TestApp::spawn_with(|c| {
-        c.mongodb_uri = Secret::new(proxy.uri());
+        c.mongodb_uri = Redacted::new(proxy.uri());
         c.mongodb_timeout = Duration::from_secs(1);
     })
     .await;
@@ -166,7 +166,7 @@ async fn the_application_refuses_to_start_when_mongodb_stays_unreachable() {
         .unwrap()
         .port();
     let mut config = test_config();
-    config.mongodb_uri = Secret::new(format!(
+    config.mongodb_uri = Redacted::new(format!(
         "mongodb://127.0.0.1:{closed_port}/?directConnection=true"
     ));
     config.mongodb_timeout = Duration::from_millis(300);

@@ -1,6 +1,7 @@
-//! The signal that stops the server: Ctrl-C or SIGTERM (what `docker stop` sends).
+//! Completes on Ctrl-C (SIGINT) or SIGTERM (what `docker stop` sends).
 
-/// Completes on the first SIGINT or SIGTERM.
+/// Completes on the first SIGINT or SIGTERM. If a signal cannot be listened for, the other one
+/// still works, and the failure is logged.
 pub async fn signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
@@ -10,12 +11,13 @@ pub async fn signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
             Ok(mut sigterm) => {
                 sigterm.recv().await;
             }
             Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
+                tracing::error!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
                 std::future::pending::<()>().await;
             }
         }

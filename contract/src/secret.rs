@@ -1,0 +1,85 @@
+//! Values that must never reach a log, and the one rule for the shared HS256 key.
+
+use std::fmt;
+
+/// Shortest `JWT_SECRET` accepted: an HS256 key shorter than the hash output (32 bytes) is weak.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A value kept out of logs: `Debug` prints `[redacted]`, and there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(String);
+
+impl Redacted {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the code that has to use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The HS256 key both services hold. It can only be made long enough.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Redacted);
+
+/// The key was refused: too short to be an HS256 key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the secret is too short: {0} bytes, at least {MIN_SECRET_BYTES} are required")]
+pub struct SecretTooShort(pub usize);
+
+impl Secret {
+    /// Wraps `value` if it has at least [`MIN_SECRET_BYTES`] bytes.
+    pub fn new(value: impl Into<String>) -> Result<Self, SecretTooShort> {
+        let value = value.into();
+        if value.len() < MIN_SECRET_BYTES {
+            return Err(SecretTooShort(value.len()));
+        }
+        Ok(Self(Redacted::new(value)))
+    }
+
+    /// The key's bytes, for signing and verifying.
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose().as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_shorter_than_32_bytes_is_refused() {
+        assert_eq!(Secret::new("x".repeat(31)), Err(SecretTooShort(31)));
+        assert!(Secret::new("x".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn the_length_rule_counts_bytes_not_characters() {
+        // 16 two-byte letters are 32 bytes: long enough as a key.
+        assert!(Secret::new("ж".repeat(16)).is_ok());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let secret = Secret::new("a very secret value of enough length").unwrap();
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        assert_eq!(
+            format!("{:?}", Redacted::new("mongodb://u:p@h")),
+            "[redacted]"
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The chat ticket: a short-lived HS256 JWT the website issues and the chat service verifies.
+//!
+//! Claims `email`, `room`, `room_id` (24 hex characters), `iat`, `exp`, `iss = "website"`,
+//! `aud = "chat"`; lifetime 60 s (a ticket only opens a connection). The verifier refuses anything
+//! else: another algorithm, a missing claim, a claim of the wrong type, a lifetime longer than the
+//! contract's, a ticket from the future.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// `iss` of every ticket.
+pub const ISSUER: &str = "website";
+/// `aud` of every ticket.
+pub const AUDIENCE: &str = "chat";
+/// How long a ticket lives (`exp - iat`), and the longest lifetime the verifier accepts.
+pub const LIFETIME: Duration = Duration::from_secs(60);
+/// Clock difference tolerated between the two services. Kept to a few seconds: jsonwebtoken's
+/// default of 60 s would double the life of a 60-second ticket.
+pub const LEEWAY: Duration = Duration::from_secs(5);
+
+/// The claims of a ticket. All are required and typed, so a ticket with a missing claim or a
+/// claim of the wrong type does not deserialize.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's normalized (lower-case) email.
+    pub email: String,
+    /// The room's title, shown to clients.
+    pub room: String,
+    /// The room's ObjectId as 24 hex characters: rooms are keyed by it, titles need not be unique.
+    pub room_id: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Always [`ISSUER`].
+    pub iss: String,
+    /// Always [`AUDIENCE`].
+    pub aud: String,
+}
+
+impl Claims {
+    /// Claims for a ticket issued now, with the contract's full lifetime.
+    pub fn new(email: &str, room: &str, room_id: &str) -> Self {
+        let now = jsonwebtoken::get_current_timestamp();
+        Self {
+            email: email.to_owned(),
+            room: room.to_owned(),
+            room_id: room_id.to_owned(),
+            iat: now,
+            exp: now + LIFETIME.as_secs(),
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+        }
+    }
+
+    /// Signs these claims with `secret`: what [`TicketIssuer`] does, for tools and tests that
+    /// sign once.
+    pub fn sign(&self, secret: &Secret) -> Result<String, SigningError> {
+        TicketIssuer::new(secret).sign(self)
+    }
+}
+
+/// A ticket could not be signed (it cannot happen with HS256 and these claims, but the
+/// signing library's interface allows it).
+#[derive(Debug, thiserror::Error)]
+#[error("signing a ticket: {0}")]
+pub struct SigningError(#[from] jsonwebtoken::errors::Error);
+
+/// Issues tickets: the website's side. Built once from the secret; cheap to clone.
+#[derive(Clone)]
+pub struct TicketIssuer {
+    key: EncodingKey,
+}
+
+impl TicketIssuer {
+    pub fn new(secret: &Secret) -> Self {
+        Self {
+            key: EncodingKey::from_secret(secret.expose()),
+        }
+    }
+
+    /// A ticket, valid from now for [`LIFETIME`], that lets `email` into the room `room_id`
+    /// titled `room_title`.
+    pub fn issue(
+        &self,
+        email: &str,
+        room_title: &str,
+        room_id: &str,
+    ) -> Result<String, SigningError> {
+        self.sign(&Claims::new(email, room_title, room_id))
+    }
+
+    fn sign(&self, claims: &Claims) -> Result<String, SigningError> {
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.key,
+        )?)
+    }
+}
+
+/// Why a ticket was refused. For the log (never the ticket itself); clients only see 401.
+#[derive(Debug, thiserror::Error)]
+pub enum TicketError {
+    #[error("ticket expired")]
+    Expired,
+    #[error("ticket signature does not match")]
+    BadSignature,
+    #[error("ticket algorithm is not HS256")]
+    WrongAlgorithm,
+    #[error("ticket issuer or audience is wrong")]
+    WrongParty,
+    #[error("ticket issued in the future")]
+    IssuedInTheFuture,
+    #[error("ticket lifetime exceeds {} s", LIFETIME.as_secs())]
+    LifetimeTooLong,
+    #[error("ticket room_id is not 24 hex characters")]
+    BadRoomId,
+    #[error("ticket email is empty")]
+    EmptyEmail,
+    #[error("ticket is malformed or lacks a claim: {0}")]
+    Malformed(jsonwebtoken::errors::Error),
+}
+
+/// Verifies tickets: the chat service's side. Built once from the secret; cheap to share.
+pub struct TicketVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl TicketVerifier {
+    pub fn new(secret: &Secret) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY.as_secs();
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        Self {
+            key: DecodingKey::from_secret(secret.expose()),
+            validation,
+        }
+    }
+
+    /// Checks the signature, algorithm, expiry, issuer, audience, claim types and lifetime.
+    pub fn verify(&self, token: &str) -> Result<Claims, TicketError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TicketError::Expired,
+                ErrorKind::InvalidSignature => TicketError::BadSignature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    TicketError::WrongAlgorithm
+                }
+                ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => TicketError::WrongParty,
+                _ => TicketError::Malformed(e),
+            })?
+            .claims;
+        let now = jsonwebtoken::get_current_timestamp();
+        if claims.iat > now + LEEWAY.as_secs() {
+            return Err(TicketError::IssuedInTheFuture);
+        }
+        if claims.exp.saturating_sub(claims.iat) > LIFETIME.as_secs() {
+            return Err(TicketError::LifetimeTooLong);
+        }
+        if claims.room_id.len() != 24 || !claims.room_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(TicketError::BadRoomId);
+        }
+        if claims.email.trim().is_empty() {
+            return Err(TicketError::EmptyEmail);
+        }
+        Ok(claims)
+    }
+}
