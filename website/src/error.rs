@@ -16,34 +16,21 @@ use minijinja::context;
 use tower_sessions::Session;
 
 use crate::auth::session::current_user;
+use crate::domain::ValidationError;
 use crate::i18n::Lang;
 use crate::state::Settings;
 use crate::templates::{Pages, return_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("invalid email")]
-    InvalidEmail,
-    #[error("password too short")]
-    PasswordTooShort,
-    #[error("password too long")]
-    PasswordTooLong,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
     #[error("email already registered")]
     EmailTaken,
     #[error("invalid credentials")]
     InvalidCredentials,
     #[error("too many failed logins")]
     TooManyAttempts,
-    #[error("invalid room title")]
-    InvalidRoomTitle,
-    #[error("control characters in a room title")]
-    RoomTitleInvalidCharacters,
-    #[error("search query too short")]
-    QueryTooShort,
-    #[error("search query too long")]
-    QueryTooLong,
-    #[error("control characters in a search query")]
-    QueryInvalidCharacters,
     #[error("room not found")]
     RoomNotFound,
     #[error("user no longer exists")]
@@ -65,14 +52,16 @@ pub enum AppError {
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidEmail
-            | Self::PasswordTooShort
-            | Self::PasswordTooLong
-            | Self::InvalidRoomTitle
-            | Self::RoomTitleInvalidCharacters => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::QueryTooShort | Self::QueryTooLong | Self::QueryInvalidCharacters => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::Invalid(invalid) => match invalid {
+                ValidationError::InvalidEmail
+                | ValidationError::PasswordTooShort
+                | ValidationError::PasswordTooLong
+                | ValidationError::InvalidRoomTitle
+                | ValidationError::RoomTitleInvalidCharacters => StatusCode::UNPROCESSABLE_ENTITY,
+                ValidationError::QueryTooShort
+                | ValidationError::QueryTooLong
+                | ValidationError::QueryInvalidCharacters => StatusCode::BAD_REQUEST,
+            },
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::InvalidCredentials | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
@@ -86,17 +75,19 @@ impl AppError {
     /// The stable snake_case code: the JSON `error` field and, prefixed, the catalogue key.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidEmail => "invalid_email",
-            Self::PasswordTooShort => "password_too_short",
-            Self::PasswordTooLong => "password_too_long",
+            Self::Invalid(invalid) => match invalid {
+                ValidationError::InvalidEmail => "invalid_email",
+                ValidationError::PasswordTooShort => "password_too_short",
+                ValidationError::PasswordTooLong => "password_too_long",
+                ValidationError::InvalidRoomTitle => "invalid_room_title",
+                ValidationError::RoomTitleInvalidCharacters => "room_title_invalid_characters",
+                ValidationError::QueryTooShort => "query_too_short",
+                ValidationError::QueryTooLong => "query_too_long",
+                ValidationError::QueryInvalidCharacters => "query_invalid_characters",
+            },
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::TooManyAttempts => "too_many_attempts",
-            Self::InvalidRoomTitle => "invalid_room_title",
-            Self::RoomTitleInvalidCharacters => "room_title_invalid_characters",
-            Self::QueryTooShort => "query_too_short",
-            Self::QueryTooLong => "query_too_long",
-            Self::QueryInvalidCharacters => "query_invalid_characters",
             Self::RoomNotFound => "room_not_found",
             Self::UserNotFound => "user_not_found",
             Self::NotYourRoom => "not_your_room",

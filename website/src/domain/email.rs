@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::AppError;
+use super::ValidationError;
 
 /// RFC 5321 caps a forward path at 256 octets including the angle brackets.
 const MAX_LEN: usize = 254;
@@ -13,7 +13,7 @@ pub struct Email(String);
 impl Email {
     /// Normalises (trim, lower-case) and checks the shape. Deliverability is not our business:
     /// the only promise is that two spellings of one address are one account.
-    pub fn parse(input: &str) -> Result<Self, AppError> {
+    pub fn parse(input: &str) -> Result<Self, ValidationError> {
         let email = input.trim().to_lowercase();
         let well_formed = email.len() <= MAX_LEN
             && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -31,7 +31,7 @@ impl Email {
         if well_formed {
             Ok(Self(email))
         } else {
-            Err(AppError::InvalidEmail)
+            Err(ValidationError::InvalidEmail)
         }
     }
 

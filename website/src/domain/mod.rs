@@ -10,6 +10,28 @@ pub use password::Password;
 pub use room_title::RoomTitle;
 pub use search_query::SearchQuery;
 
+/// Why an input was refused: each variant names the rule it broke. The web layer's `AppError`
+/// decides what the visitor sees (status and message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("invalid email")]
+    InvalidEmail,
+    #[error("password too short")]
+    PasswordTooShort,
+    #[error("password too long")]
+    PasswordTooLong,
+    #[error("invalid room title")]
+    InvalidRoomTitle,
+    #[error("control characters in a room title")]
+    RoomTitleInvalidCharacters,
+    #[error("search query too short")]
+    QueryTooShort,
+    #[error("search query too long")]
+    QueryTooLong,
+    #[error("control characters in a search query")]
+    QueryInvalidCharacters,
+}
+
 /// Counts Unicode scalar values, the "characters" of every length rule here.
 fn char_count(s: &str) -> usize {
     s.chars().count()

@@ -1,8 +1,6 @@
 //! A password as typed at registration: long enough, not absurdly long.
 
-use crate::error::AppError;
-
-use super::char_count;
+use super::{ValidationError, char_count};
 
 pub const MIN_CHARS: usize = 8;
 /// Long passphrases are welcome; the cap only keeps request bodies and hashing inputs bounded.
@@ -12,12 +10,12 @@ pub const MAX_CHARS: usize = 1024;
 pub struct Password(String);
 
 impl Password {
-    pub fn parse(input: String) -> Result<Self, AppError> {
+    pub fn parse(input: String) -> Result<Self, ValidationError> {
         let chars = char_count(&input);
         if chars < MIN_CHARS {
-            Err(AppError::PasswordTooShort)
+            Err(ValidationError::PasswordTooShort)
         } else if chars > MAX_CHARS {
-            Err(AppError::PasswordTooLong)
+            Err(ValidationError::PasswordTooLong)
         } else {
             Ok(Self(input))
         }
@@ -36,13 +34,13 @@ mod tests {
     fn length_bounds_count_characters_not_bytes() {
         assert!(matches!(
             Password::parse("пароль1".into()),
-            Err(AppError::PasswordTooShort)
+            Err(ValidationError::PasswordTooShort)
         ));
         assert!(Password::parse("пароль12".into()).is_ok());
         assert!(Password::parse("correct horse battery staple ".repeat(30)).is_ok());
         assert!(matches!(
             Password::parse("x".repeat(MAX_CHARS + 1)),
-            Err(AppError::PasswordTooLong)
+            Err(ValidationError::PasswordTooLong)
         ));
     }
 }

@@ -1,8 +1,6 @@
 //! A room's title: 1 to 100 characters after trimming, no control characters.
 
-use crate::error::AppError;
-
-use super::{char_count, has_control_chars};
+use super::{ValidationError, char_count, has_control_chars};
 
 pub const MAX_CHARS: usize = 100;
 
@@ -10,13 +8,13 @@ pub const MAX_CHARS: usize = 100;
 pub struct RoomTitle(String);
 
 impl RoomTitle {
-    pub fn parse(input: &str) -> Result<Self, AppError> {
+    pub fn parse(input: &str) -> Result<Self, ValidationError> {
         let title = input.trim();
         if title.is_empty() || char_count(title) > MAX_CHARS {
-            Err(AppError::InvalidRoomTitle)
+            Err(ValidationError::InvalidRoomTitle)
         } else if has_control_chars(title) {
             // A title is one line of text: a NUL or a newline only breaks the lists it is shown in.
-            Err(AppError::RoomTitleInvalidCharacters)
+            Err(ValidationError::RoomTitleInvalidCharacters)
         } else {
             Ok(Self(title.to_owned()))
         }
@@ -56,7 +54,7 @@ mod tests {
             assert!(
                 matches!(
                     RoomTitle::parse(title),
-                    Err(AppError::RoomTitleInvalidCharacters)
+                    Err(ValidationError::RoomTitleInvalidCharacters)
                 ),
                 "{title:?} was accepted"
             );

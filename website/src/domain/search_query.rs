@@ -1,8 +1,6 @@
 //! A room search: at least 6 characters, never longer than a title can be, no control characters.
 
-use crate::error::AppError;
-
-use super::{char_count, has_control_chars, room_title};
+use super::{ValidationError, char_count, has_control_chars, room_title};
 
 pub const MIN_CHARS: usize = 6;
 
@@ -14,15 +12,15 @@ impl SearchQuery {
     /// not part of the query. Text longer than any title cannot match, so it is refused
     /// before it reaches the database. So is a control character: no title holds one, and MongoDB
     /// refuses a `$regex` with an embedded NUL.
-    pub fn parse(input: &str) -> Result<Self, AppError> {
+    pub fn parse(input: &str) -> Result<Self, ValidationError> {
         let query = input.trim();
         let chars = char_count(query);
         if chars < MIN_CHARS {
-            Err(AppError::QueryTooShort)
+            Err(ValidationError::QueryTooShort)
         } else if chars > room_title::MAX_CHARS {
-            Err(AppError::QueryTooLong)
+            Err(ValidationError::QueryTooLong)
         } else if has_control_chars(query) {
-            Err(AppError::QueryInvalidCharacters)
+            Err(ValidationError::QueryInvalidCharacters)
         } else {
             Ok(Self(query.to_owned()))
         }
@@ -41,7 +39,7 @@ mod tests {
     fn six_unicode_characters_is_the_minimum() {
         assert!(matches!(
             SearchQuery::parse("Приве"),
-            Err(AppError::QueryTooShort)
+            Err(ValidationError::QueryTooShort)
         ));
         assert_eq!(SearchQuery::parse(" Привет ").unwrap().as_str(), "Привет");
         assert!(
@@ -59,7 +57,7 @@ mod tests {
         assert!(SearchQuery::parse(&"a".repeat(100)).is_ok());
         assert!(matches!(
             SearchQuery::parse(&"a".repeat(101)),
-            Err(AppError::QueryTooLong)
+            Err(ValidationError::QueryTooLong)
         ));
     }
 
@@ -69,7 +67,7 @@ mod tests {
             assert!(
                 matches!(
                     SearchQuery::parse(query),
-                    Err(AppError::QueryInvalidCharacters)
+                    Err(ValidationError::QueryInvalidCharacters)
                 ),
                 "{query:?} was accepted"
             );

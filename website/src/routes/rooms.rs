@@ -40,7 +40,8 @@ pub async fn create_room(
             db.insert_room(&title, user.id, user.email.as_str()).await?;
             Ok(Redirect::to("/").into_response())
         }
-        Err(error) => {
+        Err(invalid) => {
+            let error = AppError::from(invalid);
             let message = view.text(&error.message_key());
             home::my_rooms(
                 &view,

@@ -42,7 +42,8 @@ pub async fn search_rooms(
             let html = view.render(Some(&user), "search.html", context! { q, results })?;
             Ok((StatusCode::OK, html).into_response())
         }
-        Err(error) => {
+        Err(invalid) => {
+            let error = AppError::from(invalid);
             let html = view.render(
                 Some(&user),
                 "search.html",
