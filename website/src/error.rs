@@ -16,6 +16,7 @@ use minijinja::context;
 use tower_sessions::Session;
 
 use crate::auth::session::current_user;
+use crate::db::DbError;
 use crate::domain::ValidationError;
 use crate::i18n::Lang;
 use crate::state::Settings;
@@ -25,8 +26,6 @@ use crate::templates::{Pages, return_path};
 pub enum AppError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    #[error("email already registered")]
-    EmailTaken,
     #[error("invalid credentials")]
     InvalidCredentials,
     #[error("too many failed logins")]
@@ -43,8 +42,8 @@ pub enum AppError {
     CsrfRejected,
     #[error("page not found")]
     PageNotFound,
-    #[error("database unavailable: {0}")]
-    DatabaseUnavailable(#[source] mongodb::error::Error),
+    #[error(transparent)]
+    Database(#[from] DbError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -62,12 +61,15 @@ impl AppError {
                 | ValidationError::QueryTooLong
                 | ValidationError::QueryInvalidCharacters => StatusCode::BAD_REQUEST,
             },
-            Self::EmailTaken => StatusCode::CONFLICT,
             Self::InvalidCredentials | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::RoomNotFound | Self::UserNotFound | Self::PageNotFound => StatusCode::NOT_FOUND,
             Self::NotYourRoom | Self::CsrfRejected => StatusCode::FORBIDDEN,
-            Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(failure) => match failure {
+                DbError::EmailTaken => StatusCode::CONFLICT,
+                DbError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                DbError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,7 +87,6 @@ impl AppError {
                 ValidationError::QueryTooLong => "query_too_long",
                 ValidationError::QueryInvalidCharacters => "query_invalid_characters",
             },
-            Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::TooManyAttempts => "too_many_attempts",
             Self::RoomNotFound => "room_not_found",
@@ -94,7 +95,11 @@ impl AppError {
             Self::Unauthenticated => "unauthenticated",
             Self::CsrfRejected => "csrf",
             Self::PageNotFound => "page_not_found",
-            Self::DatabaseUnavailable(_) => "db_unavailable",
+            Self::Database(failure) => match failure {
+                DbError::EmailTaken => "email_taken",
+                DbError::Unavailable(_) => "db_unavailable",
+                DbError::Failed(_) => "internal",
+            },
             Self::Internal(_) => "internal",
         }
     }
@@ -102,21 +107,6 @@ impl AppError {
     /// The catalogue key of the message shown to the user.
     pub fn message_key(&self) -> String {
         format!("error_{}", self.code())
-    }
-}
-
-impl From<mongodb::error::Error> for AppError {
-    /// Connection trouble is "try again later" (503); anything else is a bug or a server-side
-    /// problem we cannot explain to the user (500).
-    fn from(error: mongodb::error::Error) -> Self {
-        use mongodb::error::ErrorKind;
-        match *error.kind {
-            ErrorKind::ServerSelection { .. }
-            | ErrorKind::Io(_)
-            | ErrorKind::ConnectionPoolCleared { .. }
-            | ErrorKind::DnsResolve { .. } => Self::DatabaseUnavailable(error),
-            _ => Self::Internal(error.into()),
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! All BSON (`doc!`) stays inside this module; the rest of the website sees typed documents and
 //! queries named by intent.
 
+mod error;
 pub mod rooms;
 pub mod schema;
 pub mod users;
@@ -15,8 +16,8 @@ use mongodb::options::{ClientOptions, CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 
 use crate::config::Config;
-use crate::error::AppError;
 
+pub use error::DbError;
 pub use rooms::RoomDoc;
 pub use users::UserDoc;
 
@@ -74,7 +75,7 @@ impl Db {
         }
     }
 
-    pub async fn ping(&self) -> Result<(), AppError> {
+    pub async fn ping(&self) -> Result<(), DbError> {
         self.database.run_command(doc! { "ping": 1 }).await?;
         Ok(())
     }
@@ -121,7 +122,7 @@ impl Db {
     }
 
     /// Drops the whole database: for tests that own a throwaway database.
-    pub async fn drop_database(&self) -> Result<(), AppError> {
+    pub async fn drop_database(&self) -> Result<(), DbError> {
         self.database.drop().await?;
         Ok(())
     }
@@ -167,15 +168,4 @@ async fn index_present(
             .unwrap_or(false);
         model.keys.keys().collect::<Vec<_>>() == wanted && unique == index.unique.unwrap_or(false)
     }))
-}
-
-/// Whether a write failed on a unique index.
-fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
-    use mongodb::error::{ErrorKind, WriteFailure};
-    const DUPLICATE_KEY: i32 = 11000;
-    match &*error.kind {
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
-        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
-        _ => false,
-    }
 }

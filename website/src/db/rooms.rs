@@ -8,9 +8,8 @@ use mongodb::bson::{DateTime, doc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{RoomTitle, SearchQuery};
-use crate::error::AppError;
 
-use super::Db;
+use super::{Db, DbError};
 
 pub const COLLECTION: &str = "rooms";
 /// A search answers with at most this many rooms, newest first.
@@ -42,7 +41,7 @@ impl Db {
         title: &RoomTitle,
         owner_id: ObjectId,
         owner_email: &str,
-    ) -> Result<RoomDoc, AppError> {
+    ) -> Result<RoomDoc, DbError> {
         let room = RoomDoc {
             id: ObjectId::new(),
             title: title.as_str().to_owned(),
@@ -54,12 +53,12 @@ impl Db {
         Ok(room)
     }
 
-    pub async fn find_room(&self, id: ObjectId) -> Result<Option<RoomDoc>, AppError> {
+    pub async fn find_room(&self, id: ObjectId) -> Result<Option<RoomDoc>, DbError> {
         Ok(self.rooms().find_one(doc! { "_id": id }).await?)
     }
 
     /// The owner's rooms, newest first (served by the `owner_created` index).
-    pub async fn list_rooms_owned_by(&self, owner_id: ObjectId) -> Result<Vec<RoomDoc>, AppError> {
+    pub async fn list_rooms_owned_by(&self, owner_id: ObjectId) -> Result<Vec<RoomDoc>, DbError> {
         let cursor = self
             .rooms()
             .find(doc! { "owner_id": one_of(owner_id) })
@@ -75,7 +74,7 @@ impl Db {
         &self,
         id: ObjectId,
         owner_id: ObjectId,
-    ) -> Result<Deleted, AppError> {
+    ) -> Result<Deleted, DbError> {
         let result = self
             .rooms()
             .delete_one(doc! { "_id": id, "owner_id": one_of(owner_id) })
@@ -96,7 +95,7 @@ impl Db {
     /// query finds any substring, partial words included. Both are valid on a real server; the
     /// regex is anchored nowhere, so it scans titles, which is fine at this size and bounded by
     /// the 100-character query limit.
-    pub async fn search_rooms(&self, query: &SearchQuery) -> Result<Vec<RoomDoc>, AppError> {
+    pub async fn search_rooms(&self, query: &SearchQuery) -> Result<Vec<RoomDoc>, DbError> {
         let limit = SEARCH_LIMIT as i64;
         let mut rooms: Vec<RoomDoc> = Vec::new();
 

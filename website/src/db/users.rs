@@ -5,9 +5,9 @@ use mongodb::bson::{DateTime, doc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Email;
-use crate::error::AppError;
 
-use super::{Db, is_duplicate_key};
+use super::error::is_duplicate_key;
+use super::{Db, DbError};
 
 pub const COLLECTION: &str = "users";
 
@@ -29,12 +29,12 @@ impl UserDoc {
 
 impl Db {
     /// Creates an account; the unique index on `email` turns a second registration of the same
-    /// address into [`AppError::EmailTaken`], race-free.
+    /// address into [`DbError::EmailTaken`], race-free.
     pub async fn insert_user(
         &self,
         email: &Email,
         password_hash: String,
-    ) -> Result<UserDoc, AppError> {
+    ) -> Result<UserDoc, DbError> {
         let user = UserDoc {
             id: ObjectId::new(),
             email: email.as_str().to_owned(),
@@ -43,24 +43,24 @@ impl Db {
         };
         match self.users().insert_one(&user).await {
             Ok(_) => Ok(user),
-            Err(e) if is_duplicate_key(&e) => Err(AppError::EmailTaken),
+            Err(e) if is_duplicate_key(&e) => Err(DbError::EmailTaken),
             Err(e) => Err(e.into()),
         }
     }
 
-    pub async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserDoc>, AppError> {
+    pub async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserDoc>, DbError> {
         Ok(self
             .users()
             .find_one(doc! { "email": email.as_str() })
             .await?)
     }
 
-    pub async fn find_user_by_id(&self, id: ObjectId) -> Result<Option<UserDoc>, AppError> {
+    pub async fn find_user_by_id(&self, id: ObjectId) -> Result<Option<UserDoc>, DbError> {
         Ok(self.users().find_one(doc! { "_id": id }).await?)
     }
 
     /// Removes an account (used by tests to model a user deleted behind the website's back).
-    pub async fn delete_user(&self, id: ObjectId) -> Result<bool, AppError> {
+    pub async fn delete_user(&self, id: ObjectId) -> Result<bool, DbError> {
         let result = self.users().delete_one(doc! { "_id": id }).await?;
         Ok(result.deleted_count == 1)
     }

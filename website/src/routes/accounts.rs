@@ -69,7 +69,7 @@ pub async fn register(
         let email = Email::parse(&form.email)?;
         let password = Password::parse(form.password)?;
         let hash = passwords.hash(&password).await?;
-        db.insert_user(&email, hash).await
+        Ok(db.insert_user(&email, hash).await?)
     }
     .await;
     match created {

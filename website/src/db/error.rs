@@ -1,0 +1,40 @@
+//! What a query can come to besides its answer, in the database's own terms.
+
+use mongodb::error::{Error, ErrorKind, WriteFailure};
+
+/// A failed query. The web layer's `AppError` decides what the visitor sees (status and message).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The unique index on `users.email` refused a second account for the address.
+    #[error("email already registered")]
+    EmailTaken,
+    /// The server cannot be reached now: worth trying again later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] Error),
+    /// Anything else: a bug or a server-side problem.
+    #[error(transparent)]
+    Failed(Error),
+}
+
+impl From<Error> for DbError {
+    /// Connection trouble is [`DbError::Unavailable`]; everything else is [`DbError::Failed`].
+    fn from(error: Error) -> Self {
+        match *error.kind {
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. } => Self::Unavailable(error),
+            _ => Self::Failed(error),
+        }
+    }
+}
+
+/// Whether a write failed on a unique index.
+pub(super) fn is_duplicate_key(error: &Error) -> bool {
+    const DUPLICATE_KEY: i32 = 11000;
+    match &*error.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
