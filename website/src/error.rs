@@ -1,26 +1,18 @@
-//! The one error type of the website and the one place errors become responses.
+//! The one error type of the website and the one place its errors get a status.
 //!
-//! Handlers return `Result<_, AppError>`. [`AppError::into_response`] only decides the status and
-//! tags the response with the error; [`render_error_pages`] (a middleware, because rendering needs
-//! the templates and the visitor's language) turns tagged responses into a localized HTML page, or a
-//! JSON body under `/api/`. Forms handle their own user errors by re-rendering themselves with
-//! [`AppError::message_key`] and [`AppError::status`], so the status of each error is decided here only.
+//! Handlers return `Result<_, AppError>`; the domain and db layers return their own errors, which
+//! convert into it. [`AppError::into_response`] only decides the status and tags the response with
+//! an [`ErrorTag`]; the web layer (`routes::error_pages`, a middleware, because rendering needs the
+//! templates, the visitor's language and the session) turns tagged responses into a localized HTML
+//! page, or a JSON body under `/api/`. Forms handle their own user errors by re-rendering themselves
+//! with [`AppError::message_key`] and [`AppError::status`], so the status of each error is decided
+//! here only. This module depends on nothing of the website above the domain and db layers.
 
-use axum::Json;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
-use minijinja::context;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
-use tower_sessions::Session;
-
-use crate::auth::session::current_user;
 use crate::db::DbError;
 use crate::domain::ValidationError;
-use crate::i18n::Lang;
-use crate::state::Settings;
-use crate::templates::{Pages, return_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -122,11 +114,13 @@ impl From<minijinja::Error> for AppError {
     }
 }
 
-/// The error as carried from `into_response` to [`render_error_pages`].
+/// The error as carried from `into_response` to the error-page renderer of the web layer.
 #[derive(Debug, Clone)]
-struct ErrorTag {
-    code: &'static str,
-    message_key: String,
+pub struct ErrorTag {
+    /// [`AppError::code`].
+    pub code: &'static str,
+    /// [`AppError::message_key`].
+    pub message_key: String,
 }
 
 impl IntoResponse for AppError {
@@ -142,63 +136,4 @@ impl IntoResponse for AppError {
         };
         (status, axum::Extension(tag)).into_response()
     }
-}
-
-/// Renders every response tagged by [`AppError`]: JSON under `/api/`, otherwise an HTML page in
-/// the visitor's language (with the signed-in header when there is a user). A logged-out visitor
-/// on a page that needs login is sent to `/login`.
-pub async fn render_error_pages(
-    State(pages): State<Pages>,
-    State(settings): State<Settings>,
-    lang: Lang,
-    request: Request,
-    next: Next,
-) -> Response {
-    let is_api = request.uri().path().starts_with("/api/");
-    let current_path = return_path(request.method(), request.uri());
-    let session = request.extensions().get::<Session>().cloned();
-    let response = next.run(request).await;
-    let Some(tag) = response.extensions().get::<ErrorTag>().cloned() else {
-        return response;
-    };
-    let status = response.status();
-    let message = pages.i18n().text(lang, &tag.message_key);
-    if is_api {
-        let body = serde_json::json!({ "error": tag.code, "message": message });
-        return (status, Json(body)).into_response();
-    }
-    if tag.code == AppError::Unauthenticated.code() {
-        return Redirect::to("/login").into_response();
-    }
-    // Best effort: an error page must not fail because the session cannot be read.
-    let user = match &session {
-        Some(session) => current_user(session, settings.session_max_age)
-            .await
-            .ok()
-            .flatten(),
-        None => None,
-    };
-    match pages.render_page(
-        lang,
-        user.as_ref(),
-        &current_path,
-        "error.html",
-        context! { status => status.as_u16(), message },
-    ) {
-        Ok(html) => (status, html).into_response(),
-        Err(error) => {
-            tracing::error!(?error, "rendering the error page failed");
-            (
-                status,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                message.to_owned(),
-            )
-                .into_response()
-        }
-    }
-}
-
-/// The fallback route.
-pub async fn page_not_found() -> AppError {
-    AppError::PageNotFound
 }

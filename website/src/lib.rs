@@ -16,6 +16,8 @@ pub mod healthcheck;
 pub mod i18n;
 /// The HTTP handlers and the route table.
 pub mod routes;
+/// The settings handlers and extractors read per request.
+pub mod settings;
 /// Building and running the server.
 pub mod startup;
 /// Shared handler state.

@@ -17,7 +17,8 @@ use crate::auth::ticket::TicketIssuer;
 use crate::config::Config;
 use crate::db::Db;
 use crate::routes;
-use crate::state::{AppState, Settings};
+use crate::settings::Settings;
+use crate::state::AppState;
 use crate::templates::Pages;
 
 /// The session cookie's name.

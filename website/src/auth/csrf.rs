@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 
 use crate::error::AppError;
-use crate::state::Settings;
+use crate::settings::Settings;
 
 /// The header the chat page sends its token in.
 pub const HEADER: &str = "x-csrf-token";

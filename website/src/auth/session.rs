@@ -15,7 +15,7 @@ use tower_sessions::Session;
 
 use crate::domain::Email;
 use crate::error::AppError;
-use crate::state::Settings;
+use crate::settings::Settings;
 
 use super::csrf;
 

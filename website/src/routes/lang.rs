@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::error::AppError;
 use crate::i18n::{LANG_COOKIE, Lang};
-use crate::state::Settings;
+use crate::settings::Settings;
 
 const ONE_YEAR_SECS: u32 = 365 * 24 * 60 * 60;
 

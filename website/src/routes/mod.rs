@@ -4,6 +4,7 @@ mod accounts;
 mod api;
 mod assets;
 mod chat_page;
+mod error_pages;
 mod health;
 mod home;
 mod lang;
@@ -22,7 +23,7 @@ use tower_sessions::{SessionManagerLayer, SessionStore};
 use tracing::Level;
 
 use crate::auth::csrf;
-use crate::error::{self, AppError};
+use crate::error::AppError;
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -55,13 +56,16 @@ pub fn router<Store: SessionStore + Clone>(
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{file}", get(assets::serve_static))
-        .fallback(error::page_not_found)
+        .fallback(error_pages::page_not_found)
         // Innermost first: CSRF refusals are AppErrors, rendered by the error layer around them.
         .layer(from_fn_with_state(
             state.settings.clone(),
             csrf::require_same_origin,
         ))
-        .layer(from_fn_with_state(state.clone(), error::render_error_pages))
+        .layer(from_fn_with_state(
+            state.clone(),
+            error_pages::render_error_pages,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(sessions)
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))

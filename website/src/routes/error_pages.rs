@@ -1,0 +1,78 @@
+//! Error answers as the visitor sees them: a localized HTML page, or JSON under `/api/`.
+//!
+//! `AppError` decides the status and tags the response; this middleware, outside the handlers,
+//! renders what the tag says in the visitor's language, with the signed-in header when the
+//! session has a user.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use tower_sessions::Session;
+
+use crate::auth::session::current_user;
+use crate::error::{AppError, ErrorTag};
+use crate::i18n::Lang;
+use crate::settings::Settings;
+use crate::templates::{Pages, return_path};
+
+/// Renders every response tagged by [`AppError`]: JSON under `/api/`, otherwise an HTML page in
+/// the visitor's language (with the signed-in header when there is a user). A logged-out visitor
+/// on a page that needs login is sent to `/login`.
+pub async fn render_error_pages(
+    State(pages): State<Pages>,
+    State(settings): State<Settings>,
+    lang: Lang,
+    request: Request,
+    next: Next,
+) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let current_path = return_path(request.method(), request.uri());
+    let session = request.extensions().get::<Session>().cloned();
+    let response = next.run(request).await;
+    let Some(tag) = response.extensions().get::<ErrorTag>().cloned() else {
+        return response;
+    };
+    let status = response.status();
+    let message = pages.i18n().text(lang, &tag.message_key);
+    if is_api {
+        let body = serde_json::json!({ "error": tag.code, "message": message });
+        return (status, Json(body)).into_response();
+    }
+    if tag.code == AppError::Unauthenticated.code() {
+        return Redirect::to("/login").into_response();
+    }
+    // Best effort: an error page must not fail because the session cannot be read.
+    let user = match &session {
+        Some(session) => current_user(session, settings.session_max_age)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    match pages.render_page(
+        lang,
+        user.as_ref(),
+        &current_path,
+        "error.html",
+        context! { status => status.as_u16(), message },
+    ) {
+        Ok(html) => (status, html).into_response(),
+        Err(error) => {
+            tracing::error!(?error, "rendering the error page failed");
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                message.to_owned(),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The fallback route.
+pub async fn page_not_found() -> AppError {
+    AppError::PageNotFound
+}
