@@ -65,7 +65,7 @@ def test_the_four_services_are_each_built_from_their_own_dockerfile(compose):
 def test_only_nginx_publishes_a_port_and_only_one(compose):
     publishing = {name for name, service in compose["services"].items() if service.get("ports")}
     assert publishing == {"nginx"}
-    assert compose["services"]["nginx"]["ports"] == ["${HTTP_PORT:-8080}:80"]
+    assert compose["services"]["nginx"]["ports"] == ["${HTTP_BIND:-127.0.0.1}:${HTTP_PORT:-8080}:80"]
 
 
 def test_mongodb_keeps_its_data_in_the_dump_folder(compose):
