@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one load scenario against a freshly started RELEASE chat server and prints the report.
-#   cargo build --release -p chat
+#   cargo build --release -p chat -p chat-loadgen
 #   chat/bench/run.sh fanout|heavy|rooms|idle [seconds]
 # Extra chat-loadgen options can be passed in LOADGEN_ARGS (e.g. LOADGEN_ARGS="--threads 1").
 # The server and chat-loadgen run on this machine, on 127.0.0.1, with raised limits for the
@@ -10,7 +10,7 @@ scenario=${1:?usage: $0 fanout|heavy|rooms|idle [seconds]}
 seconds=${2:-25}
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="$root/target/release"
-[[ -x "$bin/chat" && -x "$bin/chat-loadgen" ]] || { echo "build first: cargo build --release -p chat" >&2; exit 1; }
+[[ -x "$bin/chat" && -x "$bin/chat-loadgen" ]] || { echo "build first: cargo build --release -p chat -p chat-loadgen" >&2; exit 1; }
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 port=${PORT:-9100}

@@ -6,6 +6,9 @@
 //! then shows up as latency instead of hiding it. Run `chat-loadgen --help` for the options and
 //! chat/README.md for the scenarios.
 
+mod histogram;
+mod proc_stat;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -14,8 +17,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use contract::Claims;
-use contract::Secret;
+use clap::Parser;
+use contract::{Claims, Secret};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -24,100 +27,90 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-const USAGE: &str = "\
-chat-loadgen: load generator for the chat service
+use crate::histogram::Histogram;
+use crate::proc_stat::{cpu_percent, sample};
 
-usage: JWT_SECRET=... chat-loadgen [options]
-
-  --url URL              server socket (default ws://127.0.0.1:9000/ws)
-  --clients N            connections to open (default 100)
-  --rooms R              rooms they are spread over, round robin (default 1)
-  --senders S            how many of the clients talk (default 10; 0 = idle run)
-  --rate M               messages per second, all senders together (default 100)
-  --per-sender-rate M    messages per second per sender (instead of --rate)
-  --duration SECS        measured sending time (default 20)
-  --warmup SECS          sending time before measuring starts (default 2)
-  --text-bytes B         length of each message text (default 64)
-  --connect-parallel P   handshakes in flight at once (default 200)
-  --connect-rate C       new connections per second (default 500): every join is announced to
-                         the whole room, so joining N clients at once costs N*N/2 events
-  --server-pid PID       report the server's RSS and CPU from /proc/PID
-  --threads T            runtime worker threads (default: one per core)
-";
-
-/// Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux we target).
-const TICKS_PER_SECOND: f64 = 100.0;
-
-#[derive(Debug, Clone)]
+/// Load generator for the chat service. The tickets are signed with `JWT_SECRET`, which must be
+/// the server's (32 bytes or more).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chat-loadgen", version)]
 struct Options {
+    /// Server socket.
+    #[arg(long, default_value = "ws://127.0.0.1:9000/ws")]
     url: String,
+    /// Connections to open.
+    #[arg(long, default_value_t = 100)]
     clients: usize,
+    /// Rooms the clients are spread over, round robin.
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     rooms: usize,
+    /// How many of the clients talk (0 = an idle run).
+    #[arg(long, default_value_t = 10)]
     senders: usize,
-    rate_per_sender: f64,
+    /// Messages per second, all senders together.
+    #[arg(long, default_value_t = 100.0, conflicts_with = "per_sender_rate")]
+    rate: f64,
+    /// Messages per second per sender (instead of --rate).
+    #[arg(long, value_name = "RATE")]
+    per_sender_rate: Option<f64>,
+    /// Measured sending time, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "20", value_parser = seconds)]
     duration: Duration,
+    /// Sending time before measuring starts, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = seconds)]
     warmup: Duration,
+    /// Length of each message text, in bytes.
+    #[arg(long, default_value_t = 64)]
     text_bytes: usize,
+    /// Handshakes in flight at once.
+    #[arg(long, default_value_t = 200, value_parser = at_least_one)]
     connect_parallel: usize,
+    /// New connections per second. Every join is announced to the room, so it sets how hard the
+    /// clients' arrival hits the server.
+    #[arg(long, default_value_t = 500.0, value_parser = positive_rate)]
     connect_rate: f64,
+    /// Report the server's RSS and CPU from /proc/PID.
+    #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long, value_parser = at_least_one)]
     threads: Option<usize>,
 }
 
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+fn positive_rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
+        Ok(_) => Err("must be a positive number".into()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+fn seconds(value: &str) -> Result<Duration, String> {
+    let seconds = value.parse::<f64>().map_err(|e| e.to_string())?;
+    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+}
+
 impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options = Self {
-            url: "ws://127.0.0.1:9000/ws".into(),
-            clients: 100,
-            rooms: 1,
-            senders: 10,
-            rate_per_sender: 0.0,
-            duration: Duration::from_secs(20),
-            warmup: Duration::from_secs(2),
-            text_bytes: 64,
-            connect_parallel: 200,
-            connect_rate: 500.0,
-            server_pid: None,
-            threads: None,
-        };
-        let mut total_rate: Option<f64> = Some(100.0);
-        while let Some(flag) = args.next() {
-            if flag == "--help" || flag == "-h" {
-                return Err(String::new());
-            }
-            let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-            let number = |v: &str| v.parse::<f64>().map_err(|e| format!("{flag} {v}: {e}"));
-            let count = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag} {v}: {e}"));
-            match flag.as_str() {
-                "--url" => options.url = value,
-                "--clients" => options.clients = count(&value)?,
-                "--rooms" => options.rooms = count(&value)?.max(1),
-                "--senders" => options.senders = count(&value)?,
-                "--rate" => total_rate = Some(number(&value)?),
-                "--per-sender-rate" => {
-                    total_rate = None;
-                    options.rate_per_sender = number(&value)?;
-                }
-                "--duration" => options.duration = Duration::from_secs_f64(number(&value)?),
-                "--warmup" => options.warmup = Duration::from_secs_f64(number(&value)?),
-                "--text-bytes" => options.text_bytes = count(&value)?,
-                "--connect-parallel" => options.connect_parallel = count(&value)?.max(1),
-                "--connect-rate" => options.connect_rate = number(&value)?.max(1.0),
-                "--threads" => options.threads = Some(count(&value)?.max(1)),
-                "--server-pid" => {
-                    options.server_pid =
-                        Some(value.parse().map_err(|e| format!("{flag} {value}: {e}"))?);
-                }
-                _ => return Err(format!("unknown option {flag}")),
-            }
+    /// Senders never outnumber the clients.
+    fn senders(&self) -> usize {
+        self.senders.min(self.clients)
+    }
+
+    /// Messages per second of one sender: `--per-sender-rate`, or `--rate` shared by all.
+    fn rate_per_sender(&self) -> f64 {
+        match self.per_sender_rate {
+            Some(rate) => rate,
+            None if self.senders() > 0 => self.rate / self.senders() as f64,
+            None => 0.0,
         }
-        options.senders = options.senders.min(options.clients);
-        if let Some(total) = total_rate
-            && options.senders > 0
-        {
-            options.rate_per_sender = total / options.senders as f64;
-        }
-        Ok(options)
     }
 
     fn room_of(&self, client: usize) -> usize {
@@ -147,118 +140,8 @@ impl Stats {
     }
 }
 
-/// A log-linear latency histogram in microseconds: 128 buckets per power of two (under 1 %
-/// error), lock-free so every reader task records into the same one.
-struct Histogram {
-    buckets: Vec<AtomicU64>,
-    max: AtomicU64,
-}
-
-const SUB_BUCKET_BITS: u32 = 7;
-const SUB_BUCKETS: u64 = 1 << SUB_BUCKET_BITS;
-
-impl Histogram {
-    fn new() -> Self {
-        Self {
-            buckets: (0..(64 * SUB_BUCKETS)).map(|_| AtomicU64::new(0)).collect(),
-            max: AtomicU64::new(0),
-        }
-    }
-
-    fn index(micros: u64) -> usize {
-        if micros < SUB_BUCKETS {
-            return micros as usize;
-        }
-        let exponent = 63 - u64::from(micros.leading_zeros());
-        let shift = exponent - u64::from(SUB_BUCKET_BITS);
-        let sub = (micros >> shift) - SUB_BUCKETS;
-        ((shift + 1) * SUB_BUCKETS + sub) as usize
-    }
-
-    /// The lowest value that falls in bucket `index`.
-    fn value_at(index: usize) -> u64 {
-        let index = index as u64;
-        if index < SUB_BUCKETS {
-            return index;
-        }
-        let shift = index / SUB_BUCKETS - 1;
-        (SUB_BUCKETS + index % SUB_BUCKETS) << shift
-    }
-
-    fn record(&self, micros: u64) {
-        if let Some(bucket) = self.buckets.get(Self::index(micros)) {
-            bucket.fetch_add(1, Ordering::Relaxed);
-        }
-        self.max.fetch_max(micros, Ordering::Relaxed);
-    }
-
-    fn percentile(&self, fraction: f64) -> u64 {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return 0;
-        }
-        let wanted = ((total as f64) * fraction).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (index, count) in counts.iter().enumerate() {
-            seen += count;
-            if seen >= wanted {
-                return Self::value_at(index);
-            }
-        }
-        self.max.load(Ordering::Relaxed)
-    }
-}
-
-/// One process's CPU time and resident memory, from /proc.
-#[derive(Debug, Clone, Copy, Default)]
-struct ProcSample {
-    cpu_ticks: u64,
-    rss_kib: u64,
-}
-
-fn sample(pid: &str) -> Option<ProcSample> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
-    Some(ProcSample {
-        cpu_ticks: utime + stime,
-        rss_kib,
-    })
-}
-
-fn cpu_percent(before: ProcSample, after: ProcSample, elapsed: Duration) -> f64 {
-    let seconds = after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / TICKS_PER_SECOND;
-    100.0 * seconds / elapsed.as_secs_f64()
-}
-
 fn main() -> ExitCode {
-    let options = match Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(error) => {
-            if !error.is_empty() {
-                eprintln!("chat-loadgen: {error}\n");
-            }
-            eprint!("{USAGE}");
-            return if error.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            };
-        }
-    };
+    let options = Options::parse();
     let secret = match std::env::var("JWT_SECRET").map(Secret::new) {
         Ok(Ok(secret)) => secret,
         _ => {
@@ -266,10 +149,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = options.threads {
+        runtime.worker_threads(threads);
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("chat-loadgen: {error}");
@@ -327,7 +211,7 @@ async fn run(options: Options, secret: Secret) -> String {
             stats.failed.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        let sender = (client < options.senders).then_some(client);
+        let sender = (client < options.senders()).then_some(client);
         let connect_at = connecting + Duration::from_secs_f64(client as f64 / options.connect_rate);
         tasks.push(tokio::spawn(client_task(
             options.clone(),
@@ -409,7 +293,9 @@ async fn run(options: Options, secret: Secret) -> String {
     let _ = writeln!(
         report,
         "senders {} at {:.2} msg/s each; measured {:.1} s",
-        options.senders, options.rate_per_sender, seconds
+        options.senders(),
+        options.rate_per_sender(),
+        seconds
     );
     let _ = writeln!(
         report,
@@ -431,7 +317,7 @@ async fn run(options: Options, secret: Secret) -> String {
         ms(stats.latency.percentile(0.50)),
         ms(stats.latency.percentile(0.99)),
         ms(stats.latency.percentile(0.999)),
-        ms(stats.latency.max.load(Ordering::Relaxed)),
+        ms(stats.latency.max()),
     );
     let _ = writeln!(
         report,
@@ -545,15 +431,16 @@ async fn client_task(
         let Some(sender) = sender else {
             return std::future::pending::<()>().await;
         };
-        if options.rate_per_sender <= 0.0 || start_signal.wait_for(Option::is_some).await.is_err() {
+        let rate = options.rate_per_sender();
+        if rate <= 0.0 || start_signal.wait_for(Option::is_some).await.is_err() {
             return std::future::pending().await;
         }
         let Some(run_start) = *start_signal.borrow() else {
             return;
         };
-        let interval = Duration::from_secs_f64(1.0 / options.rate_per_sender);
+        let interval = Duration::from_secs_f64(1.0 / rate);
         // Spreads the senders' first messages over one interval, so they do not all fire at once.
-        let offset = interval.mul_f64(sender as f64 / options.senders.max(1) as f64);
+        let offset = interval.mul_f64(sender as f64 / options.senders().max(1) as f64);
         let end = options.warmup + options.duration;
         let padding = "x".repeat(options.text_bytes.saturating_sub(40));
         for seq in 0u64.. {
@@ -619,35 +506,65 @@ fn on_event(text: &str, stats: &Stats, start: Option<Instant>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn histogram_buckets_are_within_one_percent() {
-        for value in [
-            0, 1, 127, 128, 129, 1000, 4321, 65_432, 1_234_567, 98_765_432,
-        ] {
-            let low = Histogram::value_at(Histogram::index(value));
-            assert!(low <= value, "{value} -> {low}");
-            assert!(
-                (value - low) as f64 <= value as f64 / 100.0,
-                "{value} -> {low}"
-            );
-        }
-    }
-
-    #[test]
-    fn percentiles_come_from_the_recorded_values() {
-        let histogram = Histogram::new();
-        for micros in 1..=1000 {
-            histogram.record(micros);
-        }
-        assert!((495..=500).contains(&histogram.percentile(0.5)));
-        assert!((980..=990).contains(&histogram.percentile(0.99)));
-        assert_eq!(histogram.max.load(Ordering::Relaxed), 1000);
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("chat-loadgen").chain(args.iter().copied()))
     }
 
     #[test]
     fn a_total_rate_is_shared_between_the_senders() {
-        let args = ["--clients", "50", "--senders", "10", "--rate", "100"];
-        let options = Options::parse(args.iter().map(|s| (*s).to_owned())).unwrap();
-        assert!((options.rate_per_sender - 10.0).abs() < f64::EPSILON);
+        let options = parse(&["--clients", "50", "--senders", "10", "--rate", "100"]).unwrap();
+        assert!((options.rate_per_sender() - 10.0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn a_per_sender_rate_is_taken_as_it_is_and_senders_never_outnumber_clients() {
+        let options = parse(&[
+            "--clients",
+            "5",
+            "--senders",
+            "10",
+            "--per-sender-rate",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(options.senders(), 5);
+        assert!((options.rate_per_sender() - 2.0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn bench_scenarios_parse_and_bad_values_are_refused() {
+        let idle = [
+            "--url",
+            "ws://127.0.0.1:9100/ws",
+            "--duration",
+            "25",
+            "--server-pid",
+            "42",
+            "--clients",
+            "5000",
+            "--rooms",
+            "1000",
+            "--senders",
+            "0",
+            "--warmup",
+            "0",
+            "--connect-rate",
+            "1000",
+            "--threads",
+            "1",
+        ];
+        let options = parse(&idle).unwrap();
+        assert_eq!(options.duration, Duration::from_secs(25));
+        assert_eq!((options.server_pid, options.threads), (Some(42), Some(1)));
+        assert!(options.rate_per_sender().abs() < f64::EPSILON);
+        for bad in [
+            &["--rooms", "0"][..],
+            &["--connect-rate", "0"],
+            &["--duration", "-1"],
+            &["--rate", "5", "--per-sender-rate", "1"],
+            &["--frobnicate", "1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 }
