@@ -1,0 +1,243 @@
+"""nginx's edge rules on their own: its own pages carry the security headers, and each abuse limit
+answers 429 with Retry-After.
+
+These run an nginx of their own, rendered from the same template with tiny limits, in front of a
+stand-in upstream: one that answers every request at once, except WebSocket upgrades, which it
+holds open like a chat socket. That makes every limit reachable in a few requests, and lets the
+upstream vanish for a 502. The same rules through the real stack: test_edge.py.
+"""
+
+import http.client
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+LIMITS = {
+    "NGINX_WS_PER_ADDRESS": "2",
+    "NGINX_ACCOUNT_RATE": "1r/m",
+    "NGINX_ACCOUNT_BURST": "2",
+    "NGINX_TICKET_RATE": "1r/m",
+    "NGINX_TICKET_BURST": "3",
+}
+SECURITY_HEADERS = ["Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy"]
+
+
+class Upstream(BaseHTTPRequestHandler):
+    """200 for everything; a WebSocket upgrade is held open until the test ends."""
+
+    held: list = []
+
+    def do_GET(self):
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            Upstream.held.append(self.connection)
+            time.sleep(30)
+            return
+        self.answer()
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.answer()
+
+    def answer(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+    def log_message(self, *args):
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def start_nginx(folder: Path, website_port: int, chat_port: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/bin",
+        "NGINX_LISTEN": f"127.0.0.1:{port}",
+        "NGINX_RESOLVER": "127.0.0.1",
+        "NGINX_ACCESS_LOG": str(folder / "access.log"),
+        "WEBSITE_UPSTREAM": f"127.0.0.1:{website_port}",
+        "CHAT_UPSTREAM": f"127.0.0.1:{chat_port}",
+        **LIMITS,
+    }
+    script = (
+        f'source "{ROOT}/scripts/lib/common.sh" && source "{ROOT}/scripts/lib/nginx.sh" && '
+        f'nginx_render_template "{folder}/default.conf" && nginx_write_main_conf "{folder}" "{folder}/default.conf"'
+    )
+    subprocess.run(["bash", "-c", script], env=env, check=True, cwd=ROOT)
+    nginx = subprocess.Popen(
+        ["nginx", "-p", f"{folder}/", "-c", f"{folder}/nginx.conf", "-e", f"{folder}/error.log"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return nginx, port
+        except OSError:
+            time.sleep(0.05)
+    nginx.kill()
+    raise AssertionError(f"nginx did not start; see {folder}/error.log")
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory, upstream):
+    """nginx in front of the stand-in upstream: (port, the upstream's port)."""
+    nginx, port = start_nginx(tmp_path_factory.mktemp("edge"), upstream, upstream)
+    yield port
+    nginx.terminate()
+    nginx.wait(10)
+
+
+@pytest.fixture(scope="module")
+def edge_without_upstream(tmp_path_factory):
+    """nginx whose upstreams are not listening: every proxied request is nginx's own 502."""
+    nginx, port = start_nginx(tmp_path_factory.mktemp("edge-dead"), free_port(), free_port())
+    yield port
+    nginx.terminate()
+    nginx.wait(10)
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, headers=None, source="127.0.0.1"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+def read_head(s: socket.socket) -> tuple[int, dict]:
+    """The status and headers (lower-case names) of the HTTP answer on `s`."""
+    s.settimeout(5)
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    head = reply.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = {}
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(head[0].split()[1]), headers
+
+
+def raw_request(port: int, data: bytes) -> tuple[int, dict]:
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.sendall(data)
+        return read_head(s)
+
+
+def assert_security_headers(headers, what):
+    names = {k.lower(): v for k, v in dict(headers).items()}
+    for name in SECURITY_HEADERS:
+        assert name.lower() in names, f"{what}: no {name}"
+    assert "object-src 'none'" in names["content-security-policy"], what
+    assert "frame-ancestors 'none'" in names["content-security-policy"], what
+
+
+def test_nginxs_own_502_carries_the_security_headers(edge_without_upstream):
+    response = request(edge_without_upstream, "GET", "/")
+    assert response.status == 502
+    assert_security_headers(response.getheaders(), "502")
+
+
+def test_nginxs_own_413_carries_the_security_headers(edge):
+    response = request(edge, "POST", "/rooms", body=b"x" * 100_000, headers={"Content-Type": "text/plain"})
+    assert response.status == 413
+    assert_security_headers(response.getheaders(), "413")
+
+
+def test_nginxs_own_414_and_400_carry_the_security_headers(edge):
+    status, headers = raw_request(edge, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 414
+    assert_security_headers(headers, "414")
+    status, headers = raw_request(edge, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    assert status == 400
+    assert_security_headers(headers, "400")
+
+
+def test_proxied_answers_keep_the_upstreams_headers_and_get_nginxs_only_where_missing(edge):
+    response = request(edge, "GET", "/")
+    assert response.status == 200
+    # The stand-in upstream sends none, so each comes from nginx, exactly once.
+    for name in SECURITY_HEADERS:
+        assert len(response.headers.get_all(name) or []) == 1, name
+    assert response.getheader("Retry-After") is None
+
+
+def test_account_forms_are_limited_per_address_with_429_and_retry_after(edge):
+    # Showing the forms never counts; only submissions do.
+    for _ in range(5):
+        assert request(edge, "GET", "/register", source="127.0.0.11").status == 200
+    statuses = [request(edge, "POST", "/register", body=b"a=b", source="127.0.0.11").status for _ in range(4)]
+    assert statuses[:3] == [200, 200, 200], "the first one and the burst of 2 pass"
+    assert statuses[3] == 429
+    # Login shares the budget: the same address is still over it.
+    response = request(edge, "POST", "/login", body=b"a=b", source="127.0.0.11")
+    assert response.status == 429
+    assert int(response.getheader("Retry-After")) > 0
+    assert_security_headers(response.getheaders(), "429")
+    # Another address has its own budget.
+    assert request(edge, "POST", "/login", body=b"a=b", source="127.0.0.12").status == 200
+
+
+def test_tickets_are_limited_per_address_with_429_and_retry_after(edge):
+    path = "/api/rooms/0123456789abcdef01234567/ticket"
+    statuses = [request(edge, "POST", path, source="127.0.0.13").status for _ in range(6)]
+    assert statuses[:4] == [200] * 4
+    assert statuses[4:] == [429, 429]
+    response = request(edge, "POST", path, source="127.0.0.13")
+    assert int(response.getheader("Retry-After")) > 0
+    # Other API paths and pages are not part of the ticket budget.
+    assert request(edge, "GET", "/rooms", source="127.0.0.13").status == 200
+
+
+def open_socket(port: int, source: str) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), 5, source_address=(source, 0))
+    s.sendall(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    return s
+
+
+def test_open_chat_sockets_are_capped_per_address_with_429(edge):
+    held = [open_socket(edge, "127.0.0.14") for _ in range(2)]
+    time.sleep(0.3)  # both reach the upstream and stay open there
+    with open_socket(edge, "127.0.0.14") as third:
+        status, headers = read_head(third)
+    assert status == 429
+    assert int(headers["retry-after"]) > 0
+    # Another address is not affected.
+    other = open_socket(edge, "127.0.0.15")
+    time.sleep(0.3)
+    other.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        other.recv(1)  # held by the upstream, not refused by nginx
+    for s in held + [other]:
+        s.close()
