@@ -5,33 +5,34 @@
 //!    `Origin` (or at least `Referer`) with a cross-site POST, so when either is present it must
 //!    name this very host. Requests with neither come from non-browser clients, which cannot be
 //!    driven by another site, and pass to layer 2.
-//! 2. A per-session random token: every logged-in form carries it in a hidden `csrf_token` field
-//!    and the ticket API in the `X-CSRF-Token` header ([`CurrentUser::verify_csrf`]). The login and
-//!    register forms have no session yet and rely on layer 1.
-//!
-//! [`CurrentUser::verify_csrf`]: super::session::CurrentUser::verify_csrf
+//! 2. The session's random token (made at sign-in, see [`super::session`]): handlers read every
+//!    logged-in form through [`CsrfForm`], which checks its hidden `csrf_token` field, and the
+//!    ticket API takes [`CsrfHeader`], which checks the `X-CSRF-Token` header. So a new form cannot
+//!    forget the check. The login and register forms have no session yet and rely on layer 1.
 
-use axum::extract::{Request, State};
+use axum::body::Body;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{
+    FromRef, FromRequest, FromRequestParts, OptionalFromRequest, OptionalFromRequestParts, Request,
+    State,
+};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rand::RngCore;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 use crate::settings::Settings;
 
-/// The header the chat page sends its token in.
-pub const HEADER: &str = "x-csrf-token";
+use super::session::CurrentUser;
 
-/// 32 random bytes, hex-encoded.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// The header the chat page sends its token in.
+const HEADER: &str = "x-csrf-token";
 
 /// Compares in time independent of where the strings differ.
-pub fn tokens_match(presented: &str, expected: &str) -> bool {
+fn tokens_match(presented: &str, expected: &str) -> bool {
     presented.len() == expected.len()
         && presented
             .bytes()
@@ -89,6 +90,125 @@ pub async fn require_same_origin(
         return AppError::CsrfRejected.into_response();
     }
     next.run(request).await
+}
+
+/// Accepts `presented` only when it is the signed-in user's token.
+fn verify(user: &CurrentUser, presented: Option<&str>) -> Result<(), AppError> {
+    match presented {
+        Some(token) if tokens_match(token, &user.csrf_token) => Ok(()),
+        _ => Err(AppError::CsrfRejected),
+    }
+}
+
+/// A form posted by the signed-in user, with the session's token in its hidden `csrf_token` field;
+/// its other fields are `T` (`CsrfForm<()>` for a form with nothing else). Checked in the order
+/// handlers have always checked: the user (else [`AppError::Unauthenticated`]), the form (axum's
+/// own rejections), then the token (else [`AppError::CsrfRejected`], 403, and nothing changes).
+///
+/// As `Option<CsrfForm<T>>` an anonymous visitor's form is `None` instead of a refusal (there is
+/// no session, so no token to check).
+///
+/// `T` is read through `#[serde(flatten)]`, which hands its fields over as text: give it string
+/// fields (as every form here has), not numbers.
+#[derive(Debug)]
+pub struct CsrfForm<T>(pub T);
+
+#[derive(Deserialize)]
+struct WithToken<T> {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(flatten)]
+    fields: T,
+}
+
+impl<T> WithToken<T> {
+    /// Reads the form, token included, refusing it as axum's `Form` does.
+    #[expect(
+        clippy::disallowed_types,
+        reason = "the one place a signed-in user's form is parsed"
+    )]
+    async fn read<S: Send + Sync>(
+        parts: Parts,
+        body: Body,
+        state: &S,
+    ) -> Result<Self, FormRejection>
+    where
+        T: DeserializeOwned,
+    {
+        let request = Request::from_parts(parts, body);
+        let axum::Form(form) = axum::Form::from_request(request, state).await?;
+        Ok(form)
+    }
+
+    fn checked_for(self, user: &CurrentUser) -> Result<CsrfForm<T>, AppError> {
+        verify(user, self.csrf_token.as_deref())?;
+        Ok(CsrfForm(self.fields))
+    }
+}
+
+impl<S, T> FromRequest<S> for CsrfForm<T>
+where
+    S: Send + Sync,
+    Settings: FromRef<S>,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = WithToken::read(parts, body, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        form.checked_for(&user).map_err(IntoResponse::into_response)
+    }
+}
+
+impl<S, T> OptionalFromRequest<S> for CsrfForm<T>
+where
+    S: Send + Sync,
+    Settings: FromRef<S>,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let user =
+            <CurrentUser as OptionalFromRequestParts<S>>::from_request_parts(&mut parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        // The form is read even without a user, so a malformed one is refused the same either way.
+        let form = WithToken::read(parts, body, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        user.map(|user| form.checked_for(&user))
+            .transpose()
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// Proof that the request's `X-CSRF-Token` header holds the signed-in user's token: the ticket
+/// API's counterpart of [`CsrfForm`], refused with [`AppError::Unauthenticated`] or
+/// [`AppError::CsrfRejected`].
+#[derive(Debug)]
+pub struct CsrfHeader;
+
+impl<S> FromRequestParts<S> for CsrfHeader
+where
+    S: Send + Sync,
+    Settings: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        let presented = parts.headers.get(HEADER).and_then(|v| v.to_str().ok());
+        verify(&user, presented)?;
+        Ok(Self)
+    }
 }
 
 #[cfg(test)]
@@ -192,12 +312,51 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_random_and_compared_exactly() {
-        let a = new_token();
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, new_token());
+    fn tokens_are_compared_exactly() {
+        let a = "0123456789abcdef".repeat(4);
         assert!(tokens_match(&a, &a.clone()));
         assert!(!tokens_match(&a, &a[..63]));
+        assert!(!tokens_match(&a.replace('f', "e"), &a));
         assert!(!tokens_match("", &a));
+    }
+
+    async fn read_form<T: DeserializeOwned>(body: &'static str) -> Option<WithToken<T>> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let (parts, body) = request.into_parts();
+        WithToken::read(parts, body, &()).await.ok()
+    }
+
+    #[derive(Deserialize)]
+    struct Titled {
+        #[serde(default)]
+        title: String,
+    }
+
+    #[tokio::test]
+    async fn the_token_is_read_beside_the_forms_own_fields() {
+        let form = read_form::<Titled>("title=Caf%C3%A9&csrf_token=abc")
+            .await
+            .unwrap();
+        assert_eq!(form.csrf_token.as_deref(), Some("abc"));
+        assert_eq!(form.fields.title, "Café");
+
+        let form = read_form::<Titled>("title=no+token").await.unwrap();
+        assert_eq!(form.csrf_token, None);
+        assert_eq!(form.fields.title, "no token");
+
+        let form = read_form::<()>("csrf_token=abc").await.unwrap();
+        assert_eq!(
+            form.csrf_token.as_deref(),
+            Some("abc"),
+            "a form of nothing but the token"
+        );
+        assert!(
+            read_form::<()>("").await.is_some(),
+            "an empty form is read (and refused later)"
+        );
     }
 }

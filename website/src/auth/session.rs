@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use mongodb::bson::oid::ObjectId;
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tower_sessions::Session;
@@ -16,8 +17,6 @@ use tower_sessions::Session;
 use crate::domain::Email;
 use crate::error::AppError;
 use crate::settings::Settings;
-
-use super::csrf;
 
 const USER_KEY: &str = "user";
 /// Touching the session on every request would rewrite it constantly; once a minute keeps the
@@ -43,14 +42,11 @@ pub struct CurrentUser {
     pub csrf_token: String,
 }
 
-impl CurrentUser {
-    /// Checks the token of a state-changing form or API call against this session's.
-    pub fn verify_csrf(&self, presented: Option<&str>) -> Result<(), AppError> {
-        match presented {
-            Some(token) if csrf::tokens_match(token, &self.csrf_token) => Ok(()),
-            _ => Err(AppError::CsrfRejected),
-        }
-    }
+/// The session's CSRF token (see [`super::csrf`]): 32 random bytes, hex-encoded.
+fn new_csrf_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn now() -> i64 {
@@ -65,7 +61,7 @@ pub async fn sign_in(session: &Session, id: ObjectId, email: &Email) -> Result<(
     let user = SessionUser {
         user_id: id,
         email: email.as_str().to_owned(),
-        csrf_token: csrf::new_token(),
+        csrf_token: new_csrf_token(),
         signed_in_at: now,
         last_seen_at: now,
     };
@@ -141,5 +137,18 @@ where
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         from_parts(parts, state).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_csrf_token;
+
+    #[test]
+    fn csrf_tokens_are_256_random_bits_in_hex() {
+        let token = new_csrf_token();
+        assert_eq!(token.len(), 64);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+        assert_ne!(token, new_csrf_token());
     }
 }

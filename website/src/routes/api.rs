@@ -2,11 +2,10 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use serde::Serialize;
 use tower_sessions::Session;
 
-use crate::auth::csrf;
+use crate::auth::csrf::CsrfHeader;
 use crate::auth::session::{self, CurrentUser};
 use crate::auth::ticket::{LIFETIME, TicketIssuer};
 use crate::db::Db;
@@ -27,13 +26,11 @@ pub struct TicketResponse {
 pub async fn issue_ticket(
     user: CurrentUser,
     session: Session,
-    headers: HeaderMap,
     Path(room_id): Path<String>,
     State(db): State<Db>,
     State(tickets): State<TicketIssuer>,
+    _csrf: CsrfHeader,
 ) -> Result<Json<TicketResponse>, AppError> {
-    let presented = headers.get(csrf::HEADER).and_then(|v| v.to_str().ok());
-    user.verify_csrf(presented)?;
     let room_id = parse_room_id(&room_id)?;
     let Some(account) = db.find_user_by_id(user.id).await? else {
         // The account was removed while this session lived on: end the session too.

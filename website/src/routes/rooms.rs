@@ -1,10 +1,10 @@
 //! Creating and deleting my rooms (the list itself is the home page).
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::auth::csrf::CsrfForm;
 use crate::auth::session::CurrentUser;
 use crate::db::Db;
 use crate::db::rooms::Deleted;
@@ -18,23 +18,14 @@ use super::{home, parse_room_id};
 pub struct NewRoom {
     #[serde(default)]
     title: String,
-    #[serde(default)]
-    csrf_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct DeleteRoom {
-    #[serde(default)]
-    csrf_token: Option<String>,
 }
 
 pub async fn create_room(
     user: CurrentUser,
     view: View,
     State(db): State<Db>,
-    Form(form): Form<NewRoom>,
+    CsrfForm(form): CsrfForm<NewRoom>,
 ) -> Result<Response, AppError> {
-    user.verify_csrf(form.csrf_token.as_deref())?;
     match RoomTitle::parse(&form.title) {
         Ok(title) => {
             db.insert_room(&title, user.id, user.email.as_str()).await?;
@@ -60,9 +51,8 @@ pub async fn delete_room(
     user: CurrentUser,
     Path(room_id): Path<String>,
     State(db): State<Db>,
-    Form(form): Form<DeleteRoom>,
+    CsrfForm(()): CsrfForm<()>,
 ) -> Result<Response, AppError> {
-    user.verify_csrf(form.csrf_token.as_deref())?;
     let room_id = parse_room_id(&room_id)?;
     match db.delete_room_owned_by(room_id, user.id).await? {
         Deleted::Yes => Ok(Redirect::to("/").into_response()),
