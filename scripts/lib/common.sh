@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared helpers for the project's scripts. Source it; it defines functions only.
-# Everything it installs goes into project-local folders (.venv); system packages are only
-# named, with the command that installs them, unless the caller opts in (CI, as root).
+# Everything it installs goes into project-local folders (.venv), except missing Debian packages,
+# which are installed only as root or with passwordless sudo (ensure_debian_packages; opt out with
+# INSTALL_SYSTEM_PACKAGES=0) and otherwise named with the command that installs them.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
@@ -25,24 +26,54 @@ ensure_venv() {
   fi
 }
 
-# Installs the named Debian packages that are missing when INSTALL_SYSTEM_PACKAGES=1 and we are
-# root; otherwise names them with the command that installs them and fails.
+# Makes sure the named Debian packages are installed. Missing ones are installed with apt-get when
+# we are root or have passwordless sudo (`sudo -n true`), after one line that names them; the
+# variable INSTALL_SYSTEM_PACKAGES decides:
+#   unset or auto  install when root or passwordless sudo allows it, else name them and fail
+#   0              never install (opt out): name them with the command that installs them and fail
+#   1              install, and fail when neither root nor passwordless sudo allows it (CI)
 ensure_debian_packages() {
-  local missing=() pkg
+  local missing=() pkg mode=${INSTALL_SYSTEM_PACKAGES:-auto} as=root
   for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   ((${#missing[@]} == 0)) && return 0
-  if [[ "${INSTALL_SYSTEM_PACKAGES:-0}" == 1 && "$(id -u)" == 0 ]]; then
-    log "installing Debian packages: ${missing[*]}"
-    if [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ]]; then
-      apt-get update -qq
+  local how="sudo apt-get install ${missing[*]}"
+  case $mode in
+    0 | no | false) die "missing system packages: ${missing[*]} — install them with: $how" ;;
+    1 | yes | true | auto) ;;
+    *) die "INSTALL_SYSTEM_PACKAGES is '$mode'; use 0 (never install), 1 (install) or auto (the default)" ;;
+  esac
+  if [[ "$(id -u)" != 0 ]]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+      as=sudo
+    else
+      die "missing system packages: ${missing[*]} — install them with: $how" \
+        "(run as root or with passwordless sudo and they are installed for you)"
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
-  else
-    die "missing system packages: ${missing[*]} — install them with: sudo apt-get install ${missing[*]}"
   fi
+  log "installing missing Debian packages: ${missing[*]} (apt-get; INSTALL_SYSTEM_PACKAGES=0 to opt out)"
+  apt_install "$as" "${missing[@]}" || die "apt-get could not install: ${missing[*]} — try: $how"
+}
+
+# apt_install <root|sudo> <package...>: apt-get install as root or through `sudo -n`, quietly (its
+# output is shown only when it fails). The package lists are refreshed first when there are none (a
+# fresh image), and after a failed install (stale lists) before one more try.
+apt_install() {
+  local as_root=() apt output
+  [[ $1 == sudo ]] && as_root=(sudo -n)
+  shift
+  apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -qq)
+  output="$(mktemp)"
+  if { [[ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ]] \
+    && "${apt[@]}" install --no-install-recommends "$@"; } >>"$output" 2>&1 \
+    || { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends "$@"; } >>"$output" 2>&1; then
+    rm -f "$output"
+    return 0
+  fi
+  cat "$output" >&2
+  rm -f "$output"
+  return 1
 }
 
 # Prints a free TCP port on 127.0.0.1.
