@@ -1,5 +1,7 @@
 //! Registration, login and logout.
 
+use std::sync::Arc;
+
 #[expect(
     clippy::disallowed_types,
     reason = "no session yet: login and register rely on the Origin check"
@@ -13,6 +15,7 @@ use tower_sessions::Session;
 
 use crate::auth::client_addr::ClientAddr;
 use crate::auth::csrf::CsrfForm;
+use crate::auth::login;
 use crate::auth::password::Passwords;
 use crate::auth::session::{self, CurrentUser};
 use crate::auth::throttle::LoginThrottle;
@@ -29,23 +32,27 @@ pub struct Credentials {
     password: String,
 }
 
-/// The form again, with the error message and the email as typed.
-fn form_with_error(
+/// Starts the session of the user that registered or logged in and goes home. A refusal the
+/// visitor can fix shows the form again, with its message and the email as typed.
+async fn signed_in_or_form_again(
     view: &View,
+    session: &Session,
     template: &str,
-    error: &AppError,
     email: &str,
+    outcome: Result<UserDoc, AppError>,
 ) -> Result<Response, AppError> {
-    let html = view.render(
-        None,
-        template,
-        context! { error => view.text(&error.message_key()), email },
-    )?;
-    Ok((error.status(), html).into_response())
-}
-
-fn is_user_error(error: &AppError) -> bool {
-    error.status().is_client_error()
+    match outcome {
+        Ok(user) => {
+            session::sign_in(session, user.id, &user.email()).await?;
+            Ok(Redirect::to("/").into_response())
+        }
+        Err(error) if error.status().is_client_error() => {
+            let message = view.text(&error.message_key());
+            let html = view.render(None, template, context! { error => message, email })?;
+            Ok((error.status(), html).into_response())
+        }
+        Err(error) => Err(error),
+    }
 }
 
 pub async fn register_form(view: View, user: Option<CurrentUser>) -> Result<Response, AppError> {
@@ -68,24 +75,16 @@ pub async fn register(
     State(passwords): State<Passwords>,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AppError> {
-    let created: Result<UserDoc, AppError> = async {
+    let created = async {
         let email = Email::parse(&form.email)?;
         let password = Password::parse(form.password)?;
         let hash = passwords.hash(&password).await?;
-        Ok(db.insert_user(&email, hash).await?)
+        let user = db.insert_user(&email, hash).await?;
+        tracing::debug!(email = %user.email, "registered");
+        Ok(user)
     }
     .await;
-    match created {
-        Ok(user) => {
-            tracing::debug!(email = %user.email, "registered");
-            session::sign_in(&session, user.id, &user.email()).await?;
-            Ok(Redirect::to("/").into_response())
-        }
-        Err(error) if is_user_error(&error) => {
-            form_with_error(&view, "register.html", &error, &form.email)
-        }
-        Err(error) => Err(error),
-    }
+    signed_in_or_form_again(&view, &session, "register.html", &form.email, created).await
 }
 
 pub async fn login_form(view: View, user: Option<CurrentUser>) -> Result<Response, AppError> {
@@ -107,42 +106,12 @@ pub async fn login(
     client: ClientAddr,
     State(db): State<Db>,
     State(passwords): State<Passwords>,
-    State(throttle): State<std::sync::Arc<LoginThrottle>>,
+    State(throttle): State<Arc<LoginThrottle>>,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AppError> {
-    let authenticated: Result<UserDoc, AppError> = async {
-        let email = Email::parse(&form.email)?;
-        throttle.check(email.as_str(), client.0)?;
-        let user = db.find_user_by_email(&email).await?;
-        // Unknown email and wrong password take the same time and give the same answer.
-        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-        let matches = passwords.verify(form.password, stored_hash).await?;
-        match user {
-            Some(user) if matches => {
-                throttle.record_success(email.as_str());
-                Ok(user)
-            }
-            _ => {
-                throttle.record_failure(email.as_str(), client.0);
-                Err(AppError::InvalidCredentials)
-            }
-        }
-    }
-    .await;
-    match authenticated {
-        Ok(user) => {
-            tracing::debug!(email = %user.email, "logged in");
-            session::sign_in(&session, user.id, &user.email()).await?;
-            Ok(Redirect::to("/").into_response())
-        }
-        Err(error) if is_user_error(&error) => {
-            if matches!(error, AppError::TooManyAttempts) {
-                tracing::warn!(client = ?client.0, "login throttled");
-            }
-            form_with_error(&view, "login.html", &error, &form.email)
-        }
-        Err(error) => Err(error),
-    }
+    let Credentials { email, password } = form;
+    let user = login::authenticate(&db, &passwords, &throttle, client, &email, password).await;
+    signed_in_or_form_again(&view, &session, "login.html", &email, user).await
 }
 
 /// Signs the user out; an anonymous visitor has nothing to end and goes home all the same.
