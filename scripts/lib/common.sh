@@ -90,19 +90,68 @@ wait_for_port() {
   done
 }
 
-# Starts the MongoDB stand-in (nx-27017) in the background on a free port with its data under $1.
-# Sets MONGO_STANDIN_PID and MONGODB_URI. The caller stops it (stop_mongo_standin).
-start_mongo_standin() {
-  local data_dir=$1 port
+# --- the MongoDB stand-in (nx-27017) ---------------------------------------------------------
+# Every start has state of its own, all in one folder, so that any number run at once (a stack,
+# a test run, another stack): the data, the pid file (nx-27017 otherwise shares /tmp/nx_27017.pid
+# and refuses to start while the process named there runs), the log, and the port, which the
+# system picks when the stand-in binds (so two starts never race for one) unless one is asked for.
+
+# mongo_standin_command <folder> [port] [log file]: sets MONGO_STANDIN_COMMAND to the command line
+# of a stand-in with its data and pid file in <folder>, its log there too unless another is named,
+# on <port> (default 0: a free one). Creates the folder.
+mongo_standin_command() {
+  local dir=$1 port=${2:-0} log_file=${3:-$1/nx-27017.log}
   ensure_venv
-  mkdir -p "$data_dir"
-  port="$(free_port)"
-  "$VENV/bin/nx-27017" --host 127.0.0.1 --port "$port" --data-dir "$data_dir" \
-    --log-file "$data_dir/nx-27017.log" --pid-file "$data_dir/nx-27017.pid" >"$data_dir/stdout.log" 2>&1 &
+  mkdir -p "$dir"
+  MONGO_STANDIN_COMMAND=("$VENV/bin/nx-27017" --host 127.0.0.1 --port "$port" --data-dir "$dir"
+    --pid-file "$dir/nx-27017.pid" --log-file "$log_file")
+}
+
+# await_mongo_standin <pid> <folder> [seconds, default 30]: waits until the stand-in <pid> listens,
+# then writes its port to <folder>/port and sets MONGODB_URI. Fails when it exits first or takes
+# longer.
+await_mongo_standin() {
+  local pid=$1 dir=$2 deadline=$((SECONDS + ${3:-30})) port
+  until port="$(listening_port "$pid" 2>/dev/null)" && [[ -n "$port" ]]; do
+    kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+  echo "$port" >"$dir/port"
+  MONGODB_URI="mongodb://127.0.0.1:$port"
+}
+
+# listening_port <pid>: the TCP port process <pid> listens on (Linux /proc), or nothing yet.
+listening_port() {
+  python3 - "$1" <<'PY'
+import os, sys
+pid = sys.argv[1]
+sockets = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        sockets.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    except OSError:
+        pass
+with open("/proc/net/tcp") as table:
+    for line in list(table)[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and f"socket:[{fields[9]}]" in sockets:  # 0A: LISTEN
+            print(int(fields[1].rsplit(":", 1)[1], 16))
+            break
+PY
+}
+
+# start_mongo_standin <folder>: starts a stand-in in the background with its data, pid file and log
+# in <folder> (see mongo_standin_command), on a free port. Sets and exports MONGODB_URI; sets
+# MONGO_STANDIN_PID, for stop_mongo_standin.
+start_mongo_standin() {
+  local dir=$1
+  mongo_standin_command "$dir"
+  "${MONGO_STANDIN_COMMAND[@]}" >"$dir/stdout.log" 2>&1 &
   MONGO_STANDIN_PID=$!
-  wait_for_port "$port" 30 || die "the MongoDB stand-in did not start; see $data_dir/nx-27017.log"
-  export MONGODB_URI="mongodb://127.0.0.1:$port"
-  log "MongoDB stand-in (nx-27017) on $MONGODB_URI"
+  await_mongo_standin "$MONGO_STANDIN_PID" "$dir" 30 \
+    || die "the MongoDB stand-in did not start; see $dir/nx-27017.log and $dir/stdout.log"
+  export MONGODB_URI
+  log "MongoDB stand-in (nx-27017) on $MONGODB_URI, its data in $dir"
 }
 
 stop_mongo_standin() {
