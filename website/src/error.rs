@@ -34,6 +34,9 @@ pub enum AppError {
     CsrfRejected,
     #[error("page not found")]
     PageNotFound,
+    /// The request ran longer than the router's time limit (tower-http's `TimeoutLayer`).
+    #[error("request took too long")]
+    Timeout,
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
@@ -62,6 +65,8 @@ impl AppError {
                 DbError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 DbError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            // Not 408: that says the client was slow to send, and browsers may resend on their own.
+            Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +97,7 @@ impl AppError {
                 DbError::Unavailable(_) => "db_unavailable",
                 DbError::Failed(_) => "internal",
             },
+            Self::Timeout => "timeout",
             Self::Internal(_) => "internal",
         }
     }

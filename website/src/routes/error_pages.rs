@@ -1,12 +1,12 @@
 //! Error answers as the visitor sees them: a localized HTML page, or JSON under `/api/`.
 //!
-//! `AppError` decides the status and tags the response; this middleware, outside the handlers,
-//! renders what the tag says in the visitor's language, with the signed-in header when the
-//! session has a user.
+//! `AppError` decides the status and tags the response; [`render_error_pages`], a middleware
+//! outside the handlers, renders what the tag says in the visitor's language, with the signed-in
+//! header when the session has a user.
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -72,7 +72,42 @@ pub async fn render_error_pages(
     }
 }
 
+/// tower-http's `TimeoutLayer` answers a request that ran out of time with a bare 408, a status
+/// nothing else here answers. This turns it into [`AppError::Timeout`], so its status is decided
+/// where every other one is, it is logged, and the visitor gets a page (or JSON) saying what
+/// happened.
+pub async fn explain_timeout(response: Response) -> Response {
+    let from_timeout_layer = response.status() == StatusCode::REQUEST_TIMEOUT
+        && response.extensions().get::<ErrorTag>().is_none();
+    if from_timeout_layer {
+        return AppError::Timeout.into_response();
+    }
+    response
+}
+
 /// The fallback route.
 pub async fn page_not_found() -> AppError {
     AppError::PageNotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag_code(response: &Response) -> Option<&'static str> {
+        response.extensions().get::<ErrorTag>().map(|tag| tag.code)
+    }
+
+    #[tokio::test]
+    async fn the_timeout_layers_bare_408_becomes_the_timeout_error() {
+        let explained = explain_timeout(StatusCode::REQUEST_TIMEOUT.into_response()).await;
+        assert_eq!(explained.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(tag_code(&explained), Some("timeout"));
+
+        let other = explain_timeout(AppError::PageNotFound.into_response()).await;
+        assert_eq!(other.status(), StatusCode::NOT_FOUND);
+        assert_eq!(tag_code(&other), Some("page_not_found"));
+        let fine = explain_timeout(StatusCode::OK.into_response()).await;
+        assert_eq!((fine.status(), tag_code(&fine)), (StatusCode::OK, None));
+    }
 }

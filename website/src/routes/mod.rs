@@ -11,13 +11,16 @@ mod lang;
 mod rooms;
 mod search;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::from_fn_with_state;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use mongodb::bson::oid::ObjectId;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::{SessionManagerLayer, SessionStore};
 use tracing::Level;
@@ -26,6 +29,11 @@ use crate::auth::csrf;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::telemetry;
+
+/// How long a request may take, reading its body included; then it is answered 503
+/// ([`AppError::Timeout`]). Well above `MONGODB_TIMEOUT_SECS`'s default (3 s), so an unreachable
+/// database still answers its own 503, and below the 10 s Docker gives a container to stop.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Forms here are small; a megabyte-sized body is never legitimate.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -57,7 +65,14 @@ pub fn router<Store: SessionStore + Clone>(
         .route("/readyz", get(health::readyz))
         .route("/static/{file}", get(assets::serve_static))
         .fallback(error_pages::page_not_found)
-        // Innermost first: CSRF refusals are AppErrors, rendered by the error layer around them.
+        // Innermost first: timeouts and CSRF refusals are AppErrors, rendered by the error layer
+        // around them. A stuck request ends after REQUEST_TIMEOUT, so it cannot hold up a
+        // graceful shutdown.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(map_response(error_pages::explain_timeout))
         .layer(from_fn_with_state(
             state.settings.clone(),
             csrf::require_same_origin,
