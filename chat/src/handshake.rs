@@ -118,7 +118,7 @@ impl Gate {
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or_default();
-            if !origin_allowed(origin, host, &self.allowed_origins) {
+            if !origin_allowed(origin, site_scheme(headers), host, &self.allowed_origins) {
                 return Err(Refusal::ForeignOrigin(origin.to_owned()));
             }
         }
@@ -209,22 +209,35 @@ fn offered_subprotocols(headers: &HeaderMap) -> Vec<&str> {
         .collect()
 }
 
-/// The origin rule: the site's own pages may always connect — the origin's host[:port] is the
-/// `Host` the request was sent to (nginx forwards `$http_host`, port included) — and so may any
-/// origin listed in `ALLOWED_ORIGINS`, which only ever adds origins. A missing `Origin` is not a
-/// browser and is checked by its ticket alone.
-fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
-    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-    allowed.contains(&origin) || same_host(&origin, host)
+/// The scheme the site is served with: what nginx says in `X-Forwarded-Proto` (its `$scheme`),
+/// else plain HTTP, which is what this service itself speaks.
+fn site_scheme(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("http")
 }
 
-/// Whether a (lower-cased) `origin` names the place the request's `Host` header names.
-fn same_host(origin: &str, host: &str) -> bool {
+/// The origin rule: the site's own pages may always connect — the origin's scheme is the site's
+/// and its host[:port] is the `Host` the request was sent to (nginx forwards `$http_host`, port
+/// included) — and so may any origin listed in `ALLOWED_ORIGINS`, which only ever adds origins.
+/// A missing `Origin` is not a browser and is checked by its ticket alone.
+fn origin_allowed(origin: &str, site_scheme: &str, host: &str, allowed: &[String]) -> bool {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    allowed.contains(&origin) || same_site(&origin, site_scheme, host)
+}
+
+/// Whether a (lower-cased) `origin` is the site itself: the same scheme, and the place the
+/// request's `Host` header names.
+fn same_site(origin: &str, site_scheme: &str, host: &str) -> bool {
     let Some((scheme, authority)) = origin.split_once("://") else {
         return false; // "null" and other opaque origins
     };
     let host = host.trim().to_ascii_lowercase();
-    if authority.is_empty() || host.is_empty() {
+    if authority.is_empty() || host.is_empty() || !scheme.eq_ignore_ascii_case(site_scheme) {
         return false;
     }
     if authority == host {
@@ -245,24 +258,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn without_a_list_the_origin_must_match_the_host() {
+    fn without_a_list_the_origin_must_be_the_site_itself() {
         let cases = [
-            ("http://localhost:8080", "localhost:8080", true),
-            ("http://LOCALHOST:8080/", "localhost:8080", true),
-            ("http://localhost:8081", "localhost:8080", false),
-            ("http://evil.example", "localhost:8080", false),
-            ("https://chat.example.org", "chat.example.org:443", true),
-            ("http://chat.example.org:80", "chat.example.org", true),
-            ("null", "localhost:8080", false),
-            ("http://localhost:8080", "", false),
+            ("http://localhost:8080", "http", "localhost:8080", true),
+            ("http://LOCALHOST:8080/", "http", "localhost:8080", true),
+            ("http://localhost:8081", "http", "localhost:8080", false),
+            ("http://evil.example", "http", "localhost:8080", false),
+            (
+                "https://chat.example.org",
+                "https",
+                "chat.example.org:443",
+                true,
+            ),
+            (
+                "http://chat.example.org:80",
+                "http",
+                "chat.example.org",
+                true,
+            ),
+            ("null", "http", "localhost:8080", false),
+            ("http://localhost:8080", "http", "", false),
+            // The same host and port with another scheme is another origin.
+            ("https://localhost:8080", "http", "localhost:8080", false),
+            (
+                "http://chat.example.org",
+                "https",
+                "chat.example.org",
+                false,
+            ),
         ];
-        for (origin, host, expected) in cases {
+        for (origin, scheme, host, expected) in cases {
             assert_eq!(
-                origin_allowed(origin, host, &[]),
+                origin_allowed(origin, scheme, host, &[]),
                 expected,
-                "origin {origin} host {host}"
+                "origin {origin} on a {scheme} site at {host}"
             );
         }
+    }
+
+    #[test]
+    fn the_site_scheme_comes_from_nginx_or_is_plain_http() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(site_scheme(&headers), "http");
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert_eq!(site_scheme(&headers), "https");
     }
 
     #[test]
@@ -271,22 +310,25 @@ mod tests {
         // The site's own page still passes with a list set.
         assert!(origin_allowed(
             "http://localhost:8080",
+            "http",
             "localhost:8080",
             &allowed
         ));
         // A listed origin passes although it is not the request's host.
         assert!(origin_allowed(
             "https://Partner.example/",
+            "http",
             "localhost:8080",
             &allowed
         ));
         // Anything else is still foreign.
         assert!(!origin_allowed(
             "http://evil.example",
+            "http",
             "localhost:8080",
             &allowed
         ));
-        assert!(!origin_allowed("null", "localhost:8080", &allowed));
+        assert!(!origin_allowed("null", "http", "localhost:8080", &allowed));
     }
 
     #[test]

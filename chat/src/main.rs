@@ -30,6 +30,7 @@ fn main() -> ExitCode {
 #[tokio::main]
 async fn start() -> anyhow::Result<()> {
     let config = Config::from_env()?;
+    config.jwt_secret.warn_if_public_example();
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on CHAT_ADDR {}: {e}", config.addr))?;

@@ -24,6 +24,7 @@ async fn main() -> ExitCode {
 
 async fn start() -> anyhow::Result<()> {
     let config = Config::from_env()?;
+    config.jwt_secret.warn_if_public_example();
     let app = Application::build(config).await?;
     tracing::info!(addr = %app.local_addr(), "website listening");
     app.run_until(contract::shutdown::signal()).await
