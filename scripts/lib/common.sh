@@ -154,6 +154,24 @@ start_mongo_standin() {
   log "MongoDB stand-in (nx-27017) on $MONGODB_URI, its data in $dir"
 }
 
+# stack_database <stack folder>: the MongoDB URI (first line) and database name (second line) of the
+# native stack that `scripts/stack up` set up in that folder: its own stand-in, or the MONGODB_URI
+# it was given. Fails when there is no stack there.
+stack_database() {
+  (
+    # shellcheck source=/dev/null
+    source "$1/stack.env" 2>/dev/null || exit 1
+    if [[ -n "${EXTERNAL_MONGODB_URI:-}" ]]; then
+      echo "$EXTERNAL_MONGODB_URI"
+    elif [[ -r "$1/mongo/port" ]]; then
+      echo "mongodb://127.0.0.1:$(cat "$1/mongo/port")"
+    else
+      exit 1
+    fi
+    echo "${MONGODB_DB:-webchat}"
+  )
+}
+
 stop_mongo_standin() {
   [[ -n "${MONGO_STANDIN_PID:-}" ]] || return 0
   kill "$MONGO_STANDIN_PID" 2>/dev/null || true
