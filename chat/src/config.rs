@@ -53,6 +53,12 @@ pub struct Limits {
     pub max_connections: usize,
     /// `CHAT_MAX_STRIKES`: refused frames in a row after which the client is closed with 1008.
     pub max_strikes: u32,
+    /// `CHAT_PRESENCE_WINDOW_MS`: the window over which a room counts presence changes (joins and
+    /// leaves), and how long a burst's changes are gathered into one summary event.
+    pub presence_window: Duration,
+    /// `CHAT_PRESENCE_BURST`: presence changes a room announces one by one within one window;
+    /// beyond that they are folded into one summary per window.
+    pub presence_burst: usize,
 }
 
 impl Default for Limits {
@@ -68,6 +74,8 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             max_strikes: 10,
+            presence_window: Duration::from_millis(200),
+            presence_burst: 8,
         }
     }
 }
@@ -97,6 +105,10 @@ impl Config {
             idle_timeout: env.seconds("CHAT_IDLE_TIMEOUT_SECS", defaults.idle_timeout)?,
             max_connections: env.positive("CHAT_MAX_CONNECTIONS", defaults.max_connections)?,
             max_strikes: env.positive("CHAT_MAX_STRIKES", defaults.max_strikes)?,
+            presence_window: Duration::from_millis(
+                env.positive("CHAT_PRESENCE_WINDOW_MS", millis(defaults.presence_window))?,
+            ),
+            presence_burst: env.positive("CHAT_PRESENCE_BURST", defaults.presence_burst)?,
         };
         if limits.send_queue < MIN_SEND_QUEUE {
             return Err(ConfigError::invalid(
@@ -105,6 +117,18 @@ impl Config {
                 format!(
                     "must be at least {MIN_SEND_QUEUE}: a client is queued its welcome and joined \
                      events on arrival, and a smaller queue drops it with 4008 at once"
+                ),
+            ));
+        }
+        if limits.presence_burst + 2 > limits.send_queue {
+            return Err(ConfigError::invalid(
+                "CHAT_PRESENCE_BURST",
+                limits.presence_burst.to_string(),
+                format!(
+                    "must be at most CHAT_SEND_QUEUE - 2 = {}: a member may be queued that many \
+                     presence events, a welcome and a summary at once, and presence alone must \
+                     never drop a client with 4008",
+                    limits.send_queue - 2
                 ),
             ));
         }
@@ -128,6 +152,11 @@ impl Config {
             limits,
         })
     }
+}
+
+/// A duration in whole milliseconds, as the `*_MS` variables give it.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -210,7 +239,12 @@ mod tests {
             );
             assert!(err.to_string().contains("at least 8"), "{err}");
         }
-        let config = load(&[("JWT_SECRET", SECRET), ("CHAT_SEND_QUEUE", "8")]).unwrap();
+        let config = load(&[
+            ("JWT_SECRET", SECRET),
+            ("CHAT_SEND_QUEUE", "8"),
+            ("CHAT_PRESENCE_BURST", "6"),
+        ])
+        .unwrap();
         assert_eq!(config.limits.send_queue, MIN_SEND_QUEUE);
     }
 
@@ -222,6 +256,9 @@ mod tests {
             ("CHAT_ADDR", "nowhere"),
             ("CHAT_PING_INTERVAL_SECS", "0"),
             ("CHAT_IDLE_TIMEOUT_SECS", "5"),
+            ("CHAT_PRESENCE_WINDOW_MS", "0"),
+            ("CHAT_PRESENCE_WINDOW_MS", "soon"),
+            ("CHAT_PRESENCE_BURST", "0"),
         ];
         for (name, value) in cases {
             let err = load(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
@@ -230,5 +267,43 @@ mod tests {
                 "{name}={value} gave an error that does not name it: {err}"
             );
         }
+    }
+
+    #[test]
+    fn presence_settings_are_read_in_milliseconds_and_people() {
+        let config = load(&[
+            ("JWT_SECRET", SECRET),
+            ("CHAT_PRESENCE_WINDOW_MS", "250"),
+            ("CHAT_PRESENCE_BURST", "3"),
+        ])
+        .unwrap();
+        assert_eq!(config.limits.presence_window, Duration::from_millis(250));
+        assert_eq!(config.limits.presence_burst, 3);
+    }
+
+    #[test]
+    fn a_presence_burst_that_could_fill_a_send_queue_is_refused() {
+        let err = load(&[
+            ("JWT_SECRET", SECRET),
+            ("CHAT_SEND_QUEUE", "16"),
+            ("CHAT_PRESENCE_BURST", "15"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ConfigError::Invalid {
+                    name: "CHAT_PRESENCE_BURST",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("CHAT_SEND_QUEUE - 2 = 14"),
+            "{err}"
+        );
+        // The default burst needs a queue of 10; the README's minimum of 8 takes a burst of 6.
+        assert!(load(&[("JWT_SECRET", SECRET), ("CHAT_SEND_QUEUE", "8")]).is_err());
     }
 }

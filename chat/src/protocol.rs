@@ -1,7 +1,8 @@
 //! The wire format: JSON text frames, `type`-tagged, as chat/README.md ("Events") documents them.
 //!
-//! Fields beyond the contract (`first`, `last`, `limits`) are additive: clients ignore what they
-//! do not know. Server events are serialized once into a [`Frame`] shared by every receiver.
+//! Fields beyond the contract (`first`, `last`, `limits`) and the `presence` summary are additive:
+//! clients ignore what they do not know. Server events are serialized once into a [`Frame`]
+//! shared by every receiver.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -11,6 +12,11 @@ use crate::config::Limits;
 
 /// A serialized server event. Cloning it shares the bytes, it does not copy them.
 pub type Frame = Utf8Bytes;
+
+/// Names a `presence` summary lists at most in `joined` and in `left`; the counts say how many
+/// there were in all. Enough for a line like "Anna, Boris and 37 others joined", and small
+/// whatever the crowd.
+pub const SUMMARY_NAMES: usize = 10;
 
 /// What a client may send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +65,23 @@ pub enum ServerEvent {
         at: OffsetDateTime,
         /// This was the person's last open tab in the room.
         last: bool,
+    },
+    /// To everyone in the room instead of one `joined` / `left` per connection, when presence
+    /// changes come in a burst: who arrived and who left, by person, over one window.
+    Presence {
+        /// People in the room now who were not when the window began, in order of arrival; at
+        /// most [`SUMMARY_NAMES`].
+        joined: Vec<String>,
+        /// How many people arrived in all.
+        joined_count: usize,
+        /// People gone now who were in the room when the window began; at most [`SUMMARY_NAMES`].
+        left: Vec<String>,
+        /// How many people left in all.
+        left_count: usize,
+        /// People (not tabs) in the room now.
+        online: usize,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
     },
     /// To one client whose frame was refused; the connection stays open.
     Error { code: ErrorCode, message: String },
@@ -196,6 +219,19 @@ mod tests {
             serde_json::to_value(&left).unwrap(),
             serde_json::json!({"type":"left","user":"ann@example.org","online":0,"at":"2026-03-01T12:00:00Z","last":true})
         );
+        let presence = ServerEvent::Presence {
+            joined: vec!["ann@example.org".into(), "bob@example.org".into()],
+            joined_count: 39,
+            left: vec![],
+            left_count: 0,
+            online: 40,
+            at,
+        };
+        assert_eq!(
+            serde_json::to_value(&presence).unwrap(),
+            serde_json::json!({"type":"presence","joined":["ann@example.org","bob@example.org"],
+                "joined_count":39,"left":[],"left_count":0,"online":40,"at":"2026-03-01T12:00:00Z"})
+        );
         let error = ServerEvent::error(ErrorCode::RateLimited, "slow down");
         assert_eq!(
             serde_json::to_value(&error).unwrap(),
@@ -230,6 +266,14 @@ mod tests {
                 online: 1,
                 at,
                 last: false,
+            },
+            ServerEvent::Presence {
+                joined: vec!["a@b.c".into()],
+                joined_count: 12,
+                left: vec!["d@e.f".into()],
+                left_count: 1,
+                online: 30,
+                at,
             },
             ServerEvent::error(ErrorCode::TextTooLong, "too long"),
         ];

@@ -8,21 +8,36 @@
 //! `say` to a room channel on Redis pub/sub or NATS and subscribe to that channel on the first
 //! local join, without the handshake, the connection code or the event formats changing.
 //!
-//! Locking: the map of rooms has one std `Mutex`, each room another; the map lock is taken
-//! before a room's, and neither is ever held across an `.await` (nothing here is async).
+//! Presence: a room announces each join and leave on its own, at once, while it has seen at most
+//! `CHAT_PRESENCE_BURST` of them within the last `CHAT_PRESENCE_WINDOW_MS`. Beyond that (a
+//! restart brings a whole room back within a second) further changes are folded into one
+//! `presence` summary, sent one window after the first change it holds. A burst of J joins then
+//! costs each member at most `burst` + 1 events per window instead of J, and everyone's queue
+//! stays far from `CHAT_SEND_QUEUE`.
+//!
+//! Locking: the map of rooms has one std `Mutex`, each room another, and neither is ever held
+//! across an `.await` (nothing here is async). The map lock is held only to find, insert or remove
+//! a room, never while waiting for a room's lock; everything a room does — seating, welcome,
+//! fan-out, presence — happens under that room's lock alone, so a busy room never holds up the
+//! others. The last member out marks its room removed and takes it out of the map under the
+//! room's lock; a join that found the room just before waits for that lock, sees the mark and
+//! starts over with a fresh room, so nobody is ever seated in a removed room.
 //! Delivering never waits: every receiver has a bounded queue, and a receiver whose queue is full
 //! is marked too slow (its connection then closes with 4008) instead of delaying the others.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::protocol::{AnnouncedLimits, Frame, ServerEvent};
+use crate::config::Limits;
+use crate::protocol::{AnnouncedLimits, Frame, SUMMARY_NAMES, ServerEvent};
 
 /// The rooms of this process. Cloning shares the same registry.
 #[derive(Clone)]
@@ -34,6 +49,7 @@ struct Shared {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     next_seat: AtomicU64,
     limits: AnnouncedLimits,
+    presence: PresenceRule,
     /// Set at shutdown: everyone is leaving, so nobody needs to hear about it.
     closing: AtomicBool,
 }
@@ -46,11 +62,15 @@ struct Room {
 
 #[derive(Default)]
 struct RoomState {
+    /// The last member left and the room is out of the map: a join that still holds it must
+    /// start over.
+    removed: bool,
     /// One seat per open connection.
     seats: HashMap<u64, Seat>,
     /// Open connections per person: presence is per person, across tabs. Sorted, so `members`
     /// comes out in a stable order.
     tabs: BTreeMap<String, usize>,
+    presence: Presence,
 }
 
 struct Seat {
@@ -102,59 +122,62 @@ pub struct Membership {
 }
 
 impl RoomRegistry {
-    /// A registry whose `welcome` events announce `limits`.
-    pub fn new(limits: AnnouncedLimits) -> Self {
+    /// A registry whose `welcome` events announce `limits` and whose rooms coalesce presence by
+    /// its `presence_*` settings.
+    pub fn new(limits: &Limits) -> Self {
         Self {
             shared: Arc::new(Shared {
                 rooms: Mutex::new(HashMap::new()),
                 next_seat: AtomicU64::new(1),
-                limits,
+                limits: AnnouncedLimits::from(limits),
+                presence: PresenceRule {
+                    window: limits.presence_window,
+                    burst: limits.presence_burst,
+                },
                 closing: AtomicBool::new(false),
             }),
         }
     }
 
     /// Seats a connection in its room (creating the room on first join), sends it `welcome`, then
-    /// sends `joined` to everyone in the room, the newcomer included.
+    /// announces the join to everyone in the room, the newcomer included: a `joined` at once, or
+    /// its part in the next `presence` summary when the room is in a burst.
     pub fn join(&self, newcomer: Newcomer, outbox: Outbox) -> Membership {
         let seat = self.shared.next_seat.fetch_add(1, Ordering::Relaxed);
-        let mut rooms = lock(&self.shared.rooms);
-        let room = rooms
-            .entry(newcomer.room_id.clone())
-            .or_insert_with(|| {
-                Arc::new(Room {
-                    id: newcomer.room_id.clone(),
-                    title: newcomer.room.clone(),
-                    state: Mutex::default(),
-                })
-            })
-            .clone();
-        let mut state = lock(&room.state);
-        let tabs = state.tabs.entry(newcomer.email.clone()).or_insert(0);
-        *tabs += 1;
-        let first = *tabs == 1;
-        let welcome = ServerEvent::Welcome {
-            room: room.title.clone(),
-            room_id: room.id.clone(),
-            you: newcomer.email.clone(),
-            members: state.tabs.keys().cloned().collect(),
-            limits: self.shared.limits.clone(),
-        };
-        outbox.deliver(&welcome.to_frame());
-        state.seats.insert(seat, Seat { outbox });
-        state.broadcast(&ServerEvent::Joined {
-            user: newcomer.email.clone(),
-            online: state.tabs.len(),
-            at: OffsetDateTime::now_utc(),
-            first,
-        });
-        drop(state);
-        drop(rooms);
-        Membership {
-            registry: self.clone(),
-            room,
-            seat,
-            email: newcomer.email,
+        loop {
+            let room = self.find_or_open(&newcomer);
+            let mut state = lock(&room.state);
+            if state.removed {
+                // Its last member left between the two locks; the map no longer holds it.
+                continue;
+            }
+            let tabs = state.tabs.entry(newcomer.email.clone()).or_insert(0);
+            *tabs += 1;
+            let first = *tabs == 1;
+            let welcome = ServerEvent::Welcome {
+                room: room.title.clone(),
+                room_id: room.id.clone(),
+                you: newcomer.email.clone(),
+                members: state.tabs.keys().cloned().collect(),
+                limits: self.shared.limits.clone(),
+            };
+            outbox.deliver(&welcome.to_frame());
+            state.seats.insert(seat, Seat { outbox });
+            let summary_due = state.announce(
+                &newcomer.email,
+                Change::Joined { first },
+                self.shared.presence,
+            );
+            drop(state);
+            if let Some(due) = summary_due {
+                self.send_summary_at(&room, due);
+            }
+            return Membership {
+                registry: self.clone(),
+                room,
+                seat,
+                email: newcomer.email,
+            };
         }
     }
 
@@ -167,6 +190,50 @@ impl RoomRegistry {
     /// How many rooms have at least one member (a gauge for tests and logs).
     pub fn room_count(&self) -> usize {
         lock(&self.shared.rooms).len()
+    }
+
+    /// The room `newcomer` asks for, opened if nobody is in it: the only work done under the
+    /// map's lock on the way in.
+    fn find_or_open(&self, newcomer: &Newcomer) -> Arc<Room> {
+        lock(&self.shared.rooms)
+            .entry(newcomer.room_id.clone())
+            .or_insert_with(|| {
+                Arc::new(Room {
+                    id: newcomer.room_id.clone(),
+                    title: newcomer.room.clone(),
+                    state: Mutex::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// Sends `room`'s pending presence summary at `due`, from a timer task. Outside a runtime
+    /// (nothing left to run a timer) it goes out at once rather than never.
+    fn send_summary_at(&self, room: &Arc<Room>, due: Instant) {
+        let shared = self.shared.clone();
+        let room = room.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep_until(due).await;
+                    room.send_summary(&shared);
+                });
+            }
+            Err(_) => room.send_summary(&shared),
+        }
+    }
+}
+
+impl Room {
+    /// Broadcasts the pending presence summary, if anyone's presence changed after all.
+    fn send_summary(&self, shared: &Shared) {
+        let mut state = lock(&self.state);
+        let summary = state.take_summary();
+        if let Some(event) = summary
+            && !shared.closing.load(Ordering::Relaxed)
+        {
+            state.broadcast(&event);
+        }
     }
 }
 
@@ -196,12 +263,11 @@ impl Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        let mut rooms = lock(&self.registry.shared.rooms);
+        let shared = &self.registry.shared;
         let mut state = lock(&self.room.state);
         if state.seats.remove(&self.seat).is_none() {
             return;
         }
-        let closing = self.registry.shared.closing.load(Ordering::Relaxed);
         let last = match state.tabs.get_mut(&self.email) {
             Some(tabs) if *tabs > 1 => {
                 *tabs -= 1;
@@ -212,18 +278,36 @@ impl Drop for Membership {
                 true
             }
         };
-        if !closing {
-            state.broadcast(&ServerEvent::Left {
-                user: self.email.clone(),
-                online: state.tabs.len(),
-                at: OffsetDateTime::now_utc(),
-                last,
-            });
-        }
+        let summary_due = if shared.closing.load(Ordering::Relaxed) {
+            None
+        } else {
+            state.announce(&self.email, Change::Left { last }, shared.presence)
+        };
         if state.seats.is_empty() {
-            rooms.remove(&self.room.id);
+            // Marked and unmapped under the room's lock: see "Locking" above.
+            state.removed = true;
+            let mut rooms = lock(&shared.rooms);
+            if rooms
+                .get(&self.room.id)
+                .is_some_and(|room| Arc::ptr_eq(room, &self.room))
+            {
+                rooms.remove(&self.room.id);
+            }
+        }
+        drop(state);
+        if let Some(due) = summary_due {
+            self.registry.send_summary_at(&self.room, due);
         }
     }
+}
+
+/// One connection joining or leaving, as [`RoomState::announce`] tells it.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    /// `first`: the person's first open tab in the room.
+    Joined { first: bool },
+    /// `last`: the person's last open tab in the room.
+    Left { last: bool },
 }
 
 impl RoomState {
@@ -232,6 +316,141 @@ impl RoomState {
         let frame = event.to_frame();
         for seat in self.seats.values() {
             seat.outbox.deliver(&frame);
+        }
+    }
+
+    /// Tells the room that `user` joined or left (already counted in `tabs`): at once as
+    /// `joined` / `left`, or folded into the pending summary. Returns when that summary is due
+    /// if this change started it; the caller schedules it once the lock is released.
+    fn announce(&mut self, user: &str, change: Change, rule: PresenceRule) -> Option<Instant> {
+        let now = Instant::now();
+        match self.presence.route(rule, now) {
+            Route::AtOnce => {
+                let (online, at) = (self.tabs.len(), OffsetDateTime::now_utc());
+                let user = user.to_owned();
+                self.broadcast(&match change {
+                    Change::Joined { first } => ServerEvent::Joined {
+                        user,
+                        online,
+                        at,
+                        first,
+                    },
+                    Change::Left { last } => ServerEvent::Left {
+                        user,
+                        online,
+                        at,
+                        last,
+                    },
+                });
+                None
+            }
+            Route::Fold { summary_due } => {
+                let present_before = match change {
+                    // Present before this join unless it was the first tab.
+                    Change::Joined { first } => !first,
+                    Change::Left { .. } => true,
+                };
+                self.presence.pending_mut().note(user, present_before);
+                summary_due
+            }
+        }
+    }
+
+    /// The pending summary as an event, by person: who is here now and was not when the summary
+    /// began, and the reverse. `None` when there is none, or when it nets out to nothing.
+    fn take_summary(&mut self) -> Option<ServerEvent> {
+        let pending = self.presence.pending.take()?;
+        let (mut joined, mut joined_count, mut left, mut left_count) =
+            (Vec::new(), 0, Vec::new(), 0);
+        for (user, present_before) in pending.people {
+            let (names, count) = match (present_before, self.tabs.contains_key(&user)) {
+                (false, true) => (&mut joined, &mut joined_count),
+                (true, false) => (&mut left, &mut left_count),
+                _ => continue,
+            };
+            *count += 1;
+            if names.len() < SUMMARY_NAMES {
+                names.push(user);
+            }
+        }
+        (joined_count + left_count > 0).then(|| ServerEvent::Presence {
+            joined,
+            joined_count,
+            left,
+            left_count,
+            online: self.tabs.len(),
+            at: OffsetDateTime::now_utc(),
+        })
+    }
+}
+
+/// When a room announces presence changes one by one, and when it folds them into a summary.
+#[derive(Debug, Clone, Copy)]
+struct PresenceRule {
+    /// `CHAT_PRESENCE_WINDOW_MS`.
+    window: Duration,
+    /// `CHAT_PRESENCE_BURST`.
+    burst: usize,
+}
+
+/// A room's recent presence changes and the summary they are being folded into.
+#[derive(Default)]
+struct Presence {
+    /// When the latest changes happened, at most `burst` of them, oldest first.
+    recent: VecDeque<Instant>,
+    /// Changes waiting for the next summary.
+    pending: Option<PendingSummary>,
+}
+
+/// How one presence change goes out.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    /// As its own `joined` / `left`, now.
+    AtOnce,
+    /// Into the pending summary; `summary_due` is set when this change started it.
+    Fold { summary_due: Option<Instant> },
+}
+
+impl Presence {
+    /// Routes the change happening `now`. It is folded when it is one more than `burst` within
+    /// one `window`, and also whenever a summary is already pending — an event sent past it
+    /// would overtake the changes it holds.
+    fn route(&mut self, rule: PresenceRule, now: Instant) -> Route {
+        let crowded = self.recent.len() >= rule.burst
+            && self
+                .recent
+                .front()
+                .is_some_and(|&oldest| now.duration_since(oldest) < rule.window);
+        self.recent.push_back(now);
+        if self.recent.len() > rule.burst {
+            self.recent.pop_front();
+        }
+        if !crowded && self.pending.is_none() {
+            return Route::AtOnce;
+        }
+        let summary_due = self.pending.is_none().then(|| now + rule.window);
+        self.pending_mut();
+        Route::Fold { summary_due }
+    }
+
+    fn pending_mut(&mut self) -> &mut PendingSummary {
+        self.pending.get_or_insert_with(PendingSummary::default)
+    }
+}
+
+/// The people whose presence changed since the summary began.
+#[derive(Default)]
+struct PendingSummary {
+    /// Each person once, in order of their first change, with whether they were in the room
+    /// just before it.
+    people: Vec<(String, bool)>,
+    noted: HashSet<String>,
+}
+
+impl PendingSummary {
+    fn note(&mut self, user: &str, present_before: bool) {
+        if self.noted.insert(user.to_owned()) {
+            self.people.push((user.to_owned(), present_before));
         }
     }
 }
@@ -245,7 +464,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Limits;
+    use std::sync::Barrier;
+    use std::thread;
 
     const ROOM: &str = "65f1c0ffee0123456789abcd";
     const OTHER_ROOM: &str = "65f1c0ffee0123456789ffff";
@@ -279,7 +499,30 @@ mod tests {
     }
 
     fn registry() -> RoomRegistry {
-        RoomRegistry::new(AnnouncedLimits::from(&Limits::default()))
+        RoomRegistry::new(&Limits::default())
+    }
+
+    const WINDOW: Duration = Duration::from_millis(200);
+    const BURST: usize = 4;
+
+    /// A registry that announces at most `BURST` presence changes per `WINDOW` one by one.
+    fn bursty_registry() -> RoomRegistry {
+        RoomRegistry::new(&Limits {
+            presence_window: WINDOW,
+            presence_burst: BURST,
+            ..Limits::default()
+        })
+    }
+
+    fn crowd(registry: &RoomRegistry, from: usize, to: usize) -> Vec<Client> {
+        (from..to)
+            .map(|i| join(registry, ROOM, &format!("p{i:02}@x.org"), 64))
+            .collect()
+    }
+
+    /// Lets the runtime's (paused) clock pass `WINDOW` and every summary due in it go out.
+    async fn let_window_pass() {
+        tokio::time::sleep(WINDOW + Duration::from_millis(1)).await;
     }
 
     fn join(registry: &RoomRegistry, room_id: &str, email: &str, queue: usize) -> Client {
@@ -427,5 +670,241 @@ mod tests {
         assert!(!fast.too_slow.is_cancelled());
         assert_eq!(fast.types(), ["message", "message"]);
         assert_eq!(slow.types(), ["welcome", "joined"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_single_join_in_a_quiet_room_is_a_plain_joined_at_once() {
+        let registry = bursty_registry();
+        let mut ann = join(&registry, ROOM, "ann@x.org", 16);
+        ann.events();
+        let_window_pass().await;
+
+        let _bob = join(&registry, ROOM, "bob@x.org", 16);
+
+        assert!(matches!(
+            &ann.events()[..],
+            [ServerEvent::Joined { user, online: 2, first: true, .. }] if user == "bob@x.org"
+        ));
+        let_window_pass().await;
+        assert!(ann.events().is_empty(), "no summary follows a quiet join");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifty_joins_in_one_window_cost_each_member_the_burst_plus_one_summary() {
+        let registry = bursty_registry();
+        let mut ann = join(&registry, ROOM, "ann@x.org", 16);
+        ann.events();
+        let_window_pass().await;
+
+        // The queues hold 64 events: without coalescing ann alone would get 50.
+        let mut newcomers = crowd(&registry, 0, 50);
+        let_window_pass().await;
+
+        let events = ann.events();
+        assert_eq!(events.len(), BURST + 1, "{events:?}");
+        for (i, event) in events[..BURST].iter().enumerate() {
+            assert!(
+                matches!(event, ServerEvent::Joined { user, online, .. } if *user == format!("p{i:02}@x.org") && *online == i + 2),
+                "{event:?}"
+            );
+        }
+        match &events[BURST] {
+            ServerEvent::Presence {
+                joined,
+                joined_count,
+                left,
+                left_count,
+                online,
+                ..
+            } => {
+                assert_eq!(*joined_count, 50 - BURST);
+                assert_eq!(joined.len(), SUMMARY_NAMES);
+                assert_eq!(
+                    joined[0],
+                    format!("p{BURST:02}@x.org"),
+                    "in order of arrival"
+                );
+                assert_eq!((left.len(), *left_count), (0, 0));
+                assert_eq!(*online, 51);
+            }
+            other => panic!("expected a presence summary, got {other:?}"),
+        }
+        // The last newcomer: its welcome lists everyone, then the summary; nobody was too slow.
+        let last = newcomers.last_mut().unwrap();
+        assert_eq!(last.types(), ["welcome", "presence"]);
+        assert!(newcomers.iter().all(|c| !c.too_slow.is_cancelled()));
+        assert!(!ann.too_slow.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_leaves_is_summarized_with_the_right_counts() {
+        let registry = bursty_registry();
+        let mut ann = join(&registry, ROOM, "ann@x.org", 64);
+        let mut leavers = crowd(&registry, 0, 30);
+        let_window_pass().await;
+        ann.events();
+        let_window_pass().await;
+
+        leavers.drain(..);
+        let_window_pass().await;
+
+        let events = ann.events();
+        assert_eq!(events.len(), BURST + 1, "{events:?}");
+        assert!(
+            events[..BURST]
+                .iter()
+                .all(|e| matches!(e, ServerEvent::Left { last: true, .. }))
+        );
+        assert!(matches!(
+            &events[BURST],
+            ServerEvent::Presence { joined_count: 0, left_count, left, online: 1, .. }
+                if *left_count == 30 - BURST && left.len() == SUMMARY_NAMES
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_summary_counts_people_by_their_net_change_over_the_window() {
+        let registry = bursty_registry();
+        let mut ann = join(&registry, ROOM, "ann@x.org", 64);
+        let bob = join(&registry, ROOM, "bob@x.org", 64);
+        let_window_pass().await;
+        ann.events();
+        let_window_pass().await;
+
+        let mut crowd = crowd(&registry, 0, BURST); // announced one by one
+        let cid = join(&registry, ROOM, "cid@x.org", 64); // folded from here on
+        let dan = join(&registry, ROOM, "dan@x.org", 64);
+        let _bob_second_tab = join(&registry, ROOM, "bob@x.org", 64);
+        drop(bob); // bob still has a tab: no change of person
+        drop(cid); // came and went within the window: nets out
+        crowd.pop(); // announced as joined before the burst, gone now
+        let_window_pass().await;
+
+        let events = ann.events();
+        assert_eq!(events.len(), BURST + 1, "{events:?}");
+        match &events[BURST] {
+            ServerEvent::Presence {
+                joined,
+                joined_count,
+                left,
+                left_count,
+                online,
+                ..
+            } => {
+                assert_eq!((joined, *joined_count), (&vec!["dan@x.org".to_owned()], 1));
+                let gone = format!("p{:02}@x.org", BURST - 1);
+                assert_eq!((left, *left_count), (&vec![gone], 1));
+                // ann, bob, dan and the crowd but its last.
+                assert_eq!(*online, 3 + BURST - 1);
+            }
+            other => panic!("expected a presence summary, got {other:?}"),
+        }
+        drop(dan);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_burst_a_quiet_room_announces_one_by_one_again() {
+        let registry = bursty_registry();
+        let mut ann = join(&registry, ROOM, "ann@x.org", 64);
+        let _crowd = crowd(&registry, 0, 20);
+        let_window_pass().await;
+        ann.events();
+        tokio::time::sleep(2 * WINDOW).await;
+
+        let _bob = join(&registry, ROOM, "bob@x.org", 64);
+
+        assert_eq!(ann.types(), ["joined"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_stream_of_joins_gets_one_summary_per_window() {
+        let registry = bursty_registry();
+        let mut ann = join(&registry, ROOM, "ann@x.org", 64);
+        ann.events();
+        let_window_pass().await;
+
+        // 100 joins, one every 10 ms: 20 per window, for five windows.
+        let mut crowd = Vec::new();
+        for i in 0..100 {
+            crowd.push(join(&registry, ROOM, &format!("p{i:03}@x.org"), 64));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let_window_pass().await;
+
+        let events = ann.events();
+        let summaries: Vec<usize> = events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Presence { joined_count, .. } => Some(*joined_count),
+                _ => None,
+            })
+            .collect();
+        let one_by_one = events.len() - summaries.len();
+        assert_eq!(one_by_one, BURST, "{events:?}");
+        assert!(summaries.len() <= 6, "{summaries:?}");
+        assert_eq!(summaries.iter().sum::<usize>(), 100 - BURST);
+        assert!(matches!(
+            events.last(),
+            Some(ServerEvent::Presence { online: 101, .. })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_registry_sends_no_pending_summary() {
+        let registry = bursty_registry();
+        let mut ann = join(&registry, ROOM, "ann@x.org", 64);
+        let _crowd = crowd(&registry, 0, 20);
+        ann.events();
+
+        registry.close();
+        let_window_pass().await;
+
+        assert!(ann.events().is_empty());
+    }
+
+    #[test]
+    fn joins_racing_the_last_leave_never_land_in_a_removed_room() {
+        for round in 0..300 {
+            let registry = registry();
+            let last = join(&registry, ROOM, "ann@x.org", 16);
+            let start = Arc::new(Barrier::new(3));
+            let leaving = thread::spawn({
+                let start = start.clone();
+                move || {
+                    start.wait();
+                    drop(last);
+                }
+            });
+            let joining: Vec<_> = ["bob@x.org", "cid@x.org"]
+                .into_iter()
+                .map(|email| {
+                    let (registry, start) = (registry.clone(), start.clone());
+                    thread::spawn(move || {
+                        start.wait();
+                        join(&registry, ROOM, email, 16)
+                    })
+                })
+                .collect();
+            leaving.join().unwrap();
+            let mut joined: Vec<Client> = joining.into_iter().map(|t| t.join().unwrap()).collect();
+
+            let mapped = lock(&registry.shared.rooms).get(ROOM).cloned();
+            for client in &joined {
+                let room = &client.membership.room;
+                assert!(
+                    !lock(&room.state).removed,
+                    "round {round}: seated in a removed room"
+                );
+                assert!(
+                    mapped.as_ref().is_some_and(|m| Arc::ptr_eq(m, room)),
+                    "round {round}: seated in a room the registry no longer holds"
+                );
+            }
+            // And they hear each other.
+            joined[0].events();
+            joined[1].events();
+            joined[0].membership.say("hi".into());
+            assert_eq!(joined[1].types(), ["message"], "round {round}");
+        }
     }
 }

@@ -15,7 +15,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Limits};
 use crate::handshake::{Check, Gate};
-use crate::protocol::AnnouncedLimits;
 use crate::rooms::RoomRegistry;
 use contract::TicketVerifier;
 
@@ -52,7 +51,7 @@ impl Server {
                 TicketVerifier::new(&config.jwt_secret),
                 config.allowed_origins,
             ),
-            registry: RoomRegistry::new(AnnouncedLimits::from(&limits)),
+            registry: RoomRegistry::new(&limits),
             websocket: websocket_config(&limits),
             limits,
         };
@@ -181,13 +180,13 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
 }
 
 fn websocket_config(limits: &Limits) -> WebSocketConfig {
-    // An outgoing event is at most an incoming frame plus names and a timestamp; the write buffer
-    // may hold a batch target plus two of those before it pushes back.
-    let largest_event = limits.max_frame_bytes + 1024;
+    // No cap on the write buffer (`max_write_buffer_size`): a `welcome` lists every member, so it
+    // grows with the room past any fixed size, and a cap below it would drop every newcomer of a
+    // big room. The buffer stays small anyway: once a write would block, the writer's next
+    // `feed` waits for a flush, so it holds at most WRITE_BUFFER_BYTES plus one event.
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(WRITE_BUFFER_BYTES + 2 * largest_event)
         .max_frame_size(Some(limits.max_frame_bytes))
         .max_message_size(Some(limits.max_frame_bytes))
 }

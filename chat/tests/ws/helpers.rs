@@ -40,6 +40,8 @@ pub fn test_limits() -> Limits {
         idle_timeout: Duration::from_secs(30),
         max_connections: 100,
         max_strikes: 5,
+        presence_window: Duration::from_millis(200),
+        presence_burst: 8,
     }
 }
 
@@ -137,6 +139,12 @@ impl TestServer {
             .await
             .unwrap_or_else(|status| panic!("handshake refused with {status}"))
             .0
+    }
+
+    /// Opens a socket as `email` in the test room; reads nothing. Owns its arguments, so many
+    /// can be started at once.
+    pub async fn connect_as(&self, email: String) -> Client {
+        self.connect(&email, ROOM_ID).await
     }
 
     /// Performs a handshake; the HTTP status of the refusal when it is refused.

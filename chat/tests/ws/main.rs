@@ -7,5 +7,6 @@ mod handshake;
 mod helpers;
 mod limits;
 mod plain_http;
+mod presence;
 mod rooms;
 mod shutdown;
