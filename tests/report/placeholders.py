@@ -2,7 +2,8 @@
 
 Writes one PNG per file listed in docs/screenshots.tsv: a page-like picture (header bar, text
 lines, noise) of the size the real screenshot would have, so that compression and sizing are
-exercised. They go to a temporary folder and are never committed.
+exercised. Each carries a tEXt chunk that marks it as a placeholder, so scripts/report warns about
+it and `scripts/report --final` refuses it. They go to a temporary folder and are never committed.
 
     python3 tests/report/placeholders.py OUT_DIR [--skip NAME]...
 """
@@ -13,13 +14,19 @@ import argparse
 import csv
 import random
 import struct
+import sys
 import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "docs/tools"))
+
+from reportgen.placeholders import PICTURE_KEYWORD, PICTURE_TEXT  # noqa: E402
 
 
-def _png(width: int, height: int, rows: list[bytes]) -> bytes:
+def _png(width: int, height: int, rows: list[bytes], mark: bool = True) -> bytes:
+    """An RGB PNG; `mark` adds the tEXt chunk that tells scripts/report it is a placeholder."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -27,6 +34,7 @@ def _png(width: int, height: int, rows: list[bytes]) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + (chunk(b"tEXt", PICTURE_KEYWORD + b"\0" + PICTURE_TEXT) if mark else b"")
         + chunk(b"IDAT", zlib.compress(raw, 6))
         + chunk(b"IEND", b"")
     )

@@ -5,6 +5,7 @@ PYTHONPATH=docs/tools python3 -m unittest tests/report/test_reportgen.py
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import tempfile
@@ -14,7 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs/tools"))
 
-from reportgen import appendices, database, document, seqdiag, variables  # noqa: E402
+from reportgen import appendices, database, document, placeholders, seqdiag, variables  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("placeholder_pictures", ROOT / "tests/report/placeholders.py")
+placeholder_pictures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(placeholder_pictures)
 
 
 class Numbering(unittest.TestCase):
@@ -140,6 +145,48 @@ class DatabaseTables(unittest.TestCase):
                 self.assertIn(f"`{index['name']}`", text)
         self.assertIn("| `email` | String | да | уникальное (индекс)", text)
         self.assertIn("| Адрес |", text)
+
+
+class Placeholders(unittest.TestCase):
+    def test_the_shipped_defaults_are_all_reported_as_placeholders(self):
+        values = variables.load(ROOT / "docs/report.env", {})
+        self.assertEqual(placeholders.variables_in_use(values), list(placeholders.TITLE_PAGE))
+        for name, placeholder in placeholders.TITLE_PAGE.items():
+            self.assertEqual(values[name], placeholder, f"docs/report.env ships {name} as the placeholder")
+
+    def test_a_variable_set_to_the_authors_data_is_no_longer_one(self):
+        environment = {"REPORT_SURNAME": "Иванов", "REPORT_NAME": "Иван", "REPORT_UNIVERSITY": "МГТУ им. Н. Э. Баумана"}
+        values = variables.load(ROOT / "docs/report.env", environment)
+        in_use = placeholders.variables_in_use(values)
+        self.assertNotIn("REPORT_SURNAME", in_use)
+        self.assertNotIn("REPORT_UNIVERSITY", in_use)
+        self.assertIn("REPORT_GROUP", in_use)
+        self.assertNotIn("Фамилия_Имя", variables.output_stem(values))
+
+    def test_the_test_pictures_are_recognised_and_others_are_not(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "fake.png").write_bytes(placeholder_pictures.page(64, 64, seed=1))
+            # The same picture without the mark, as a browser's screenshot would be.
+            (folder / "real.png").write_bytes(placeholder_pictures._png(2, 1, [b"\x00" * 6], mark=False))
+            (folder / "not-a-png.png").write_bytes(b"GIF89a")
+            self.assertEqual(
+                placeholders.pictures_in_use(["fake.png", "real.png", "not-a-png.png", "missing.png"], folder),
+                ["fake.png"],
+            )
+
+    def test_the_warning_is_a_box_naming_every_placeholder_and_the_way_out(self):
+        values = {"REPORT_UNIVERSITY": "Наименование университета", "REPORT_SURNAME": "Фамилия"}
+        box = placeholders.report(values, ["REPORT_SURNAME", "REPORT_UNIVERSITY"], ["01-landing.png"], 24, final=False)
+        lines = box.splitlines()
+        self.assertEqual(len({len(line) for line in lines}), 1, "every line of the box is as wide")
+        self.assertTrue(lines[0].startswith("╔") and lines[-1].startswith("╚"))
+        self.assertIn("WARNING", box)
+        self.assertIn("REPORT_UNIVERSITY='Наименование университета'", box)
+        self.assertIn("1 of 24 are placeholder pictures", box)
+        self.assertIn("e2e/run", box)
+        self.assertIn("--final", box)
+        self.assertIn("REFUSED", placeholders.report(values, ["REPORT_SURNAME"], [], 24, final=True))
 
 
 if __name__ == "__main__":

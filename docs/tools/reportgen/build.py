@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import appendices, database, document, images, postprocess, reference_docx, screenshots, variables
+from . import appendices, database, document, images, placeholders, postprocess, reference_docx, screenshots, variables
 
 # "Не должен превышать 2 мегабайта": kept under the smaller reading, 2 000 000 bytes.
 SIZE_LIMIT = 2_000_000
@@ -128,6 +128,15 @@ def _check_size(path: Path) -> int:
     return size
 
 
+def _refusal(variable_names: list[str], pictures: list[str]) -> str:
+    needs = []
+    if variable_names:
+        needs.append(f"set {', '.join(variable_names)} (docs/report.env or the environment)")
+    if pictures:
+        needs.append("take the real screenshots (e2e/run)")
+    return "--final refuses to build with placeholders: " + " and ".join(needs)
+
+
 def main(argv: list[str] | None = None) -> int:
     root_default = Path(__file__).resolve().parents[3]
     parser = argparse.ArgumentParser(prog="scripts/report", description=__doc__.split("\n\n")[0])
@@ -138,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="folder of the screenshots (default: $REPORT_SCREENSHOTS or e2e/artifacts/screenshots)",
+    )
+    parser.add_argument(
+        "--final",
+        action="store_true",
+        help="refuse to build while a placeholder (title-page variable or screenshot) is in use",
     )
     args = parser.parse_args(argv)
 
@@ -150,6 +164,17 @@ def main(argv: list[str] | None = None) -> int:
     build.mkdir(parents=True, exist_ok=True)
     try:
         values = variables.load(root / "docs/report.env", os.environ)
+        listed = [shot.file for shot in screenshots.load(root / "docs/screenshots.tsv")]
+        placeholder_variables = placeholders.variables_in_use(values)
+        placeholder_pictures = placeholders.pictures_in_use(listed, shots)
+        box = ""
+        if placeholder_variables or placeholder_pictures:
+            box = placeholders.report(
+                values, placeholder_variables, placeholder_pictures, len(listed), final=args.final
+            )
+            print(box, file=sys.stderr)
+            if args.final:
+                raise BuildError(_refusal(placeholder_variables, placeholder_pictures))
         stem = variables.output_stem(values)
         reference = reference_docx.build(build / "reference.docx")
         docx, archive = out / f"{stem}.docx", out / f"{stem}.zip"
@@ -173,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         _archive(root, stem, archive)
         for path in (docx, archive):
             print(f"{path}  {_check_size(path):,} bytes")
+        if box:
+            print(box, file=sys.stderr)  # again, after the build's own messages
     except (
         BuildError,
         screenshots.MissingScreenshots,
