@@ -22,6 +22,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "docs/tools"))
+
+from reportgen import live_data  # noqa: E402
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -221,6 +224,15 @@ def check_docx(docx: Path, shots_dir: Path, expected: list[str]) -> None:
         for index in collection.get("indexes", []):
             check(index["name"] in db, f"the database chapter does not describe the index {index['name']}")
     check("readWrite" in db, "the database chapter does not give the app user's role")
+
+    # ... and the collections as the website stored them for the build's scenario (scripts/data).
+    check("=== webchat.users (" in db and "=== webchat.rooms (" in db, "the database chapter lists no stored collections")
+    for person in live_data.PEOPLE:
+        check(f'"email": "{person.email}"' in db, f"the stored users do not include {person.email}")
+        check(person.password not in text, "a scenario's password is in the report")
+        for title in person.rooms:
+            check(f'"title": "{title}"' in db, f"the stored rooms do not include {title!r}")
+    check(db.count('"password_hash": "$argon2id$') == len(live_data.PEOPLE), "the stored password hashes are not shown")
 
     # The table of contents points at bookmarks that exist.
     bookmarks = {b.get(f"{W}name") for b in root.iter(f"{W}bookmarkStart")}

@@ -8,6 +8,8 @@ Directives, each alone on a line of a chapter file, are replaced by generated te
     @diagram NAME Caption     docs/diagrams/NAME.dot or NAME.seq, drawn, as a numbered figure
     @db-collections           fields and indexes of every collection, from db/schema.json
     @db-user                  the application's database user, from the init script in db/
+    @db-listing               the collections as stored after a scenario through the real website
+                              (a private stack filled over HTTP, printed by scripts/data)
     @screenshots              every screenshot of docs/screenshots.tsv
     @appendices               the source files listed in docs/appendices.txt
 
@@ -17,12 +19,25 @@ Directives, each alone on a line of a chapter file, are replaced by generated te
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from . import appendices, database, document, images, placeholders, postprocess, reference_docx, screenshots, variables
+from . import (
+    appendices,
+    database,
+    document,
+    images,
+    live_data,
+    placeholders,
+    postprocess,
+    reference_docx,
+    screenshots,
+    variables,
+)
 
 # "Не должен превышать 2 мегабайта": kept under the smaller reading, 2 000 000 bytes.
 SIZE_LIMIT = 2_000_000
@@ -57,6 +72,8 @@ def _expand(line: str, ctx: dict) -> str:
         )
     if name == "db-user":
         return database.app_user_markdown(root)
+    if name == "db-listing":
+        return live_data.markdown(ctx["db_listing"]())
     if name == "screenshots":
         shots = screenshots.load(root / "docs/screenshots.tsv")
         screenshots.check_present(shots, ctx["screenshots"])
@@ -66,10 +83,19 @@ def _expand(line: str, ctx: dict) -> str:
     raise BuildError(f"unknown directive {line.strip()!r}")
 
 
-def assemble(root: Path, values: dict[str, str], build: Path, screenshot_dir: Path, level: int = 0) -> str:
+def assemble(
+    root: Path,
+    values: dict[str, str],
+    build: Path,
+    screenshot_dir: Path,
+    level: int = 0,
+    *,
+    db_listing: Callable[[], str],
+) -> str:
     """The whole report as one Markdown text, numbered, with the table of contents in place;
-    `level` is how hard the screenshots are compressed (see images.COMPRESSION_LEVELS)."""
-    ctx = {"root": root, "build": build, "screenshots": screenshot_dir, "level": level}
+    `level` is how hard the screenshots are compressed (see images.COMPRESSION_LEVELS);
+    `db_listing()` gives the text of `@db-listing` (live_data.listing)."""
+    ctx = {"root": root, "build": build, "screenshots": screenshot_dir, "level": level, "db_listing": db_listing}
     chapters = sorted((root / "docs/report").glob("*.md"))
     if not chapters:
         raise BuildError("docs/report/ has no chapters (*.md)")
@@ -164,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     build.mkdir(parents=True, exist_ok=True)
     try:
         values = variables.load(root / "docs/report.env", os.environ)
-        listed = [shot.file for shot in screenshots.load(root / "docs/screenshots.tsv")]
+        listed_shots = screenshots.load(root / "docs/screenshots.tsv")
+        screenshots.check_present(listed_shots, shots)  # before anything slow is started
+        listed = [shot.file for shot in listed_shots]
         placeholder_variables = placeholders.variables_in_use(values)
         placeholder_pictures = placeholders.pictures_in_use(listed, shots)
         box = ""
@@ -179,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         reference = reference_docx.build(build / "reference.docx")
         docx, archive = out / f"{stem}.docx", out / f"{stem}.zip"
         source = build / "report.md"
+        # Once per build, however many compression levels are tried.
+        db_listing = functools.cache(lambda: live_data.listing(root, build))
         for level in range(len(images.COMPRESSION_LEVELS)):
-            source.write_text(assemble(root, values, build, shots, level), encoding="utf-8")
+            source.write_text(assemble(root, values, build, shots, level, db_listing=db_listing), encoding="utf-8")
             _pandoc(source, reference, docx)
             postprocess.apply(
                 docx,
@@ -207,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         variables.VariablesError,
         document.NumberingError,
         images.ImageError,
+        live_data.LiveDataError,
         ValueError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
