@@ -105,7 +105,11 @@ mod tests {
             .lines()
             .filter_map(|line| line.split_once("${JWT_SECRET:-"))
             .map(|(_, rest)| rest.trim_end().trim_end_matches('}'))
-            .chain(example.lines().filter_map(|l| l.strip_prefix("JWT_SECRET=")))
+            .chain(
+                example
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("JWT_SECRET=")),
+            )
             .collect();
         assert!(published.len() >= 2, "{published:?}");
         for value in published {
