@@ -173,3 +173,59 @@ def test_the_images_envsubst_filter_selects_exactly_the_template_variables():
     picked = subprocess.run(["awk", program], env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True)
 
     assert set(picked.stdout.split()) == set(COMPOSE_VALUES)
+
+
+# --- the /ws read timeout, the chat's ping interval and what the docs say about them ------------
+
+NGINX_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def nginx_seconds(value: str) -> float:
+    """An nginx time (`30s`, `1h`, `1m30s`, `60`: seconds without a unit) in seconds."""
+    parts = re.findall(r"(\d+)(ms|s|m|h|d)?", value)
+    assert "".join(n + u for n, u in parts) == value, f"not an nginx time: {value}"
+    return sum(int(n) * NGINX_UNITS[u or "s"] for n, u in parts)
+
+
+def read_timeouts() -> dict[str, float]:
+    """proxy_read_timeout of the server block (the default of every location) and of /ws."""
+    text = TEMPLATE.read_text()
+    ws = location(text, "= /ws")
+    outside_locations = re.sub(r"\n  location [^{]*\{.*?\n  \}", "", text, flags=re.S)
+    [server] = re.findall(r"^  proxy_read_timeout (\S+);", outside_locations, re.M)
+    [websocket] = re.findall(r"proxy_read_timeout (\S+);", ws)
+    return {"server": nginx_seconds(server), "/ws": nginx_seconds(websocket)}
+
+
+def as_written(seconds: float) -> str:
+    """How the docs write a duration: `1 h`, `2 min`, `30 s`."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} s"
+
+
+def chat_default_seconds(field: str) -> int:
+    config = (ROOT / "chat" / "src" / "config.rs").read_text()
+    defaults = re.search(r"impl Default for Limits \{(.*?)\n\}", config, re.S).group(1)
+    return int(re.search(rf"\b{field}: Duration::from_secs\((\d+)\)", defaults).group(1))
+
+
+def test_the_docs_give_nginxs_read_timeouts_as_configured_and_the_ping_interval_is_well_under_the_ws_one():
+    timeouts = read_timeouts()
+    ping = chat_default_seconds("ping_interval")
+    readme = (ROOT / "chat" / "README.md").read_text()
+    [ping_row] = [line for line in readme.splitlines() if line.startswith("| `CHAT_PING_INTERVAL_SECS` |")]
+
+    # "Well under": a third at most, so that two pings in a row may go missing before nginx gives up.
+    assert ping * 3 <= timeouts["/ws"], f"CHAT_PING_INTERVAL_SECS {ping} s against /ws's {timeouts['/ws']} s"
+    assert f"| `{ping}` |" in ping_row, "the README's default is Limits::default's"
+    assert as_written(timeouts["/ws"]) in ping_row and "/ws" in ping_row, ping_row
+    # Wherever a doc gives proxy_read_timeout a value, it is one the template sets.
+    configured = {as_written(seconds) for seconds in timeouts.values()}
+    tracked = subprocess.run(["git", "ls-files", "*.md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in tracked:
+        for line in (ROOT / name).read_text().splitlines():
+            if "proxy_read_timeout" in line:
+                durations = {f"{n} {u}" for n, u in re.findall(r"\b(\d+) ?(ms|s|min|h)\b", line)}
+                assert durations <= configured, f"{name}: {line.strip()} (configured: {sorted(configured)})"
