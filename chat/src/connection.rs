@@ -29,7 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +43,10 @@ use contract::Claims;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Frames written between two flushes at most, so one busy client cannot starve its pings.
 const MAX_BATCH: usize = 64;
+/// Longer events go out as fragments of this size. tungstenite copies a whole frame into its
+/// write buffer, which then keeps that capacity for the connection's life: one `welcome` listing
+/// a room of 5000 (115 KiB) would cost every newcomer that much memory for good.
+const FRAGMENT_BYTES: usize = 8 * 1024;
 
 type Socket = WebSocketStream<TcpStream>;
 
@@ -300,7 +305,7 @@ async fn write_loop(
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
         // What was queued before the close (e.g. the error that earned a 1008) goes out first.
         while let Ok(frame) = queue.try_recv() {
-            sink.feed(Message::Text(frame)).await?;
+            feed_event(&mut sink, frame).await?;
         }
         match close_frame {
             Some(frame) => sink.send(Message::Close(Some(frame))).await,
@@ -326,16 +331,38 @@ async fn write_step(
         }
         Step::Send(first) => {
             // `feed` only buffers; one `flush` per batch turns many events into few syscalls.
-            sink.feed(Message::Text(first)).await?;
+            feed_event(sink, first).await?;
             for _ in 1..MAX_BATCH {
                 match queue.try_recv() {
-                    Ok(frame) => sink.feed(Message::Text(frame)).await?,
+                    Ok(frame) => feed_event(sink, frame).await?,
                     Err(_) => break,
                 }
             }
             sink.flush().await
         }
     }
+}
+
+/// Buffers one event: a text message, in fragments of [`FRAGMENT_BYTES`] when it is longer.
+async fn feed_event(sink: &mut SplitSink<Socket, Message>, event: Frame) -> Result<(), WsError> {
+    if event.len() <= FRAGMENT_BYTES {
+        return sink.feed(Message::Text(event)).await;
+    }
+    for fragment in fragments(Bytes::from(event)) {
+        sink.feed(Message::Frame(fragment)).await?;
+    }
+    Ok(())
+}
+
+/// A text message as fragments: the first a text frame, the others continuations, the last one
+/// final. Fragments may split a UTF-8 character; only the whole message has to be valid.
+fn fragments(message: Bytes) -> impl Iterator<Item = WsFrame> {
+    let count = message.len().div_ceil(FRAGMENT_BYTES);
+    (0..count).map(move |i| {
+        let part = message.slice(i * FRAGMENT_BYTES..message.len().min((i + 1) * FRAGMENT_BYTES));
+        let opcode = if i == 0 { Data::Text } else { Data::Continue };
+        WsFrame::message(part, OpCode::Data(opcode), i + 1 == count)
+    })
 }
 
 /// Rate limit of one connection: `burst` tokens, refilled at `per_second`.
@@ -395,6 +422,26 @@ mod tests {
         let mut bucket = TokenBucket::new(5, 10, start);
         let much_later = start + Duration::from_secs(3600);
         assert_eq!((0..100).filter(|_| bucket.try_take(much_later)).count(), 10);
+    }
+
+    #[test]
+    fn a_long_event_is_cut_into_text_then_continuation_fragments() {
+        let message = Bytes::from("é".repeat(FRAGMENT_BYTES)); // 2 bytes each: two fragments
+        let fragments: Vec<WsFrame> = fragments(message.clone()).collect();
+
+        let shape: Vec<_> = fragments
+            .iter()
+            .map(|f| (f.header().opcode, f.header().is_final, f.payload().len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (OpCode::Data(Data::Text), false, FRAGMENT_BYTES),
+                (OpCode::Data(Data::Continue), true, FRAGMENT_BYTES),
+            ]
+        );
+        let joined: Vec<u8> = fragments.iter().flat_map(|f| f.payload().to_vec()).collect();
+        assert_eq!(joined, message.to_vec());
     }
 
     #[test]

@@ -1,34 +1,33 @@
 //! `chat-loadgen`: opens many WebSocket clients against a running chat server, has some of them
-//! talk at a fixed rate, and reports deliveries per second, loss and end-to-end latency.
+//! talk at a fixed rate, and reports deliveries per second, loss and end-to-end latency; also the
+//! presence events each client received, and — with `--reconnect-delay-ms` — how long clients
+//! took to come back after their connections ended (a restart of the server).
 //!
 //! Latency is measured from the moment a message was *scheduled* to be sent (the schedule is
 //! written into the message text), not from when it was actually sent: a sender that falls behind
 //! then shows up as latency instead of hiding it. Run `chat-loadgen --help` for the options and
 //! chat/README.md for the scenarios.
 
+mod client;
 mod histogram;
 mod proc_stat;
+mod stats;
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Parser;
-use contract::{Claims, Secret};
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{Notify, Semaphore};
+use contract::Secret;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::histogram::Histogram;
+use crate::client::Fleet;
 use crate::proc_stat::{cpu_percent, sample};
+use crate::stats::{Stats, spread};
 
 /// Load generator for the chat service. The tickets are signed with `JWT_SECRET`, which must be
 /// the server's (32 bytes or more).
@@ -75,6 +74,38 @@ struct Options {
     /// Runtime worker threads (default: one per core).
     #[arg(long, value_parser = at_least_one)]
     threads: Option<usize>,
+    /// Reconnect after a connection ends or an attempt fails, after a random delay in this range
+    /// of milliseconds (e.g. 500-1000, as the chat page does after a restart).
+    #[arg(long, value_name = "MIN-MAX")]
+    reconnect_delay_ms: Option<DelayRange>,
+}
+
+/// A range of delays to pick from at random.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DelayRange {
+    min_ms: u64,
+    max_ms: u64,
+}
+
+impl DelayRange {
+    fn pick(self) -> Duration {
+        Duration::from_millis(rand::random_range(self.min_ms..=self.max_ms))
+    }
+}
+
+impl std::str::FromStr for DelayRange {
+    type Err = String;
+
+    /// `MIN-MAX` or a single number of milliseconds.
+    fn from_str(value: &str) -> Result<Self, String> {
+        let (min, max) = value.split_once('-').unwrap_or((value, value));
+        let ms = |v: &str| v.trim().parse::<u64>().map_err(|e| format!("{v:?}: {e}"));
+        let (min_ms, max_ms) = (ms(min)?, ms(max)?);
+        if min_ms > max_ms {
+            return Err(format!("{min_ms} is more than {max_ms}"));
+        }
+        Ok(Self { min_ms, max_ms })
+    }
 }
 
 fn at_least_one(value: &str) -> Result<usize, String> {
@@ -118,28 +149,6 @@ impl Options {
     }
 }
 
-/// Counters shared by every client task.
-struct Stats {
-    ready: AtomicUsize,
-    failed: AtomicUsize,
-    settled: Notify,
-    /// Measured messages sent, and the deliveries they should cause (one per room member).
-    sent: AtomicU64,
-    expected: AtomicU64,
-    delivered: AtomicU64,
-    errors: AtomicU64,
-    latency: Histogram,
-    closes: Mutex<BTreeMap<String, u64>>,
-}
-
-impl Stats {
-    fn count_close(&self, what: String) {
-        if let Ok(mut closes) = self.closes.lock() {
-            *closes.entry(what).or_default() += 1;
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let options = Options::parse();
     let secret = match std::env::var("JWT_SECRET").map(Secret::new) {
@@ -177,53 +186,30 @@ async fn run(options: Options, secret: Secret) -> String {
     };
     let server_idle = server_at("before connecting", &mut report);
 
-    let stats = Arc::new(Stats {
-        ready: AtomicUsize::new(0),
-        failed: AtomicUsize::new(0),
-        settled: Notify::new(),
-        sent: AtomicU64::new(0),
-        expected: AtomicU64::new(0),
-        delivered: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        latency: Histogram::new(),
-        closes: Mutex::new(BTreeMap::new()),
-    });
+    let stats = Arc::new(Stats::new(options.clients));
     let mut room_sizes = vec![0u64; options.rooms];
     for client in 0..options.clients {
         room_sizes[options.room_of(client)] += 1;
     }
-    let room_sizes = Arc::new(room_sizes);
+    let (start_tx, start_rx) = tokio::sync::watch::channel(None::<Instant>);
+    let fleet = Arc::new(Fleet {
+        handshakes: Semaphore::new(options.connect_parallel),
+        options: options.clone(),
+        secret,
+        stats: stats.clone(),
+        start: start_rx,
+        room_sizes,
+    });
 
     // Phase 1: connect everyone and wait for every welcome.
     let connecting = Instant::now();
-    let handshakes = Arc::new(Semaphore::new(options.connect_parallel));
-    let (start_tx, start_rx) = tokio::sync::watch::channel(None::<Instant>);
-    let mut tasks = Vec::with_capacity(options.clients);
-    for client in 0..options.clients {
-        let room = options.room_of(client);
-        let ticket = Claims::new(
-            &format!("user{client}@load.test"),
-            &format!("load room {room}"),
-            &format!("{room:024x}"),
-        )
-        .sign(&secret);
-        let Ok(ticket) = ticket else {
-            stats.failed.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        let sender = (client < options.senders()).then_some(client);
-        let connect_at = connecting + Duration::from_secs_f64(client as f64 / options.connect_rate);
-        tasks.push(tokio::spawn(client_task(
-            options.clone(),
-            connect_at,
-            ticket,
-            sender,
-            room_sizes[room],
-            stats.clone(),
-            handshakes.clone(),
-            start_rx.clone(),
-        )));
-    }
+    let tasks: Vec<_> = (0..options.clients)
+        .map(|client| {
+            let connect_at =
+                connecting + Duration::from_secs_f64(client as f64 / options.connect_rate);
+            tokio::spawn(client::run(fleet.clone(), client, connect_at))
+        })
+        .collect();
     loop {
         let settled = stats.settled.notified();
         let done = stats.ready.load(Ordering::Relaxed) + stats.failed.load(Ordering::Relaxed);
@@ -239,16 +225,24 @@ async fn run(options: Options, secret: Secret) -> String {
         }
     }
     let ready = stats.ready.load(Ordering::Relaxed);
+    let connect_time = connecting.elapsed().as_secs_f64();
     let _ = writeln!(
         report,
-        "connected {ready} of {} clients in {:.1} s ({} failed), {} rooms",
+        "connected {ready} of {} clients in {connect_time:.2} s ({:.0} joins/s; {} failed), {} rooms",
         options.clients,
-        connecting.elapsed().as_secs_f64(),
+        ready as f64 / connect_time,
         stats.failed.load(Ordering::Relaxed),
         options.rooms
     );
-    // Let the joined events of the last joiners settle before measuring.
+    // Let the presence events of the last joiners (and any summary) settle before measuring.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let presence_connecting = stats.presence_counts();
+    let _ = writeln!(
+        report,
+        "presence events per client while connecting: {} ({})",
+        spread(presence_connecting.clone()),
+        presence_by_type(&stats)
+    );
     let server_connected = server_at("with everyone connected", &mut report);
     if let (Some(before), Some(after)) = (server_idle, server_connected)
         && ready > 0
@@ -257,14 +251,18 @@ async fn run(options: Options, secret: Secret) -> String {
         let _ = writeln!(report, "server RSS per connection: {per:.1} KiB");
     }
 
-    // Phase 2: warm up, then measure for `duration`.
+    // Phase 2: warm up, then measure for `duration`, watching how many connections are open.
     let start = Instant::now();
     let _ = start_tx.send(Some(start));
     tokio::time::sleep(options.warmup).await;
     let measure_from = Instant::now();
     let server_before = server_pid.as_deref().and_then(sample);
     let loadgen_before = sample("self");
-    tokio::time::sleep(options.duration).await;
+    let mut open = OpenWatch::new(ready);
+    while measure_from.elapsed() < options.duration {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        open.observe(stats.open.load(Ordering::Relaxed), Instant::now());
+    }
     let measured = measure_from.elapsed();
     let server_after = server_pid.as_deref().and_then(sample);
     let loadgen_after = sample("self");
@@ -277,6 +275,7 @@ async fn run(options: Options, secret: Secret) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let server_end = server_at("at the end", &mut report);
+    let still_open = stats.open.load(Ordering::Relaxed);
     // Aborted rather than told to stop: a shared stop signal polled by every reader on every
     // frame would put a contended lock on the hot path being measured.
     for task in &tasks {
@@ -324,11 +323,29 @@ async fn run(options: Options, secret: Secret) -> String {
         "error events received: {}",
         stats.errors.load(Ordering::Relaxed)
     );
-    if let Ok(closes) = stats.closes.lock()
-        && !closes.is_empty()
-    {
+    let closes = stats.closes();
+    if !closes.is_empty() {
         let _ = writeln!(report, "connections ended during the run: {closes:?}");
     }
+    let _ = writeln!(
+        report,
+        "still connected at the end: {still_open} of {ready}; closed with 4008 (too slow): {}",
+        stats.closed_with(4008)
+    );
+    if let Some(line) = open.describe(stats.reconnected.load(Ordering::Relaxed)) {
+        let _ = writeln!(report, "{line}");
+    }
+    let presence_run: Vec<u32> = stats
+        .presence_counts()
+        .iter()
+        .zip(&presence_connecting)
+        .map(|(end, connected)| end.saturating_sub(*connected))
+        .collect();
+    let _ = writeln!(
+        report,
+        "presence events per client after connecting: {}",
+        spread(presence_run)
+    );
     if let (Some(before), Some(after)) = (loadgen_before, loadgen_after) {
         let _ = writeln!(
             report,
@@ -353,153 +370,62 @@ async fn run(options: Options, secret: Secret) -> String {
     report
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn client_task(
-    options: Options,
-    connect_at: Instant,
-    ticket: String,
-    sender: Option<usize>,
-    room_size: u64,
-    stats: Arc<Stats>,
-    handshakes: Arc<Semaphore>,
-    start: tokio::sync::watch::Receiver<Option<Instant>>,
-) {
-    let settle = |counter: &AtomicUsize| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        stats.settled.notify_one();
-    };
-    let Ok(mut request) = options.url.as_str().into_client_request() else {
-        settle(&stats.failed);
-        return;
-    };
-    let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {ticket}")) else {
-        settle(&stats.failed);
-        return;
-    };
-    request.headers_mut().insert("authorization", bearer);
-    // Small buffers: thousands of these share the machine with the server.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    tokio::time::sleep_until(connect_at).await;
-    let connected = {
-        let _permit = handshakes.acquire().await;
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await
-    };
-    let Ok((socket, _)) = connected else {
-        settle(&stats.failed);
-        return;
-    };
-    let (mut sink, mut stream) = socket.split();
-
-    let reading = async {
-        let mut welcomed = false;
-        let mut run_start = None;
-        loop {
-            match stream.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    if !welcomed {
-                        welcomed = true;
-                        settle(&stats.ready);
-                    }
-                    // Read the shared start once it is set, not on every frame.
-                    if run_start.is_none() {
-                        run_start = *start.borrow();
-                    }
-                    on_event(&text, &stats, run_start);
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    let code = frame.map_or(0, |f| u16::from(f.code));
-                    stats.count_close(format!("close {code}"));
-                    return;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(error)) => {
-                    stats.count_close(format!("error: {error}"));
-                    return;
-                }
-                None => {
-                    stats.count_close("eof".into());
-                    return;
-                }
-            }
-        }
-    };
-
-    let mut start_signal = start.clone();
-    let sending = async {
-        let Some(sender) = sender else {
-            return std::future::pending::<()>().await;
-        };
-        let rate = options.rate_per_sender();
-        if rate <= 0.0 || start_signal.wait_for(Option::is_some).await.is_err() {
-            return std::future::pending().await;
-        }
-        let Some(run_start) = *start_signal.borrow() else {
-            return;
-        };
-        let interval = Duration::from_secs_f64(1.0 / rate);
-        // Spreads the senders' first messages over one interval, so they do not all fire at once.
-        let offset = interval.mul_f64(sender as f64 / options.senders().max(1) as f64);
-        let end = options.warmup + options.duration;
-        let padding = "x".repeat(options.text_bytes.saturating_sub(40));
-        for seq in 0u64.. {
-            let due = offset + interval.mul_f64(seq as f64);
-            if due >= end {
-                break;
-            }
-            tokio::time::sleep_until(run_start + due).await;
-            let measured = due >= options.warmup;
-            if measured {
-                stats.sent.fetch_add(1, Ordering::Relaxed);
-                stats.expected.fetch_add(room_size, Ordering::Relaxed);
-            }
-            // "lg:<due in µs since start>:<measured>:<padding>": the receiver needs nothing else.
-            let text = format!(
-                r#"{{"type":"message","text":"lg:{}:{}:{padding}"}}"#,
-                due.as_micros(),
-                u8::from(measured)
-            );
-            if sink
-                .send(Message::Text(Utf8Bytes::from(text)))
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-        std::future::pending().await
-    };
-
-    tokio::select! {
-        () = reading => {}
-        () = sending => {}
-    }
+/// "joined 8000, left 0, presence 1000 in all".
+fn presence_by_type(stats: &Stats) -> String {
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    format!(
+        "joined {}, left {}, presence {} in all",
+        load(&stats.joined),
+        load(&stats.left),
+        load(&stats.summaries)
+    )
 }
 
-/// Counts one server event; for a measured load message, records its latency from schedule.
-fn on_event(text: &str, stats: &Stats, start: Option<Instant>) {
-    if !text.starts_with(r#"{"type":"message""#) {
-        if text.starts_with(r#"{"type":"error""#) {
-            stats.errors.fetch_add(1, Ordering::Relaxed);
+/// How many connections were open over the measured time: when the first one dropped, how low
+/// the count went, and when all of them were back.
+struct OpenWatch {
+    expected: usize,
+    first_drop: Option<Instant>,
+    lowest: usize,
+    all_back: Option<Instant>,
+}
+
+impl OpenWatch {
+    fn new(expected: usize) -> Self {
+        Self {
+            expected,
+            first_drop: None,
+            lowest: expected,
+            all_back: None,
         }
-        return;
     }
-    let Some(start) = start else { return };
-    let Some((_, tail)) = text.split_once(r#""text":"lg:"#) else {
-        return;
-    };
-    let mut parts = tail.splitn(3, ':');
-    let (Some(due), Some("1")) = (parts.next(), parts.next()) else {
-        return;
-    };
-    let Ok(due) = due.parse::<u64>() else { return };
-    let scheduled = start + Duration::from_micros(due);
-    let latency = Instant::now().saturating_duration_since(scheduled);
-    stats.delivered.fetch_add(1, Ordering::Relaxed);
-    stats
-        .latency
-        .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+
+    fn observe(&mut self, open: usize, now: Instant) {
+        self.lowest = self.lowest.min(open);
+        if open < self.expected {
+            self.first_drop.get_or_insert(now);
+            self.all_back = None;
+        } else if self.first_drop.is_some() && self.all_back.is_none() {
+            self.all_back = Some(now);
+        }
+    }
+
+    /// A line for the report, when any connection dropped.
+    fn describe(&self, reconnected: u64) -> Option<String> {
+        let dropped = self.first_drop?;
+        let back = match self.all_back {
+            Some(back) => format!(
+                "all {} back {:.2} s after the first drop",
+                self.expected,
+                back.duration_since(dropped).as_secs_f64()
+            ),
+            None => format!("not all {} back by the end", self.expected),
+        };
+        Some(format!(
+            "connections open: {} at the lowest; {back}; {reconnected} reconnections",
+            self.lowest
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -508,6 +434,27 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Options, clap::Error> {
         Options::try_parse_from(std::iter::once("chat-loadgen").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_open_watch_sees_a_drop_and_the_return() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut watch = OpenWatch::new(10);
+        watch.observe(10, at(0));
+        assert_eq!(watch.describe(0), None);
+        watch.observe(4, at(100));
+        watch.observe(0, at(200));
+        watch.observe(9, at(900));
+        assert_eq!(
+            watch.describe(3).unwrap(),
+            "connections open: 0 at the lowest; not all 10 back by the end; 3 reconnections"
+        );
+        watch.observe(10, at(1350));
+        assert_eq!(
+            watch.describe(10).unwrap(),
+            "connections open: 0 at the lowest; all 10 back 1.25 s after the first drop; 10 reconnections"
+        );
     }
 
     #[test]
@@ -557,12 +504,22 @@ mod tests {
         assert_eq!(options.duration, Duration::from_secs(25));
         assert_eq!((options.server_pid, options.threads), (Some(42), Some(1)));
         assert!(options.rate_per_sender().abs() < f64::EPSILON);
+        assert_eq!(options.reconnect_delay_ms, None);
+        let restart = parse(&["--reconnect-delay-ms", "500-1000"]).unwrap();
+        let range = restart.reconnect_delay_ms.unwrap();
+        assert_eq!((range.min_ms, range.max_ms), (500, 1000));
+        for _ in 0..100 {
+            let delay = range.pick();
+            assert!((500..=1000).contains(&delay.as_millis()), "{delay:?}");
+        }
         for bad in [
             &["--rooms", "0"][..],
             &["--connect-rate", "0"],
             &["--duration", "-1"],
             &["--rate", "5", "--per-sender-rate", "1"],
             &["--frobnicate", "1"],
+            &["--reconnect-delay-ms", "1000-500"],
+            &["--reconnect-delay-ms", "soon"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }

@@ -1,0 +1,267 @@
+//! One load client: connects (again, with `--reconnect-delay-ms`), counts what it receives and,
+//! as a sender, talks on a fixed schedule.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use contract::{Claims, Secret};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::Options;
+use crate::stats::Stats;
+
+/// What every client task shares.
+pub struct Fleet {
+    pub options: Options,
+    pub secret: Secret,
+    pub stats: Arc<Stats>,
+    /// Limits the handshakes in flight (`--connect-parallel`).
+    pub handshakes: Semaphore,
+    /// Set when the senders start (after everyone connected).
+    pub start: watch::Receiver<Option<Instant>>,
+    /// Clients per room, for the deliveries each message should cause.
+    pub room_sizes: Vec<u64>,
+}
+
+/// How one connection ended.
+enum Ended {
+    /// The handshake failed: nothing was open.
+    NotOpened,
+    /// An open connection closed or failed.
+    Closed,
+}
+
+/// Runs client number `client` from `connect_at` until it is aborted (or, without reconnecting,
+/// until its connection ends).
+pub async fn run(fleet: Arc<Fleet>, client: usize, connect_at: Instant) {
+    tokio::time::sleep_until(connect_at).await;
+    let mut ever_open = false;
+    let mut attempted = false;
+    loop {
+        let ended = connect_once(&fleet, client, &mut ever_open).await;
+        if matches!(ended, Ended::NotOpened) && !attempted {
+            fleet.stats.settle(&fleet.stats.failed);
+        }
+        attempted = true;
+        let Some(delay) = fleet.options.reconnect_delay_ms else {
+            return;
+        };
+        tokio::time::sleep(delay.pick()).await;
+    }
+}
+
+/// One connection from handshake to its end.
+async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> Ended {
+    let stats = &fleet.stats;
+    let Some(request) = request(fleet, client) else {
+        return Ended::NotOpened;
+    };
+    // Small buffers: thousands of these share the machine with the server.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let connected = {
+        let _permit = fleet.handshakes.acquire().await;
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await
+    };
+    let Ok((socket, _)) = connected else {
+        return Ended::NotOpened;
+    };
+    let (mut sink, mut stream) = socket.split();
+
+    let mut welcomed = false;
+    let reading = async {
+        let mut run_start = None;
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if !welcomed {
+                        welcomed = true;
+                        stats.open.fetch_add(1, Ordering::Relaxed);
+                        if *ever_open {
+                            stats.reconnected.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            *ever_open = true;
+                            stats.settle(&stats.ready);
+                        }
+                    }
+                    // Read the shared start once it is set, not on every frame.
+                    if run_start.is_none() {
+                        run_start = *fleet.start.borrow();
+                    }
+                    on_event(&text, stats, client, run_start);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map_or(0, |f| u16::from(f.code));
+                    stats.count_close(format!("close {code}"));
+                    return;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => {
+                    stats.count_close(format!("error: {error}"));
+                    return;
+                }
+                None => {
+                    stats.count_close("eof".into());
+                    return;
+                }
+            }
+        }
+    };
+    let sending = async {
+        match sender_of(fleet, client) {
+            Some(sender) => send_on_schedule(fleet, sender, client, &mut sink).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = reading => {}
+        () = sending => {}
+    }
+    if welcomed {
+        stats.open.fetch_sub(1, Ordering::Relaxed);
+    }
+    Ended::Closed
+}
+
+/// A handshake request for `client`, with a fresh ticket in `Authorization`.
+fn request(fleet: &Fleet, client: usize) -> Option<Request> {
+    let room = fleet.options.room_of(client);
+    let ticket = Claims::new(
+        &format!("user{client}@load.test"),
+        &format!("load room {room}"),
+        &format!("{room:024x}"),
+    )
+    .sign(&fleet.secret)
+    .ok()?;
+    let mut request = fleet.options.url.as_str().into_client_request().ok()?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {ticket}")).ok()?;
+    request.headers_mut().insert("authorization", bearer);
+    Some(request)
+}
+
+/// The client's place among the senders, if it is one.
+fn sender_of(fleet: &Fleet, client: usize) -> Option<usize> {
+    let options = &fleet.options;
+    (client < options.senders() && options.rate_per_sender() > 0.0).then_some(client)
+}
+
+/// Sends this sender's messages due from now on, each at its scheduled time; then waits forever.
+/// Messages that fell due while the client was disconnected are not sent (nor expected).
+async fn send_on_schedule<S>(fleet: &Fleet, sender: usize, client: usize, sink: &mut S)
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let options = &fleet.options;
+    let stats = &fleet.stats;
+    let mut start = fleet.start.clone();
+    let Ok(run_start) = start.wait_for(Option::is_some).await.map(|s| *s) else {
+        return std::future::pending().await;
+    };
+    let Some(run_start) = run_start else {
+        return std::future::pending().await;
+    };
+    let room_size = fleet.room_sizes[options.room_of(client)];
+    let interval = Duration::from_secs_f64(1.0 / options.rate_per_sender());
+    // Spreads the senders' first messages over one interval, so they do not all fire at once.
+    let offset = interval.mul_f64(sender as f64 / options.senders().max(1) as f64);
+    let end = options.warmup + options.duration;
+    let padding = "x".repeat(options.text_bytes.saturating_sub(40));
+    let since_start = Instant::now().saturating_duration_since(run_start + offset);
+    let first = (since_start.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
+    for seq in first.. {
+        let due = offset + interval.mul_f64(seq as f64);
+        if due >= end {
+            break;
+        }
+        tokio::time::sleep_until(run_start + due).await;
+        let measured = due >= options.warmup;
+        if measured {
+            stats.sent.fetch_add(1, Ordering::Relaxed);
+            stats.expected.fetch_add(room_size, Ordering::Relaxed);
+        }
+        // "lg:<due in µs since start>:<measured>:<padding>": the receiver needs nothing else.
+        let text = format!(
+            r#"{{"type":"message","text":"lg:{}:{}:{padding}"}}"#,
+            due.as_micros(),
+            u8::from(measured)
+        );
+        if sink
+            .send(Message::Text(Utf8Bytes::from(text)))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    std::future::pending().await
+}
+
+/// Counts one server event; for a measured load message, records its latency from schedule.
+fn on_event(text: &str, stats: &Stats, client: usize, start: Option<Instant>) {
+    if !text.starts_with(r#"{"type":"message""#) {
+        let kind = if text.starts_with(r#"{"type":"joined""#) {
+            &stats.joined
+        } else if text.starts_with(r#"{"type":"left""#) {
+            &stats.left
+        } else if text.starts_with(r#"{"type":"presence""#) {
+            &stats.summaries
+        } else {
+            if text.starts_with(r#"{"type":"error""#) {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        };
+        kind.fetch_add(1, Ordering::Relaxed);
+        if let Some(count) = stats.presence_per_client.get(client) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        return;
+    }
+    let Some(start) = start else { return };
+    let Some((_, tail)) = text.split_once(r#""text":"lg:"#) else {
+        return;
+    };
+    let mut parts = tail.splitn(3, ':');
+    let (Some(due), Some("1")) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let Ok(due) = due.parse::<u64>() else { return };
+    let scheduled = start + Duration::from_micros(due);
+    let latency = Instant::now().saturating_duration_since(scheduled);
+    stats.delivered.fetch_add(1, Ordering::Relaxed);
+    stats
+        .latency
+        .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_events_are_counted_per_client_and_by_type() {
+        let stats = Stats::new(2);
+        for frame in [
+            r#"{"type":"welcome","room":"r","room_id":"x","you":"a","members":[]}"#,
+            r#"{"type":"joined","user":"a","online":1,"at":"2026-03-01T12:00:00Z","first":true}"#,
+            r#"{"type":"presence","joined":["b"],"joined_count":9,"left":[],"left_count":0,"online":10,"at":"2026-03-01T12:00:00Z"}"#,
+            r#"{"type":"left","user":"b","online":9,"at":"2026-03-01T12:00:00Z","last":true}"#,
+            r#"{"type":"message","user":"a","text":"hello","at":"2026-03-01T12:00:00Z"}"#,
+        ] {
+            on_event(frame, &stats, 1, None);
+        }
+        assert_eq!(stats.presence_counts(), [0, 3]);
+        let by_type =
+            [&stats.joined, &stats.left, &stats.summaries].map(|c| c.load(Ordering::Relaxed));
+        assert_eq!(by_type, [1, 1, 1]);
+    }
+}
