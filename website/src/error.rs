@@ -8,7 +8,9 @@
 //! with [`AppError::message_key`] and [`AppError::status`], so the status of each error is decided
 //! here only. This module depends on nothing of the website above the domain and db layers.
 
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::db::DbError;
@@ -22,6 +24,8 @@ pub enum AppError {
     InvalidCredentials,
     #[error("too many failed logins")]
     TooManyAttempts,
+    #[error("too many chat tickets asked for")]
+    TooManyTickets,
     #[error("room not found")]
     RoomNotFound,
     #[error("user no longer exists")]
@@ -50,14 +54,16 @@ impl AppError {
                 ValidationError::InvalidEmail
                 | ValidationError::PasswordTooShort
                 | ValidationError::PasswordTooLong
+                | ValidationError::PasswordTooCommon
                 | ValidationError::InvalidRoomTitle
-                | ValidationError::RoomTitleInvalidCharacters => StatusCode::UNPROCESSABLE_ENTITY,
+                | ValidationError::RoomTitleInvalidCharacters
+                | ValidationError::RoomTitleInvisible => StatusCode::UNPROCESSABLE_ENTITY,
                 ValidationError::QueryTooShort
                 | ValidationError::QueryTooLong
                 | ValidationError::QueryInvalidCharacters => StatusCode::BAD_REQUEST,
             },
             Self::InvalidCredentials | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts | Self::TooManyTickets => StatusCode::TOO_MANY_REQUESTS,
             Self::RoomNotFound | Self::UserNotFound | Self::PageNotFound => StatusCode::NOT_FOUND,
             Self::NotYourRoom | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::Database(failure) => match failure {
@@ -78,14 +84,17 @@ impl AppError {
                 ValidationError::InvalidEmail => "invalid_email",
                 ValidationError::PasswordTooShort => "password_too_short",
                 ValidationError::PasswordTooLong => "password_too_long",
+                ValidationError::PasswordTooCommon => "password_too_common",
                 ValidationError::InvalidRoomTitle => "invalid_room_title",
                 ValidationError::RoomTitleInvalidCharacters => "room_title_invalid_characters",
+                ValidationError::RoomTitleInvisible => "room_title_invisible",
                 ValidationError::QueryTooShort => "query_too_short",
                 ValidationError::QueryTooLong => "query_too_long",
                 ValidationError::QueryInvalidCharacters => "query_invalid_characters",
             },
             Self::InvalidCredentials => "invalid_credentials",
             Self::TooManyAttempts => "too_many_attempts",
+            Self::TooManyTickets => "too_many_tickets",
             Self::RoomNotFound => "room_not_found",
             Self::UserNotFound => "user_not_found",
             Self::NotYourRoom => "not_your_room",
@@ -105,6 +114,30 @@ impl AppError {
     /// The catalogue key of the message shown to the user.
     pub fn message_key(&self) -> String {
         format!("error_{}", self.code())
+    }
+
+    /// When to come back, for the `Retry-After` header every 429 and 503 carries: a hint, not a
+    /// promise (a throttled login waits until its oldest failure ages out of the window).
+    pub fn retry_after(&self) -> Option<Duration> {
+        let seconds = match (self, self.status()) {
+            (Self::TooManyTickets, _) => 5,
+            (_, StatusCode::TOO_MANY_REQUESTS) => 60,
+            (_, StatusCode::SERVICE_UNAVAILABLE) => 5,
+            _ => return None,
+        };
+        Some(Duration::from_secs(seconds))
+    }
+
+    /// `body` with this error's status and, for a 429 or 503, its `Retry-After`: how a form that
+    /// shows its own errors answers, and how every other error is tagged for its page.
+    pub fn respond_with(&self, body: impl IntoResponse) -> Response {
+        let mut response = (self.status(), body).into_response();
+        if let Some(wait) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+        }
+        response
     }
 }
 
@@ -140,6 +173,31 @@ impl IntoResponse for AppError {
             code: self.code(),
             message_key: self.message_key(),
         };
-        (status, axum::Extension(tag)).into_response()
+        self.respond_with(axum::Extension(tag))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_429_and_503_says_when_to_come_back() {
+        let unavailable = DbError::Unavailable(std::io::Error::other("down").into());
+        for error in [
+            AppError::TooManyAttempts,
+            AppError::TooManyTickets,
+            AppError::Timeout,
+            AppError::Database(unavailable),
+        ] {
+            let response = error.respond_with(());
+            assert!(matches!(response.status().as_u16(), 429 | 503), "{error:?}");
+            assert!(
+                response.headers().contains_key(header::RETRY_AFTER),
+                "{error:?}"
+            );
+        }
+        let not_found = AppError::RoomNotFound.respond_with(());
+        assert!(!not_found.headers().contains_key(header::RETRY_AFTER));
     }
 }

@@ -13,7 +13,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::auth::password::Passwords;
 use crate::auth::throttle::LoginThrottle;
-use crate::auth::ticket::TicketIssuer;
+use crate::auth::ticket::{TicketIssuer, TicketRate};
 use crate::config::Config;
 use crate::db::Db;
 use crate::routes;
@@ -43,7 +43,7 @@ impl Application {
             db: db.clone(),
             pages,
             passwords: Passwords::new().await?,
-            tickets: TicketIssuer::new(&config.jwt_secret),
+            tickets: TicketIssuer::new(&config.jwt_secret, TicketRate::default()),
             throttle: Arc::new(LoginThrottle::new(config.login_max_failures)),
             settings: Settings {
                 trust_proxy_headers: config.trust_proxy_headers,

@@ -293,4 +293,66 @@ mod tests {
             }
         }
     }
+
+    /// Markup that breaks out of text, of a quoted attribute and of a script's JSON if it is not
+    /// escaped.
+    const HOSTILE: &str = r#""'></script><x-hostile onclick=alert(1)>&amp;"#;
+
+    /// What a page may be given, every leaf hostile: the pages' own variables and, overriding
+    /// the shared one, the user. (The language links are built from the language codes and the
+    /// percent-encoded path, which is hostile below.)
+    fn hostile_context() -> Value {
+        let room = context! { id => HOSTILE, title => HOSTILE, owner_email => HOSTILE };
+        context! {
+            action => HOSTILE, email => HOSTILE, error => HOSTILE, heading => HOSTILE,
+            message => HOSTILE, other_href => HOSTILE, other_link => HOSTILE,
+            other_prompt => HOSTILE, q => HOSTILE, status => HOSTILE, submit => HOSTILE,
+            testid => HOSTILE, title => HOSTILE,
+            rooms => vec![room.clone()],
+            results => vec![room.clone()],
+            room,
+            chat_config => context! { room_id => HOSTILE, texts => context! { chat_x => HOSTILE } },
+            user => context! { email => HOSTILE, csrf => HOSTILE },
+        }
+    }
+
+    #[test]
+    fn hostile_data_in_every_variable_comes_out_escaped() {
+        let pages = Pages::load().unwrap();
+        let given = hostile_context();
+        let shared = [
+            "t",
+            "lang",
+            "lang_links",
+            "user",
+            "current_path",
+            "css_url",
+            "chat_js_url",
+        ];
+        for (name, _) in TEMPLATES {
+            let template = pages.env.get_template(name).unwrap();
+            // Every variable a template reads is covered: a new one must be added above.
+            for variable in template.undeclared_variables(false) {
+                assert!(
+                    shared.contains(&variable.as_str())
+                        || given.get_attr(&variable).is_ok_and(|v| !v.is_undefined()),
+                    "{name} reads {variable}, which this test does not fill"
+                );
+            }
+            for lang in Lang::ALL {
+                let html = pages
+                    .render_page(lang, None, HOSTILE, name, given.clone())
+                    .unwrap_or_else(|e| panic!("{name} ({lang:?}): {e:#}"));
+                assert!(
+                    !html.0.contains("<x-hostile") && !html.0.contains("</script><"),
+                    "{name} ({lang:?}) let markup through"
+                );
+            }
+        }
+        // The hostile values did reach the output, escaped (or the test proves nothing).
+        let html = pages
+            .render_page(Lang::En, None, "/", "home.html", given)
+            .unwrap();
+        assert!(html.0.contains("&lt;x-hostile"), "{}", html.0);
+    }
 }

@@ -22,6 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
 use crate::settings::Settings;
@@ -33,26 +34,27 @@ const HEADER: &str = "x-csrf-token";
 
 /// Compares in time independent of where the strings differ.
 fn tokens_match(presented: &str, expected: &str) -> bool {
-    presented.len() == expected.len()
-        && presented
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    presented.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
-/// The `host[:port]` part of an origin or URL such as `https://chat.example:8080/path`.
-fn authority_of(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
+/// The scheme and `host[:port]` of an origin or URL such as `https://chat.example:8080/path`.
+fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !matches!(scheme, "http" | "https") {
+        return None;
+    }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(&rest[..end])
+    Some((scheme, &rest[..end]))
 }
 
-/// Whether the request's `Origin` (else `Referer`) names the host the request was sent to; true
-/// when it carries neither (not a browser).
-pub fn same_origin(headers: &HeaderMap, trust_proxy_headers: bool) -> bool {
+/// Whether the request's `Origin` (else `Referer`) is the site itself: the scheme the site is
+/// served with and the host the request was sent to. True when it carries neither (not a
+/// browser).
+///
+/// The scheme is `https` where `COOKIE_SECURE` says the site is served over HTTPS (its session
+/// cookie would not even reach plain HTTP), else the one a trusted proxy (nginx) names in
+/// `X-Forwarded-Proto`, else `http`.
+pub fn same_origin(headers: &HeaderMap, settings: &Settings) -> bool {
     let source = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER));
@@ -62,17 +64,28 @@ pub fn same_origin(headers: &HeaderMap, trust_proxy_headers: bool) -> bool {
     let Ok(source) = source.to_str() else {
         return false;
     };
+    let trusted = |name: &str| {
+        settings
+            .trust_proxy_headers
+            .then(|| headers.get(name))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+    };
     // Behind a trusted proxy the host the browser used may arrive as X-Forwarded-Host.
-    let forwarded = trust_proxy_headers
-        .then(|| headers.get("x-forwarded-host"))
-        .flatten();
-    let Some(Ok(host)) = forwarded
-        .or_else(|| headers.get(header::HOST))
-        .map(|h| h.to_str())
+    let Some(Ok(host)) = trusted("x-forwarded-host")
+        .map(Ok)
+        .or_else(|| headers.get(header::HOST).map(|h| h.to_str()))
     else {
         return false;
     };
-    authority_of(source).is_some_and(|authority| authority.eq_ignore_ascii_case(host.trim()))
+    let site_scheme = if settings.cookie_secure {
+        "https"
+    } else {
+        trusted("x-forwarded-proto").map_or("http", str::trim)
+    };
+    scheme_and_authority(source).is_some_and(|(scheme, authority)| {
+        scheme.eq_ignore_ascii_case(site_scheme) && authority.eq_ignore_ascii_case(host.trim())
+    })
 }
 
 /// Refuses state-changing requests whose `Origin`/`Referer` is another site (403).
@@ -85,7 +98,7 @@ pub async fn require_same_origin(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe && !same_origin(request.headers(), settings.trust_proxy_headers) {
+    if !safe && !same_origin(request.headers(), &settings) {
         tracing::warn!(method = %request.method(), "cross-origin request refused");
         return AppError::CsrfRejected.into_response();
     }
@@ -296,7 +309,19 @@ mod tests {
             ),
         ];
         for (pairs, expected, why) in cases {
-            assert_eq!(same_origin(&headers(&pairs), false), expected, "{why}");
+            assert_eq!(
+                same_origin(&headers(&pairs), &settings(false, false)),
+                expected,
+                "{why}"
+            );
+        }
+    }
+
+    fn settings(trust_proxy_headers: bool, cookie_secure: bool) -> Settings {
+        Settings {
+            trust_proxy_headers,
+            session_max_age: std::time::Duration::from_secs(3600),
+            cookie_secure,
         }
     }
 
@@ -307,8 +332,37 @@ mod tests {
             ("x-forwarded-host", "localhost:8080"),
             ("origin", "http://localhost:8080"),
         ]);
-        assert!(same_origin(&h, true));
-        assert!(!same_origin(&h, false));
+        assert!(same_origin(&h, &settings(true, false)));
+        assert!(!same_origin(&h, &settings(false, false)));
+    }
+
+    #[test]
+    fn the_origin_must_have_the_sites_scheme() {
+        let https_origin = [
+            ("host", "localhost:8080"),
+            ("origin", "https://localhost:8080"),
+        ];
+        assert!(
+            !same_origin(&headers(&https_origin), &settings(false, false)),
+            "https on a plain HTTP site"
+        );
+        assert!(
+            same_origin(&headers(&https_origin), &settings(false, true)),
+            "COOKIE_SECURE: the site is served over HTTPS"
+        );
+        let behind_tls = [
+            ("host", "chat.example"),
+            ("x-forwarded-proto", "https"),
+            ("origin", "https://chat.example"),
+        ];
+        assert!(same_origin(&headers(&behind_tls), &settings(true, false)));
+        assert!(!same_origin(&headers(&behind_tls), &settings(false, false)));
+        let plain = [
+            ("host", "chat.example"),
+            ("x-forwarded-proto", "http"),
+            ("origin", "https://chat.example"),
+        ];
+        assert!(!same_origin(&headers(&plain), &settings(true, false)));
     }
 
     #[test]

@@ -1,31 +1,100 @@
-//! Chat tickets for the signed-in user: the shared contract's issuer (`contract::ticket`), with
-//! the website's error type.
+//! Chat tickets for the signed-in user: the shared contract's issuer (`contract::ticket`), at a
+//! bounded rate per person.
+
+use std::num::NonZeroU32;
 
 use contract::Secret;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use mongodb::bson::oid::ObjectId;
 
 use crate::error::AppError;
 
 pub use contract::ticket::LIFETIME;
 
+/// How often one person may ask for tickets. The chat page asks once per page open and once per
+/// reconnect, with a backoff that starts at 0.5–1 s and doubles: even a dozen tabs reconnecting
+/// after a restart stay well inside it, while a script asking in a loop is stopped at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketRate {
+    /// Sustained tickets per minute.
+    pub per_minute: NonZeroU32,
+    /// Tickets that may be asked for at once, above the sustained rate.
+    pub burst: NonZeroU32,
+}
+
+impl Default for TicketRate {
+    fn default() -> Self {
+        Self {
+            per_minute: NonZeroU32::new(60).expect("not zero"),
+            burst: NonZeroU32::new(20).expect("not zero"),
+        }
+    }
+}
+
+/// The limiter forgets people who have been quiet once it holds this many.
+const REMEMBERED_PEOPLE: usize = 10_000;
+
 /// Issues the tickets the chat service accepts. Built once from `JWT_SECRET`; cheap to clone.
 #[derive(Clone)]
-pub struct TicketIssuer(contract::TicketIssuer);
+pub struct TicketIssuer {
+    issuer: contract::TicketIssuer,
+    rate: std::sync::Arc<DefaultKeyedRateLimiter<ObjectId>>,
+}
 
 impl TicketIssuer {
-    pub fn new(secret: &Secret) -> Self {
-        Self(contract::TicketIssuer::new(secret))
+    pub fn new(secret: &Secret, rate: TicketRate) -> Self {
+        let quota = Quota::per_minute(rate.per_minute).allow_burst(rate.burst);
+        Self {
+            issuer: contract::TicketIssuer::new(secret),
+            rate: std::sync::Arc::new(RateLimiter::keyed(quota)),
+        }
     }
 
-    /// A ticket that lets `email` into the room `room_id` titled `room_title`.
+    /// A ticket that lets `email` (the user `user_id`) into the room `room_id` titled
+    /// `room_title`; [`AppError::TooManyTickets`] when that person asks too often.
     pub fn issue(
         &self,
+        user_id: ObjectId,
         email: &str,
         room_title: &str,
         room_id: ObjectId,
     ) -> Result<String, AppError> {
-        self.0
+        if self.rate.len() > REMEMBERED_PEOPLE {
+            self.rate.retain_recent();
+        }
+        self.rate
+            .check_key(&user_id)
+            .map_err(|_| AppError::TooManyTickets)?;
+        self.issuer
             .issue(email, room_title, &room_id.to_hex())
             .map_err(|e| AppError::Internal(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer(per_minute: u32, burst: u32) -> TicketIssuer {
+        let secret = Secret::new("a test secret of at least thirty-two bytes").unwrap();
+        let rate = TicketRate {
+            per_minute: NonZeroU32::new(per_minute).unwrap(),
+            burst: NonZeroU32::new(burst).unwrap(),
+        };
+        TicketIssuer::new(&secret, rate)
+    }
+
+    #[test]
+    fn one_person_gets_the_burst_then_is_refused_and_others_are_not() {
+        let issuer = issuer(1, 3);
+        let (ann, bob, room) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
+        for _ in 0..3 {
+            assert!(issuer.issue(ann, "ann@x.io", "Room", room).is_ok());
+        }
+        assert!(matches!(
+            issuer.issue(ann, "ann@x.io", "Room", room),
+            Err(AppError::TooManyTickets)
+        ));
+        assert!(issuer.issue(bob, "bob@x.io", "Room", room).is_ok());
     }
 }

@@ -95,6 +95,10 @@ impl Db {
     /// query finds any substring, partial words included. Both are valid on a real server; the
     /// regex is anchored nowhere, so it scans titles, which is fine at this size and bounded by
     /// the 100-character query limit.
+    ///
+    /// The text index tokenizes and stems, and drops what it does not count as a word, so on its
+    /// own it also finds titles that do not contain the query as typed (`(a+)+$` is the word
+    /// `a` to it). Its answers are kept only when the title does contain the query.
     pub async fn search_rooms(&self, query: &SearchQuery) -> Result<Vec<RoomDoc>, DbError> {
         let limit = SEARCH_LIMIT as i64;
         let mut rooms: Vec<RoomDoc> = Vec::new();
@@ -106,7 +110,12 @@ impl Db {
                 .sort(doc! { "created_at": -1 })
                 .limit(limit)
                 .await?;
-            rooms.extend(cursor.try_collect::<Vec<_>>().await?);
+            let word_matches: Vec<RoomDoc> = cursor.try_collect().await?;
+            rooms.extend(
+                word_matches
+                    .into_iter()
+                    .filter(|room| contains_ignoring_case(&room.title, query.as_str())),
+            );
         }
 
         // `i` folds case with Unicode rules: MongoDB's PCRE runs in UTF mode by default, so
@@ -134,6 +143,12 @@ impl Db {
 /// fails plain equality on ObjectId fields other than `_id`; this form is correct on both.
 fn one_of(id: ObjectId) -> mongodb::bson::Document {
     doc! { "$in": [id] }
+}
+
+/// Whether `text` contains `part`, with letters compared without regard to case (Unicode
+/// lower-casing, as the regex query's `i` option compares them).
+fn contains_ignoring_case(text: &str, part: &str) -> bool {
+    text.to_lowercase().contains(&part.to_lowercase())
 }
 
 /// The query as one `$text` phrase. Quotes and backslashes would end or escape the phrase, so
@@ -170,6 +185,13 @@ mod tests {
         );
         assert_eq!(escape_regex("Привет мир 42"), "Привет мир 42");
         assert_eq!(escape_regex("a-b/c#d"), r"a\-b\/c\#d");
+    }
+
+    #[test]
+    fn containment_ignores_case_in_any_script() {
+        assert!(contains_ignoring_case("Планирование спринта", "ПЛАНИР"));
+        assert!(contains_ignoring_case("A Room 24", "room 2"));
+        assert!(!contains_ignoring_case("A room 24", "(a+)+$"));
     }
 
     #[test]

@@ -20,10 +20,14 @@ pub enum ValidationError {
     PasswordTooShort,
     #[error("password too long")]
     PasswordTooLong,
+    #[error("password among the most common ones")]
+    PasswordTooCommon,
     #[error("invalid room title")]
     InvalidRoomTitle,
     #[error("control characters in a room title")]
     RoomTitleInvalidCharacters,
+    #[error("a room title without a visible character")]
+    RoomTitleInvisible,
     #[error("search query too short")]
     QueryTooShort,
     #[error("search query too long")]
@@ -41,4 +45,36 @@ fn char_count(s: &str) -> usize {
 /// one line of visible text, and MongoDB refuses a `$regex` with an embedded NUL.
 fn has_control_chars(s: &str) -> bool {
     s.chars().any(char::is_control)
+}
+
+/// Whether `c` overrides or isolates the direction of the text around it (U+202A–U+202E,
+/// U+2066–U+2069). In a title it can make the rest of a list line read backwards, or make one
+/// room's title look like another's.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether `c` shows nothing by itself: white space, and the format and filler characters that
+/// render as nothing (zero-width spaces and joiners, the byte order mark, soft hyphen, Hangul
+/// fillers, the blank Braille pattern...).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+        )
 }

@@ -1,6 +1,7 @@
-//! A room's title: 1 to 100 characters after trimming, no control characters.
+//! A room's title: 1 to 100 characters after trimming, at least one of them visible, no control
+//! or text-direction characters.
 
-use super::{ValidationError, char_count, has_control_chars};
+use super::{ValidationError, char_count, has_control_chars, is_bidi_control, is_invisible};
 
 pub const MAX_CHARS: usize = 100;
 
@@ -12,9 +13,12 @@ impl RoomTitle {
         let title = input.trim();
         if title.is_empty() || char_count(title) > MAX_CHARS {
             Err(ValidationError::InvalidRoomTitle)
-        } else if has_control_chars(title) {
-            // A title is one line of text: a NUL or a newline only breaks the lists it is shown in.
+        } else if has_control_chars(title) || title.chars().any(is_bidi_control) {
+            // A title is one line of text: a NUL or a newline only breaks the lists it is shown
+            // in, and a direction override turns the rest of the line around.
             Err(ValidationError::RoomTitleInvalidCharacters)
+        } else if title.chars().all(is_invisible) {
+            Err(ValidationError::RoomTitleInvisible)
         } else {
             Ok(Self(title.to_owned()))
         }
@@ -50,6 +54,10 @@ mod tests {
             "tab\there",
             "bell\u{7}",
             "del\u{7f}",
+            "evil\u{202E}gnp.exe",
+            "left\u{202A}to right",
+            "isolated\u{2066}text\u{2069}",
+            "first strong\u{2068}",
         ] {
             assert!(
                 matches!(
@@ -66,5 +74,27 @@ mod tests {
             "trailing newline",
             "surrounding line breaks are trimmed like spaces"
         );
+    }
+
+    #[test]
+    fn a_title_of_invisible_characters_only_is_refused() {
+        for title in [
+            "\u{200B}",
+            "\u{200B}\u{200D}\u{FEFF}",
+            "\u{3164}\u{3164}",
+            "\u{00A0}\u{2800}",
+            "\u{2060}",
+        ] {
+            assert!(
+                matches!(
+                    RoomTitle::parse(title),
+                    Err(ValidationError::RoomTitleInvisible)
+                ),
+                "{title:?} was accepted"
+            );
+        }
+        // One visible character is enough, and joiners inside words are fine.
+        assert!(RoomTitle::parse("\u{200B}a").is_ok());
+        assert!(RoomTitle::parse("👩\u{200D}💻 devs").is_ok());
     }
 }

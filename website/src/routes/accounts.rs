@@ -49,7 +49,7 @@ async fn signed_in_or_form_again(
         Err(error) if error.status().is_client_error() => {
             let message = view.text(&error.message_key());
             let html = view.render(None, template, context! { error => message, email })?;
-            Ok((error.status(), html).into_response())
+            Ok(error.respond_with(html))
         }
         Err(error) => Err(error),
     }

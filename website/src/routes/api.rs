@@ -38,7 +38,7 @@ pub async fn issue_ticket(
         return Err(AppError::UserNotFound);
     };
     let room = db.find_room(room_id).await?.ok_or(AppError::RoomNotFound)?;
-    let token = tickets.issue(&account.email, &room.title, room.id)?;
+    let token = tickets.issue(account.id, &account.email, &room.title, room.id)?;
     Ok(Json(TicketResponse {
         token,
         expires_in: LIFETIME.as_secs(),

@@ -35,7 +35,37 @@ pub async fn render_error_pages(
     let Some(tag) = response.extensions().get::<ErrorTag>().cloned() else {
         return response;
     };
-    let status = response.status();
+    // A 429 or 503 says when to come back; the page that replaces the tagged answer keeps it.
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let mut rendered = render_tagged(
+        &pages,
+        &settings,
+        lang,
+        &tag,
+        response.status(),
+        is_api,
+        &current_path,
+        session.as_ref(),
+    )
+    .await;
+    if let Some(wait) = retry_after {
+        rendered.headers_mut().insert(header::RETRY_AFTER, wait);
+    }
+    rendered
+}
+
+/// The answer for one tagged error: JSON, a redirect to the login form, or the error page.
+#[allow(clippy::too_many_arguments)]
+async fn render_tagged(
+    pages: &Pages,
+    settings: &Settings,
+    lang: Lang,
+    tag: &ErrorTag,
+    status: StatusCode,
+    is_api: bool,
+    current_path: &str,
+    session: Option<&Session>,
+) -> Response {
     let message = pages.i18n().text(lang, &tag.message_key);
     if is_api {
         let body = serde_json::json!({ "error": tag.code, "message": message });
@@ -45,7 +75,7 @@ pub async fn render_error_pages(
         return Redirect::to("/login").into_response();
     }
     // Best effort: an error page must not fail because the session cannot be read.
-    let user = match &session {
+    let user = match session {
         Some(session) => current_user(session, settings.session_max_age)
             .await
             .ok()
@@ -55,7 +85,7 @@ pub async fn render_error_pages(
     match pages.render_page(
         lang,
         user.as_ref(),
-        &current_path,
+        current_path,
         "error.html",
         context! { status => status.as_u16(), message },
     ) {

@@ -3,13 +3,14 @@
 use axum::extract::{Path, Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
+use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
 use crate::error::AppError;
 use crate::i18n::{LANG_COOKIE, Lang};
 use crate::settings::Settings;
 
-const ONE_YEAR_SECS: u32 = 365 * 24 * 60 * 60;
+const ONE_YEAR: cookie::time::Duration = cookie::time::Duration::days(365);
 
 #[derive(Deserialize)]
 pub struct Next {
@@ -38,17 +39,15 @@ pub async fn switch_language(
     State(settings): State<Settings>,
 ) -> Result<Response, AppError> {
     let lang = Lang::from_code(&code).ok_or(AppError::PageNotFound)?;
-    let secure = if settings.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{LANG_COOKIE}={}; Path=/; Max-Age={ONE_YEAR_SECS}; SameSite=Lax; HttpOnly{secure}",
-        lang.code()
-    );
+    let cookie = Cookie::build((LANG_COOKIE, lang.code()))
+        .path("/")
+        .max_age(ONE_YEAR)
+        .same_site(SameSite::Lax)
+        .http_only(true)
+        .secure(settings.cookie_secure)
+        .build();
     let target = local_path(query.next.as_deref());
-    Ok(([(SET_COOKIE, cookie)], Redirect::to(target)).into_response())
+    Ok(([(SET_COOKIE, cookie.to_string())], Redirect::to(target)).into_response())
 }
 
 #[cfg(test)]

@@ -41,7 +41,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// `default-src 'self'` plus explicit rules for scripts, styles, frames and forms. `connect-src 'self'` covers
 /// same-origin `ws:`/`wss:` in current browsers (CSP Level 3).
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-                   img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+                   img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; \
+                   form-action 'self'";
 
 pub fn router<Store: SessionStore + Clone>(
     state: AppState,

@@ -71,6 +71,20 @@ async fn invalid_registrations_are_refused_with_a_clear_message_and_the_email_ke
             "at least 8 characters",
             "7 Cyrillic chars",
         ),
+        (
+            "a@example.org",
+            "password1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "one of the most common",
+            "a top-ten password",
+        ),
+        (
+            "a@example.org",
+            "qwertyuiop",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "one of the most common",
+            "a keyboard row",
+        ),
     ];
     for (email, password, status, message, why) in cases {
         let response = app.register(email, password).await;
@@ -151,6 +165,12 @@ async fn repeated_failed_logins_for_an_account_are_throttled() {
     let response = app.login("target@example.org", PASSWORD).await;
 
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0);
     let error = form_error(&response.text().await.unwrap()).unwrap_or_default();
     assert!(error.contains("Too many failed attempts"), "{error:?}");
     // Other accounts are not affected.

@@ -32,6 +32,7 @@ async fn every_response_carries_the_security_headers() {
             "style-src 'self'",
             "connect-src 'self'",
             "img-src 'self' data:",
+            "object-src 'none'",
             "frame-ancestors 'none'",
             "base-uri 'none'",
             "form-action 'self'",

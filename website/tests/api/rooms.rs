@@ -82,17 +82,30 @@ async fn room_titles_are_one_line_without_control_characters() {
     let app = TestApp::spawn().await;
     let me = app.signed_up_browser("titles@example.org").await;
 
-    for (title, why) in [("first\nsecond", "a newline"), ("nul\0byte", "a NUL byte")] {
+    for (title, why) in [
+        ("first\nsecond", "a newline"),
+        ("nul\0byte", "a NUL byte"),
+        ("admin\u{202E}txt.exe", "a right-to-left override"),
+        ("\u{2067}isolated", "a direction isolate"),
+    ] {
         let response = me.create_room(title).await;
 
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
         let html = response.text().await.unwrap();
         assert_eq!(
             form_error(&html).as_deref(),
-            Some("A room title must be one line of text, without control characters."),
+            Some(
+                "A room title must be one line of text, without control or text-direction characters."
+            ),
             "{why}"
         );
     }
+    let response = me.create_room("\u{200B}\u{3164}\u{FEFF}").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        form_error(&response.text().await.unwrap()).as_deref(),
+        Some("A room title needs at least one visible character.")
+    );
     assert!(me.my_rooms().await.is_empty(), "no room was created");
 }
 

@@ -101,6 +101,29 @@ async fn results_come_newest_first() {
 }
 
 #[tokio::test]
+async fn every_result_contains_the_query_as_typed() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("s@example.org").await;
+    for title in ["A room 24", "a+ grades", "Planning the planners"] {
+        me.created_room(title).await;
+    }
+    // To the text index these are plain words ("a", "plan"); a title holding only the word is
+    // not a title containing the query.
+    for query in ["(a+)+$", "a+ a+ a+", "planned"] {
+        for title in me.search_titles(query).await {
+            assert!(
+                title.to_lowercase().contains(&query.to_lowercase()),
+                "{query:?} found {title:?}"
+            );
+        }
+    }
+    assert_eq!(
+        me.search_titles("the planner").await,
+        ["Planning the planners"]
+    );
+}
+
+#[tokio::test]
 async fn regex_metacharacters_in_the_query_are_literal() {
     let app = TestApp::spawn().await;
     let me = app.signed_up_browser("s@example.org").await;

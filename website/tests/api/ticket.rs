@@ -198,3 +198,36 @@ async fn a_ticket_request_without_the_csrf_header_or_from_another_site_is_refuse
         assert_eq!(body["error"], "csrf", "{why}");
     }
 }
+
+#[tokio::test]
+async fn a_person_asking_for_tickets_in_a_loop_is_slowed_down_and_others_are_not() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("me@example.org").await;
+    let other = app.signed_up_browser("other@example.org").await;
+    let room = me.created_room("busy room").await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let response = me.ticket_for(&room).await;
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry_after > 0);
+            let (_, body) = json_error(response).await;
+            assert_eq!(body["error"], "too_many_tickets");
+            break;
+        }
+    }
+
+    // The page's own pace (a page open, a few reconnects) is far inside the burst.
+    assert!(
+        statuses[..10].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(other.ticket_for(&room).await.status(), StatusCode::OK);
+}
