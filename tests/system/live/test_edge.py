@@ -98,7 +98,7 @@ def test_login_is_limited_per_address(base_url):
     assert_limited_after(responses, 0, "POST /login")
 
 
-def test_tickets_are_limited_per_address(base_url):
+def test_tickets_are_limited_per_person_and_per_address(base_url):
     person = Visitor(base_url)
     assert person.register(unique_email(), PASSWORD).status_code == 303
     room_id = person.create_room(f"Limits {uuid.uuid4().hex[:8]}")
@@ -111,8 +111,10 @@ def test_tickets_are_limited_per_address(base_url):
         burst + 10,
         headers={"Cookie": cookie, "X-CSRF-Token": person.csrf_token()},
     )
-    assert responses[0].status == 200, "a ticket for the signed-in owner"
-    assert_limited_after(responses, burst, "POST /api/rooms/{id}/ticket")
+    # The page's own pace (a page open and a few reconnects) passes; a loop is refused, by the
+    # website's per-person budget or nginx's per-address one, whichever is smaller.
+    assert [r.status for r in responses[:10]] == [200] * 10
+    assert_limited_after(responses, 10, "POST /api/rooms/{id}/ticket")
 
 
 def ws_url(base_url: str) -> str:
