@@ -189,3 +189,10 @@ def test_a_thousand_chat_clients_get_in_through_nginx(base_url):
 
     connected, failures = asyncio.run(scenario())
     assert connected == clients, f"{clients - connected} refused, e.g. {failures}"
+
+
+def test_common_passwords_are_refused_at_registration(base_url):
+    for password in ["12345678", "password", "password1", "qwertyuiop", "11111111"]:
+        response = Visitor(base_url).register(unique_email(), password)
+        assert response.status_code == 422, password
+        assert "most common" in response.text, password
