@@ -25,6 +25,12 @@
   let retryTimer = null;
   // Open tabs per person, so a person with two tabs stays listed until the last one closes.
   const tabs = new Map();
+  // People online as the chat service counts them. A burst summary names only a few people, so
+  // the list may know fewer than this; the rest are shown as "and N more".
+  let online = 0;
+  // The presence lines a burst summary may take in (see showPresenceSummary):
+  // { items, joined, joinedCount, left, leftCount, lastAt }, or null.
+  let presenceRun = null;
 
   function t(key, values) {
     let text = texts[key] || key;
@@ -59,10 +65,12 @@
     const atBottom = eventsEl.scrollHeight - eventsEl.scrollTop - eventsEl.clientHeight < 40;
     eventsEl.appendChild(item);
     if (atBottom) eventsEl.scrollTop = eventsEl.scrollHeight;
+    if (type !== "joined" && type !== "left" && type !== "presence") presenceRun = null;
+    return item;
   }
 
   function addNotice(type, text, at) {
-    addEvent(type, (item) => {
+    return addEvent(type, (item) => {
       if (at) {
         const time = document.createElement("span");
         time.className = "event-time";
@@ -99,6 +107,84 @@
       if (email === config.me) li.className = "me";
       onlineEl.appendChild(li);
     }
+    if (online > tabs.size) {
+      const li = document.createElement("li");
+      li.dataset.testid = "members-more";
+      li.textContent = t("chat_online_more", { count: online - tabs.size });
+      onlineEl.appendChild(li);
+    }
+  }
+
+  // Presence in a crowd (chat/README.md, "Presence in a crowd"): past a few joins or leaves at
+  // once the chat service sends one `presence` summary per short window. The page shows a burst
+  // as one line: a summary takes in the joined/left lines just before it (nothing else in
+  // between, each within PRESENCE_MERGE_MS of the previous one), and the next summary of the same
+  // burst replaces that line. The page's own arrival is never folded in.
+  const PRESENCE_MERGE_MS = 2000;
+
+  function currentRun() {
+    const now = Date.now();
+    if (!presenceRun || now - presenceRun.lastAt > PRESENCE_MERGE_MS) {
+      presenceRun = { items: [], joined: [], joinedCount: 0, left: [], leftCount: 0, lastAt: now };
+    }
+    presenceRun.lastAt = now;
+    return presenceRun;
+  }
+
+  // An individual joined/left line that a summary may fold in; a line about another tab of
+  // someone already here (or gone for good) or about this page's own user starts no run.
+  function notePresenceLine(item, user, joined, changesPerson) {
+    if (!changesPerson || user === config.me) {
+      presenceRun = null;
+      return;
+    }
+    const run = currentRun();
+    run.items.push(item);
+    const names = joined ? run.joined : run.left;
+    if (!names.includes(user)) names.push(user);
+    if (joined) run.joinedCount += 1;
+    else run.leftCount += 1;
+  }
+
+  // "Anna", "Anna and Boris", "Anna, Boris and Carl", "Anna, Boris and 37 others".
+  function peopleList(names, count) {
+    const shown = names.slice(0, count <= 3 ? count : 2);
+    const parts = shown.slice();
+    if (count > shown.length) parts.push(t("chat_presence_others", { count: count - shown.length }));
+    if (parts.length === 1) return parts[0];
+    return t("chat_presence_and", { list: parts.slice(0, -1).join(", "), last: parts[parts.length - 1] });
+  }
+
+  function presenceText(run) {
+    const sentences = [];
+    if (run.joinedCount > 0) {
+      const key = run.joinedCount === 1 ? "chat_presence_joined_one" : "chat_presence_joined_many";
+      sentences.push(t(key, { people: peopleList(run.joined, run.joinedCount) }));
+    }
+    if (run.leftCount > 0) {
+      const key = run.leftCount === 1 ? "chat_presence_left_one" : "chat_presence_left_many";
+      sentences.push(t(key, { people: peopleList(run.left, run.leftCount) }));
+    }
+    return sentences.join("; ");
+  }
+
+  function showPresenceSummary(event) {
+    const joined = Array.isArray(event.joined) ? event.joined : [];
+    const left = Array.isArray(event.left) ? event.left : [];
+    for (const user of joined) if (!tabs.has(user)) tabs.set(user, 1);
+    for (const user of left) tabs.delete(user);
+    if (typeof event.online === "number") online = event.online;
+    renderMembers();
+
+    const run = currentRun();
+    for (const user of joined) if (!run.joined.includes(user)) run.joined.push(user);
+    for (const user of left) if (!run.left.includes(user)) run.left.push(user);
+    run.joinedCount += Number(event.joined_count) || joined.length;
+    run.leftCount += Number(event.left_count) || left.length;
+    const text = presenceText(run);
+    if (!text) return;
+    for (const item of run.items) item.remove();
+    run.items = [addNotice("presence", text, event.at)];
   }
 
   // Limits the chat service announces in `welcome`; the ones a person can act on are shown,
@@ -152,6 +238,7 @@
       case "welcome":
         tabs.clear();
         for (const email of event.members || []) tabs.set(email, 1);
+        online = tabs.size;
         renderMembers();
         showLimits(event.limits);
         addNotice("info", t("chat_welcome", { room: event.room }));
@@ -160,8 +247,14 @@
         // `first` (an additive field of the chat service) says whether this is the person's first
         // tab; welcome counted everyone once, so a join is +1 unless it is a first tab.
         tabs.set(event.user, event.first === true ? 1 : (tabs.get(event.user) || 0) + 1);
+        if (typeof event.online === "number") online = event.online;
         renderMembers();
-        addNotice("joined", t("chat_joined", { user: event.user }), event.at);
+        notePresenceLine(
+          addNotice("joined", t("chat_joined", { user: event.user }), event.at),
+          event.user,
+          true,
+          event.first !== false,
+        );
         break;
       case "left": {
         const remaining = (tabs.get(event.user) || 1) - 1;
@@ -170,10 +263,19 @@
         } else {
           tabs.set(event.user, Math.max(remaining, 1));
         }
+        if (typeof event.online === "number") online = event.online;
         renderMembers();
-        addNotice("left", t("chat_left", { user: event.user }), event.at);
+        notePresenceLine(
+          addNotice("left", t("chat_left", { user: event.user }), event.at),
+          event.user,
+          false,
+          event.last !== false,
+        );
         break;
       }
+      case "presence":
+        showPresenceSummary(event);
+        break;
       case "message":
         addMessage(event.user, event.text, event.at);
         break;
@@ -259,6 +361,7 @@
         addNotice("info", t("chat_closed_reason", { reason: closeReason(event) }));
       }
       tabs.clear();
+      online = 0;
       renderMembers();
       scheduleReconnect();
     });
