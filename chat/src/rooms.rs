@@ -520,6 +520,29 @@ mod tests {
             .collect()
     }
 
+    /// A `presence` event's fields: (joined, joined_count, left, left_count, online).
+    fn summary(event: &ServerEvent) -> (&[String], usize, &[String], usize, usize) {
+        match event {
+            ServerEvent::Presence {
+                joined,
+                joined_count,
+                left,
+                left_count,
+                online,
+                ..
+            } => (joined, *joined_count, left, *left_count, *online),
+            other => panic!("expected a presence summary, got {other:?}"),
+        }
+    }
+
+    /// Ann alone in the room, her own arrival read and a window gone by.
+    async fn quiet_room(registry: &RoomRegistry, queue: usize) -> Client {
+        let mut ann = join(registry, ROOM, "ann@x.org", queue);
+        ann.events();
+        let_window_pass().await;
+        ann
+    }
+
     /// Lets the runtime's (paused) clock pass `WINDOW` and every summary due in it go out.
     async fn let_window_pass() {
         tokio::time::sleep(WINDOW + Duration::from_millis(1)).await;
@@ -675,9 +698,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_single_join_in_a_quiet_room_is_a_plain_joined_at_once() {
         let registry = bursty_registry();
-        let mut ann = join(&registry, ROOM, "ann@x.org", 16);
-        ann.events();
-        let_window_pass().await;
+        let mut ann = quiet_room(&registry, 16).await;
 
         let _bob = join(&registry, ROOM, "bob@x.org", 16);
 
@@ -692,11 +713,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn fifty_joins_in_one_window_cost_each_member_the_burst_plus_one_summary() {
         let registry = bursty_registry();
-        let mut ann = join(&registry, ROOM, "ann@x.org", 16);
-        ann.events();
-        let_window_pass().await;
+        let mut ann = quiet_room(&registry, 16).await;
 
-        // The queues hold 64 events: without coalescing ann alone would get 50.
+        // Ann's queue holds 16 events: one `joined` per newcomer would overflow it.
         let mut newcomers = crowd(&registry, 0, 50);
         let_window_pass().await;
 
@@ -708,27 +727,15 @@ mod tests {
                 "{event:?}"
             );
         }
-        match &events[BURST] {
-            ServerEvent::Presence {
-                joined,
-                joined_count,
-                left,
-                left_count,
-                online,
-                ..
-            } => {
-                assert_eq!(*joined_count, 50 - BURST);
-                assert_eq!(joined.len(), SUMMARY_NAMES);
-                assert_eq!(
-                    joined[0],
-                    format!("p{BURST:02}@x.org"),
-                    "in order of arrival"
-                );
-                assert_eq!((left.len(), *left_count), (0, 0));
-                assert_eq!(*online, 51);
-            }
-            other => panic!("expected a presence summary, got {other:?}"),
-        }
+        let (joined, joined_count, left, left_count, online) = summary(&events[BURST]);
+        assert_eq!(joined_count, 50 - BURST);
+        assert_eq!(joined.len(), SUMMARY_NAMES);
+        assert_eq!(
+            joined[0],
+            format!("p{BURST:02}@x.org"),
+            "in order of arrival"
+        );
+        assert_eq!((left.len(), left_count, online), (0, 0, 51));
         // The last newcomer: its welcome lists everyone, then the summary; nobody was too slow.
         let last = newcomers.last_mut().unwrap();
         assert_eq!(last.types(), ["welcome", "presence"]);
@@ -755,11 +762,9 @@ mod tests {
                 .iter()
                 .all(|e| matches!(e, ServerEvent::Left { last: true, .. }))
         );
-        assert!(matches!(
-            &events[BURST],
-            ServerEvent::Presence { joined_count: 0, left_count, left, online: 1, .. }
-                if *left_count == 30 - BURST && left.len() == SUMMARY_NAMES
-        ));
+        let (_, joined_count, left, left_count, online) = summary(&events[BURST]);
+        assert_eq!((joined_count, left_count, online), (0, 30 - BURST, 1));
+        assert_eq!(left.len(), SUMMARY_NAMES);
     }
 
     #[tokio::test(start_paused = true)]
@@ -782,23 +787,12 @@ mod tests {
 
         let events = ann.events();
         assert_eq!(events.len(), BURST + 1, "{events:?}");
-        match &events[BURST] {
-            ServerEvent::Presence {
-                joined,
-                joined_count,
-                left,
-                left_count,
-                online,
-                ..
-            } => {
-                assert_eq!((joined, *joined_count), (&vec!["dan@x.org".to_owned()], 1));
-                let gone = format!("p{:02}@x.org", BURST - 1);
-                assert_eq!((left, *left_count), (&vec![gone], 1));
-                // ann, bob, dan and the crowd but its last.
-                assert_eq!(*online, 3 + BURST - 1);
-            }
-            other => panic!("expected a presence summary, got {other:?}"),
-        }
+        let (joined, joined_count, left, left_count, online) = summary(&events[BURST]);
+        assert_eq!((joined, joined_count), (&["dan@x.org".to_owned()][..], 1));
+        let gone = format!("p{:02}@x.org", BURST - 1);
+        assert_eq!((left, left_count), (&[gone][..], 1));
+        // ann, bob, dan and the crowd but its last.
+        assert_eq!(online, 3 + BURST - 1);
         drop(dan);
     }
 
@@ -819,9 +813,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_steady_stream_of_joins_gets_one_summary_per_window() {
         let registry = bursty_registry();
-        let mut ann = join(&registry, ROOM, "ann@x.org", 64);
-        ann.events();
-        let_window_pass().await;
+        let mut ann = quiet_room(&registry, 64).await;
 
         // 100 joins, one every 10 ms: 20 per window, for five windows.
         let mut crowd = Vec::new();
