@@ -51,6 +51,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// `CHAT_MAX_CONNECTIONS`: open sockets one process holds at most.
     pub max_connections: usize,
+    /// `CHAT_MAX_SOCKETS_PER_PERSON`: open sockets one email may hold on one process (its tabs
+    /// and devices); a handshake beyond it is refused with 429.
+    pub max_sockets_per_person: usize,
     /// `CHAT_MAX_STRIKES`: refused frames in a row after which the client is closed with 1008.
     pub max_strikes: u32,
     /// `CHAT_PRESENCE_WINDOW_MS`: the window over which a room counts presence changes (joins and
@@ -73,6 +76,7 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            max_sockets_per_person: 20,
             max_strikes: 10,
             presence_window: Duration::from_millis(200),
             presence_burst: 8,
@@ -104,6 +108,10 @@ impl Config {
             ping_interval: env.seconds("CHAT_PING_INTERVAL_SECS", defaults.ping_interval)?,
             idle_timeout: env.seconds("CHAT_IDLE_TIMEOUT_SECS", defaults.idle_timeout)?,
             max_connections: env.positive("CHAT_MAX_CONNECTIONS", defaults.max_connections)?,
+            max_sockets_per_person: env.positive(
+                "CHAT_MAX_SOCKETS_PER_PERSON",
+                defaults.max_sockets_per_person,
+            )?,
             max_strikes: env.positive("CHAT_MAX_STRIKES", defaults.max_strikes)?,
             presence_window: Duration::from_millis(
                 env.positive("CHAT_PRESENCE_WINDOW_MS", millis(defaults.presence_window))?,

@@ -9,6 +9,7 @@
 //! offered subprotocols are all ignored. Tickets are never logged.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::handshake::server::{
@@ -16,6 +17,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 };
 
 use contract::{Claims, TicketError, TicketVerifier};
+
+use crate::per_person::{PersonSlot, SocketsPerPerson};
 
 /// The only path that upgrades.
 pub const WS_PATH: &str = "/ws";
@@ -28,7 +31,11 @@ const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
 pub struct Gate {
     verifier: TicketVerifier,
     allowed_origins: Vec<String>,
+    sockets: Arc<SocketsPerPerson>,
 }
+
+/// How long a person over the socket cap is told to wait: long enough for a tab to close.
+const RETRY_AFTER_SECS: u64 = 10;
 
 /// Why a handshake was refused; each maps to one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +50,8 @@ pub enum Refusal {
     NoTicket,
     #[error(transparent)]
     BadTicket(#[from] TicketError),
+    #[error("the person already holds the most sockets allowed")]
+    TooManySockets,
 }
 
 impl Refusal {
@@ -52,6 +61,7 @@ impl Refusal {
             Self::ForeignOrigin(_) => StatusCode::FORBIDDEN,
             Self::BearerWithoutSubprotocol => StatusCode::BAD_REQUEST,
             Self::NoTicket | Self::BadTicket(_) => StatusCode::UNAUTHORIZED,
+            Self::TooManySockets => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -65,6 +75,9 @@ impl Refusal {
             StatusCode::BAD_REQUEST => {
                 "bad request: offer the ticket as Sec-WebSocket-Protocol: chat.v1, bearer.<ticket>\n"
             }
+            StatusCode::TOO_MANY_REQUESTS => {
+                "too many requests: this account has the most chat sockets open already\n"
+            }
             _ => "unauthorized: a valid chat ticket is required\n",
         };
         let mut response = plain_text_response(status, body);
@@ -72,6 +85,11 @@ impl Refusal {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         response
     }
@@ -91,22 +109,36 @@ pub(crate) fn plain_text_response(status: StatusCode, body: &str) -> ErrorRespon
     response
 }
 
-/// A successful check: who connects, and whether to select the `chat.v1` subprotocol.
+/// A successful check: who connects, their place among the person's sockets, and whether to
+/// select the `chat.v1` subprotocol.
 #[derive(Debug)]
 pub struct Admission {
-    pub claims: Claims,
+    pub admitted: Admitted,
     pub select_subprotocol: bool,
 }
 
+/// Who was let in, holding one of their sockets for as long as the connection lives.
+#[derive(Debug)]
+pub struct Admitted {
+    pub claims: Claims,
+    pub slot: PersonSlot,
+}
+
 impl Gate {
-    pub fn new(verifier: TicketVerifier, allowed_origins: Vec<String>) -> Self {
+    pub fn new(
+        verifier: TicketVerifier,
+        allowed_origins: Vec<String>,
+        max_sockets_per_person: usize,
+    ) -> Self {
         Self {
             verifier,
             allowed_origins,
+            sockets: SocketsPerPerson::new(max_sockets_per_person),
         }
     }
 
-    /// Decides on a handshake request: path, then origin, then the subprotocol form, then ticket.
+    /// Decides on a handshake request: path, then origin, then the subprotocol form, then the
+    /// ticket, then the person's socket cap.
     pub fn admit(&self, request: &Request) -> Result<Admission, Refusal> {
         if request.uri().path() != WS_PATH {
             return Err(Refusal::NotFound);
@@ -139,19 +171,23 @@ impl Gate {
             .filter(|t| !t.is_empty())
             .ok_or(Refusal::NoTicket)?;
         let claims = self.verifier.verify(token)?;
+        let slot = self
+            .sockets
+            .take(&claims.email)
+            .ok_or(Refusal::TooManySockets)?;
         Ok(Admission {
-            claims,
+            admitted: Admitted { claims, slot },
             select_subprotocol,
         })
     }
 }
 
-/// The tungstenite callback for one handshake. Claims leave it through `admitted`, which the
-/// accepting task reads once the handshake is done.
+/// The tungstenite callback for one handshake. The admitted person leaves it through
+/// `admitted`, which the accepting task reads once the handshake is done.
 pub struct Check<'a> {
     pub gate: &'a Gate,
     pub peer: SocketAddr,
-    pub admitted: &'a mut Option<Claims>,
+    pub admitted: &'a mut Option<Admitted>,
 }
 
 impl Callback for Check<'_> {
@@ -168,7 +204,7 @@ impl Callback for Check<'_> {
                         HeaderValue::from_static(SUBPROTOCOL),
                     );
                 }
-                *self.admitted = Some(admission.claims);
+                *self.admitted = Some(admission.admitted);
                 Ok(response)
             }
             Err(refusal) => {
@@ -329,6 +365,13 @@ mod tests {
             &allowed
         ));
         assert!(!origin_allowed("null", "http", "localhost:8080", &allowed));
+    }
+
+    #[test]
+    fn a_person_over_the_socket_cap_is_told_when_to_come_back() {
+        let response = Refusal::TooManySockets.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "10");
     }
 
     #[test]

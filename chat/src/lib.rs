@@ -7,6 +7,8 @@ pub mod config;
 pub mod connection;
 /// The HTTP handshake: path, origin, ticket.
 pub mod handshake;
+/// Open sockets per person, with a cap.
+pub mod per_person;
 /// The JSON events on the wire.
 pub mod protocol;
 /// Rooms and fan-out.

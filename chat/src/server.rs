@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Limits};
-use crate::handshake::{Check, Gate};
+use crate::handshake::{Admitted, Check, Gate};
 use crate::rooms::RoomRegistry;
 use contract::TicketVerifier;
 
@@ -50,6 +50,7 @@ impl Server {
             gate: Gate::new(
                 TicketVerifier::new(&config.jwt_secret),
                 config.allowed_origins,
+                limits.max_sockets_per_person,
             ),
             registry: RoomRegistry::new(&limits),
             websocket: websocket_config(&limits),
@@ -165,7 +166,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
             }
         },
     };
-    let Some(claims) = admitted else {
+    let Some(Admitted { claims, slot }) = admitted else {
         return;
     };
     crate::connection::serve(
@@ -177,6 +178,8 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
         stopping,
     )
     .await;
+    // The person's place is given back only once the connection is over.
+    drop(slot);
 }
 
 fn websocket_config(limits: &Limits) -> WebSocketConfig {

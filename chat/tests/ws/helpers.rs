@@ -39,6 +39,7 @@ pub fn test_limits() -> Limits {
         ping_interval: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(30),
         max_connections: 100,
+        max_sockets_per_person: 5,
         max_strikes: 5,
         presence_window: Duration::from_millis(200),
         presence_burst: 8,

@@ -239,3 +239,42 @@ async fn a_client_that_stops_reading_is_dropped_and_the_room_keeps_flowing() {
     talker.say("after").await;
     while talker.next_of_type("message").await["text"] != "after" {}
 }
+
+#[tokio::test]
+async fn one_person_holds_at_most_the_socket_cap_and_gets_429_beyond_it() {
+    let server = TestServer::spawn().await;
+    let cap = test_limits().max_sockets_per_person;
+    let mut tabs = Vec::new();
+    for _ in 0..cap {
+        tabs.push(server.join("ann@example.org", ROOM_ID).await.0);
+    }
+
+    let refused = server
+        .open(server.request_with_ticket(&ticket("ann@example.org", ROOM_ID)))
+        .await;
+    let other = server
+        .open(server.request_with_ticket(&ticket("bob@example.org", ROOM_ID)))
+        .await;
+
+    assert_eq!(refused.err(), Some(429));
+    assert!(other.is_ok(), "another person is not affected");
+    // A closed tab gives its place back.
+    let mut closed = tabs.pop().unwrap();
+    closed.ws.close(None).await.unwrap();
+    drop(closed);
+    let mut reopened = None;
+    for _ in 0..250 {
+        let attempt = server
+            .open(server.request_with_ticket(&ticket("ann@example.org", ROOM_ID)))
+            .await;
+        if attempt.is_ok() {
+            reopened = Some(attempt);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        reopened.is_some(),
+        "the place of a closed tab is given back"
+    );
+}
