@@ -30,8 +30,12 @@ pub struct Config {
     pub trust_proxy_headers: bool,
     /// `LOGIN_MAX_FAILURES`: failed logins per account in the throttle window.
     pub login_max_failures: u32,
-    /// `MONGODB_TIMEOUT_SECS`: server selection and connect timeout.
+    /// `MONGODB_TIMEOUT_SECS`: server selection and connect timeout, and the bound on each
+    /// session and login-throttle query.
     pub mongodb_timeout: Duration,
+    /// `REQUEST_TIMEOUT_SECS`: how long a request may take in all, reading its body and loading
+    /// and saving its session included; then it is answered 503. Longer than `mongodb_timeout`.
+    pub request_timeout: Duration,
     /// How long startup keeps trying to reach MongoDB before giving up (not an env setting).
     pub mongodb_startup_wait: Duration,
 }
@@ -47,6 +51,20 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let minutes = |m: u64| Duration::from_secs(m * 60);
+        let mongodb_timeout = env.seconds("MONGODB_TIMEOUT_SECS", Duration::from_secs(3))?;
+        let request_timeout = env.seconds("REQUEST_TIMEOUT_SECS", Duration::from_secs(8))?;
+        if request_timeout <= mongodb_timeout {
+            return Err(ConfigError::invalid(
+                "REQUEST_TIMEOUT_SECS",
+                request_timeout.as_secs().to_string(),
+                format!(
+                    "must be longer than MONGODB_TIMEOUT_SECS ({}), or a request that waits for an \
+                     unreachable MongoDB ends as a timeout instead of saying the database is \
+                     unavailable",
+                    mongodb_timeout.as_secs()
+                ),
+            ));
+        }
         Ok(Self {
             addr: env.parse_or("WEBSITE_ADDR", SocketAddr::from(([0, 0, 0, 0], 8000)))?,
             mongodb_uri: Redacted::new(
@@ -60,7 +78,8 @@ impl Config {
             session_max_age: minutes(env.positive("SESSION_MAX_HOURS", 12_u64)? * 60),
             trust_proxy_headers: env.flag("TRUST_PROXY_HEADERS", false)?,
             login_max_failures: env.positive("LOGIN_MAX_FAILURES", 5)?,
-            mongodb_timeout: env.seconds("MONGODB_TIMEOUT_SECS", Duration::from_secs(3))?,
+            mongodb_timeout,
+            request_timeout,
             mongodb_startup_wait: Duration::from_secs(30),
         })
     }
@@ -93,6 +112,7 @@ mod tests {
         assert_eq!(config.session_max_age, Duration::from_secs(12 * 3600));
         assert_eq!(config.login_max_failures, 5);
         assert_eq!(config.mongodb_timeout, Duration::from_secs(3));
+        assert_eq!(config.request_timeout, Duration::from_secs(8));
     }
 
     #[test]
@@ -107,6 +127,7 @@ mod tests {
             "TRUST_PROXY_HEADERS",
             "LOGIN_MAX_FAILURES",
             "MONGODB_TIMEOUT_SECS",
+            "REQUEST_TIMEOUT_SECS",
         ];
         let mut vars = vec![("JWT_SECRET", SECRET)];
         vars.extend(
@@ -143,6 +164,41 @@ mod tests {
         let err =
             config_from(&[("JWT_SECRET", SECRET), ("SESSION_IDLE_MINUTES", "0")]).unwrap_err();
         assert!(err.to_string().contains("SESSION_IDLE_MINUTES"), "{err}");
+    }
+
+    #[test]
+    fn the_request_deadline_must_be_longer_than_the_mongodb_timeout() {
+        for (request, mongodb, accepted) in [
+            ("8", "3", true),
+            ("4", "3", true),
+            ("3", "3", false),
+            ("2", "3", false),
+            ("5", "", true),
+            ("3", "", false),
+        ] {
+            let result = config_from(&[
+                ("JWT_SECRET", SECRET),
+                ("REQUEST_TIMEOUT_SECS", request),
+                ("MONGODB_TIMEOUT_SECS", mongodb),
+            ]);
+
+            let what = format!("REQUEST_TIMEOUT_SECS={request} MONGODB_TIMEOUT_SECS={mongodb:?}");
+            match result {
+                Ok(config) => {
+                    assert!(accepted, "{what} was accepted");
+                    assert!(config.request_timeout > config.mongodb_timeout, "{what}");
+                }
+                Err(error) => {
+                    assert!(!accepted, "{what} was refused: {error}");
+                    let message = error.to_string();
+                    assert!(
+                        message.contains("REQUEST_TIMEOUT_SECS")
+                            && message.contains("longer than MONGODB_TIMEOUT_SECS"),
+                        "{message}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

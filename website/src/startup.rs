@@ -5,13 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::auth::session_store::MokaStore;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::auth::password::Passwords;
+use crate::auth::session;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::ticket::{TicketIssuer, TicketRate};
 use crate::config::Config;
@@ -21,10 +21,21 @@ use crate::settings::Settings;
 use crate::state::AppState;
 use crate::templates::Pages;
 
-/// The session cookie's name.
+/// The session cookie's name over plain HTTP.
 pub const SESSION_COOKIE: &str = "session";
-/// Sessions kept in memory at most; the least recently used go first beyond that.
-const MAX_SESSIONS: u64 = 100_000;
+/// The session cookie's name with `COOKIE_SECURE=true`. Browsers accept a `__Host-` cookie only
+/// when it is `Secure`, has `Path=/` and no `Domain`, so neither plain HTTP nor a sibling
+/// subdomain can set or shadow it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-session";
+
+/// The session cookie's name for `COOKIE_SECURE`.
+pub fn session_cookie_name(cookie_secure: bool) -> &'static str {
+    if cookie_secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 
 pub struct Application {
     listener: TcpListener,
@@ -44,7 +55,7 @@ impl Application {
             pages,
             passwords: Passwords::new().await?,
             tickets: TicketIssuer::new(&config.jwt_secret, TicketRate::default()),
-            throttle: Arc::new(LoginThrottle::new(config.login_max_failures)),
+            throttle: Arc::new(LoginThrottle::new(db.clone(), config.login_max_failures)),
             settings: Settings {
                 trust_proxy_headers: config.trust_proxy_headers,
                 session_max_age: config.session_max_age,
@@ -53,13 +64,14 @@ impl Application {
         };
         let idle = time::Duration::try_from(config.session_idle)
             .context("SESSION_IDLE_MINUTES is out of range")?;
-        let sessions = SessionManagerLayer::new(MokaStore::new(MAX_SESSIONS))
-            .with_name(SESSION_COOKIE)
+        let sessions = SessionManagerLayer::new(session::store(&db))
+            .with_name(session_cookie_name(config.cookie_secure))
+            .with_path("/")
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(config.cookie_secure)
             .with_expiry(Expiry::OnInactivity(idle));
-        let router = routes::router(state, sessions);
+        let router = routes::router(state, sessions, config.request_timeout);
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on WEBSITE_ADDR {}", config.addr))?;

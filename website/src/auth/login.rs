@@ -10,9 +10,10 @@ use super::throttle::LoginThrottle;
 
 /// The account behind `email` when `password` is its password. In order: the email must be well
 /// formed ([`AppError::Invalid`]); the account and the client address must not be throttled
-/// ([`AppError::TooManyAttempts`]); then the password is verified, and a failure is recorded
-/// against both. An unknown email and a wrong password take the same time and give the same
-/// answer, [`AppError::InvalidCredentials`]; a success forgives the account's failures.
+/// ([`AppError::TooManyAttempts`]; the counts are shared by every replica through MongoDB); then
+/// the password is verified, and a failure is recorded against both. An unknown email and a wrong
+/// password take the same time and give the same answer, [`AppError::InvalidCredentials`]; a
+/// success forgives the account's failures.
 pub async fn authenticate(
     db: &Db,
     passwords: &Passwords,
@@ -22,21 +23,25 @@ pub async fn authenticate(
     password: String,
 ) -> Result<UserDoc, AppError> {
     let email = Email::parse(email)?;
-    if let Err(throttled) = throttle.check(email.as_str(), client.0) {
-        tracing::warn!(client = ?client.0, "login throttled");
-        return Err(throttled);
+    match throttle.check(email.as_str(), client.0).await {
+        Err(AppError::TooManyAttempts) => {
+            tracing::warn!(client = ?client.0, "login throttled");
+            return Err(AppError::TooManyAttempts);
+        }
+        checked => checked?,
     }
     let user = db.find_user_by_email(&email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let matches = passwords.verify(password, stored_hash).await?;
     match user {
         Some(user) if matches => {
-            throttle.record_success(email.as_str());
+            throttle.record_success(email.as_str()).await?;
             tracing::debug!(email = %user.email, "logged in");
             Ok(user)
         }
         _ => {
-            throttle.record_failure(email.as_str(), client.0);
+            // Recorded before answering: when MongoDB cannot record it, the answer is 503.
+            throttle.record_failure(email.as_str(), client.0).await?;
             Err(AppError::InvalidCredentials)
         }
     }

@@ -6,6 +6,5 @@ pub mod csrf;
 pub mod login;
 pub mod password;
 pub mod session;
-pub mod session_store;
 pub mod throttle;
 pub mod ticket;

@@ -1,36 +1,101 @@
-//! The signed-in user, kept in the tower-sessions session.
+//! The signed-in user, kept in a tower-sessions session, and the store every replica shares.
 //!
 //! Anonymous visitors get no session at all: nothing is written until [`sign_in`]. A session ends
-//! when unused for `SESSION_IDLE_MINUTES` (the store's inactivity expiry, refreshed by
-//! [`CurrentUser`] at most once a minute) or `SESSION_MAX_HOURS` after login, however active.
+//! when unused for `SESSION_IDLE_MINUTES` (the record's expiry date, moved on by [`CurrentUser`] at
+//! most once a minute) or `SESSION_MAX_HOURS` after login, however active.
+//!
+//! Sessions live in MongoDB ([`MongoSessionStore`]), so a restart logs nobody out and every
+//! replica knows every session, with `tower-sessions-moka-store`'s `MokaStore` as a small cache in
+//! front ([`Store`]). A replica trusts its cached copy for at most [`CACHE_TTL`], so a session
+//! ended through another replica (logout, account removed) stops working everywhere within it.
+//! When MongoDB is unavailable, reading or writing a session is [`crate::db::DbError::Unavailable`] (503):
+//! nobody is treated as signed out, and no session ends.
 
 use std::time::Duration;
 
-use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use async_trait::async_trait;
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
 use mongodb::bson::oid::ObjectId;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tower_sessions::Session;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::{CachingSessionStore, Session, SessionStore, session_store};
+use tower_sessions_moka_store::MokaStore;
 
+use crate::db::sessions::{self, SessionUser, USER_KEY};
+use crate::db::{Db, MongoSessionStore};
 use crate::domain::Email;
 use crate::error::AppError;
 use crate::settings::Settings;
 
-const USER_KEY: &str = "user";
 /// Touching the session on every request would rewrite it constantly; once a minute keeps the
 /// idle timeout accurate to a minute.
 const TOUCH_EVERY_SECS: i64 = 60;
 
-/// What the session stores about its user.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SessionUser {
-    user_id: ObjectId,
-    email: String,
-    csrf_token: String,
-    signed_in_at: i64,
-    last_seen_at: i64,
+/// How long a replica uses its cached copy of a session before reading MongoDB again: the bound
+/// on how long a session ended through another replica still works here (under 5 s).
+pub const CACHE_TTL: Duration = Duration::from_secs(4);
+
+/// Sessions a replica caches at most; beyond that the least recently used go first.
+const MAX_CACHED_SESSIONS: u64 = 100_000;
+
+/// The session store: MongoDB, with a bounded in-process cache in front.
+pub type Store = CachingSessionStore<ShortLived<MokaStore>, MongoSessionStore>;
+
+pub fn store(db: &Db) -> Store {
+    let cache = ShortLived(MokaStore::new(Some(MAX_CACHED_SESSIONS)));
+    CachingSessionStore::new(cache, db.session_store())
+}
+
+/// A cache that keeps each record at most [`CACHE_TTL`]. `MokaStore` keeps a record until the
+/// record's own expiry date, so it is handed a copy whose expiry date is no later than that.
+/// (tower-sessions recomputes a session's expiry date whenever it saves, so the shortened date of
+/// a cached copy goes no further.)
+#[derive(Debug, Clone)]
+pub struct ShortLived<Cache>(Cache);
+
+fn short_lived(record: &Record) -> Record {
+    let mut copy = record.clone();
+    copy.expiry_date = copy.expiry_date.min(OffsetDateTime::now_utc() + CACHE_TTL);
+    copy
+}
+
+#[async_trait]
+impl<Cache: SessionStore> SessionStore for ShortLived<Cache> {
+    /// MongoDB has just given this record its id (replacing a taken one); the cache only mirrors
+    /// that, so it saves rather than draws an id of its own.
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.0.save(&short_lived(record)).await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.0.save(&short_lived(record)).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.0.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.0.delete(id).await
+    }
+}
+
+/// Middleware around the session layer: within one request, a session query that found MongoDB
+/// unavailable is not tried again ([`sessions::asking_once_per_request`]).
+pub async fn ask_mongodb_once_per_request(request: Request, next: Next) -> Response {
+    sessions::asking_once_per_request(next.run(request)).await
+}
+
+/// A session operation that failed: 503 when MongoDB is unavailable, 500 otherwise.
+fn store_failed(error: tower_sessions::session::Error) -> AppError {
+    match sessions::unavailable(&error) {
+        Some(unavailable) => AppError::Database(unavailable),
+        None => AppError::Internal(error.into()),
+    }
 }
 
 /// The logged-in user of this request. As an extractor it refuses anonymous requests with
@@ -56,7 +121,10 @@ fn now() -> i64 {
 /// Starts an authenticated session under a fresh id, so an id planted before login
 /// (session fixation) is worthless afterwards.
 pub async fn sign_in(session: &Session, id: ObjectId, email: &Email) -> Result<(), AppError> {
-    session.cycle_id().await?;
+    // Without a cookie there is nothing to retire: the record gets a fresh id when it is created.
+    if session.id().is_some() {
+        session.cycle_id().await.map_err(store_failed)?;
+    }
     let now = now();
     let user = SessionUser {
         user_id: id,
@@ -65,13 +133,16 @@ pub async fn sign_in(session: &Session, id: ObjectId, email: &Email) -> Result<(
         signed_in_at: now,
         last_seen_at: now,
     };
-    session.insert(USER_KEY, user).await?;
+    session.insert(USER_KEY, user).await.map_err(store_failed)?;
+    // Stored now rather than only by the session layer after the answer: if MongoDB refuses, the
+    // visitor gets this request's 503 page instead of the layer's bare 500, and no cookie.
+    session.save().await.map_err(store_failed)?;
     Ok(())
 }
 
 /// Deletes the session from the store and expires the cookie.
 pub async fn sign_out(session: &Session) -> Result<(), AppError> {
-    session.flush().await?;
+    session.flush().await.map_err(store_failed)?;
     Ok(())
 }
 
@@ -80,18 +151,26 @@ pub async fn current_user(
     session: &Session,
     max_age: Duration,
 ) -> Result<Option<CurrentUser>, AppError> {
-    let Some(mut stored) = session.get::<SessionUser>(USER_KEY).await? else {
+    let stored = session
+        .get::<SessionUser>(USER_KEY)
+        .await
+        .map_err(store_failed)?;
+    let Some(mut stored) = stored else {
         return Ok(None);
     };
     let now = now();
     let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
     if now.saturating_sub(stored.signed_in_at) > max_age {
-        session.flush().await?;
+        sign_out(session).await?;
         return Ok(None);
     }
     if now - stored.last_seen_at >= TOUCH_EVERY_SECS {
+        // The session layer saves it after the answer, which moves the idle expiry on.
         stored.last_seen_at = now;
-        session.insert(USER_KEY, &stored).await?;
+        session
+            .insert(USER_KEY, &stored)
+            .await
+            .map_err(store_failed)?;
     }
     Ok(Some(CurrentUser {
         id: stored.user_id,

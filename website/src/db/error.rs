@@ -16,6 +16,14 @@ pub enum DbError {
     Failed(Error),
 }
 
+impl DbError {
+    /// MongoDB did not answer in time (or has just failed to): [`DbError::Unavailable`], saying why.
+    pub(crate) fn unavailable(why: impl Into<String>) -> Self {
+        let timed_out = std::io::Error::new(std::io::ErrorKind::TimedOut, why.into());
+        Self::Unavailable(timed_out.into())
+    }
+}
+
 impl From<Error> for DbError {
     /// Connection trouble is [`DbError::Unavailable`]; everything else is [`DbError::Failed`].
     fn from(error: Error) -> Self {

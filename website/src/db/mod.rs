@@ -4,8 +4,10 @@
 //! queries named by intent.
 
 mod error;
+pub mod login_failures;
 pub mod rooms;
 pub mod schema;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;
@@ -18,7 +20,9 @@ use mongodb::{Client, Collection, Database};
 use crate::config::Config;
 
 pub use error::DbError;
+pub use login_failures::LoginFailureDoc;
 pub use rooms::RoomDoc;
+pub use sessions::{MongoSessionStore, SessionDoc};
 pub use users::UserDoc;
 
 /// The database handle shared by all requests (cheap to clone).
@@ -27,6 +31,10 @@ pub struct Db {
     database: Database,
     users: Collection<UserDoc>,
     rooms: Collection<RoomDoc>,
+    sessions: Collection<SessionDoc>,
+    login_failures: Collection<LoginFailureDoc>,
+    /// `MONGODB_TIMEOUT_SECS`: how long a session or throttle query may take in all.
+    timeout: Duration,
 }
 
 impl Db {
@@ -42,7 +50,7 @@ impl Db {
         options.app_name = Some("website".into());
         let client = Client::with_options(options).context("creating the MongoDB client")?;
         warn_unless_schema_database(&config.mongodb_db)?;
-        let db = Self::new(client.database(&config.mongodb_db));
+        let db = Self::new(client.database(&config.mongodb_db), config.mongodb_timeout);
 
         let deadline = tokio::time::Instant::now() + config.mongodb_startup_wait;
         loop {
@@ -62,21 +70,45 @@ impl Db {
         }
     }
 
-    fn new(database: Database) -> Self {
+    fn new(database: Database, timeout: Duration) -> Self {
         // Accounts and rooms are acknowledged only once they are in the journal: a crash right
         // after "registered" must not lose the account. (One server: majority adds nothing.)
+        // Sessions and login failures are worth less than the time a journal write takes.
         let durable = CollectionOptions::builder()
             .write_concern(WriteConcern::builder().journal(true).build())
             .build();
         Self {
             users: database.collection_with_options(users::COLLECTION, durable.clone()),
             rooms: database.collection_with_options(rooms::COLLECTION, durable),
+            sessions: database.collection(sessions::COLLECTION),
+            login_failures: database.collection(login_failures::COLLECTION),
             database,
+            timeout,
         }
     }
 
+    /// Runs `query` for at most `MONGODB_TIMEOUT_SECS` in all. The driver bounds finding a server
+    /// and connecting, not an answer on a connection it has: a server that accepts and then hangs
+    /// would hold the query until the request's deadline. Queries that run on nearly every request
+    /// (sessions) or before a password is checked (the throttle) go through here, so a stuck
+    /// database costs them this long and answers [`DbError::Unavailable`].
+    async fn bounded<T>(
+        &self,
+        query: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<T, DbError> {
+        match tokio::time::timeout(self.timeout, query).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(DbError::unavailable(format!(
+                "MongoDB did not answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    /// Whether MongoDB answers, within `MONGODB_TIMEOUT_SECS`.
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.database.run_command(doc! { "ping": 1 }).await?;
+        self.bounded(self.database.run_command(doc! { "ping": 1 }))
+            .await?;
         Ok(())
     }
 
@@ -119,6 +151,14 @@ impl Db {
 
     pub fn rooms(&self) -> &Collection<RoomDoc> {
         &self.rooms
+    }
+
+    pub fn sessions(&self) -> &Collection<SessionDoc> {
+        &self.sessions
+    }
+
+    pub fn login_failures(&self) -> &Collection<LoginFailureDoc> {
+        &self.login_failures
     }
 
     /// Drops the whole database: for tests that own a throwaway database.

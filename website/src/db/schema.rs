@@ -5,6 +5,7 @@
 //! the same validators and also check stored documents against them.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use mongodb::IndexModel;
 use mongodb::bson::Document;
@@ -37,6 +38,9 @@ pub struct IndexSpec {
     pub unique: Option<bool>,
     #[serde(default)]
     pub default_language: Option<String>,
+    /// A TTL index: MongoDB removes a document this long after the date in its (single) key field.
+    #[serde(default, rename = "expireAfterSeconds")]
+    pub expire_after_seconds: Option<u64>,
 }
 
 impl Schema {
@@ -60,6 +64,7 @@ impl CollectionSpec {
                     .name(index.name.clone())
                     .unique(index.unique)
                     .default_language(index.default_language.clone())
+                    .expire_after(index.expire_after_seconds.map(Duration::from_secs))
                     .build();
                 IndexModel::builder()
                     .keys(index.key.clone())
@@ -104,5 +109,36 @@ mod tests {
             "compound key order is kept"
         );
         assert_eq!(rooms.index_models().len(), 2);
+    }
+
+    #[test]
+    fn sessions_and_login_failures_expire_by_a_ttl_index_on_their_expiry_date() {
+        let schema = Schema::embedded().unwrap();
+        for name in ["sessions", "login_failures"] {
+            let spec = &schema.collections[name];
+            let ttl: Vec<&IndexSpec> = spec
+                .indexes
+                .iter()
+                .filter(|i| i.expire_after_seconds.is_some())
+                .collect();
+            assert_eq!(ttl.len(), 1, "{name}: one TTL index");
+            assert_eq!(ttl[0].expire_after_seconds, Some(0), "{name}");
+            let fields: Vec<&str> = ttl[0].key.keys().map(String::as_str).collect();
+            assert_eq!(
+                fields,
+                ["expires_at"],
+                "{name}: TTL on the expiry date alone"
+            );
+            let model = &spec.index_models()[spec
+                .indexes
+                .iter()
+                .position(|i| i.name == ttl[0].name)
+                .unwrap()];
+            assert_eq!(
+                model.options.as_ref().and_then(|o| o.expire_after),
+                Some(Duration::ZERO),
+                "{name}: the option reaches the driver"
+            );
+        }
     }
 }

@@ -59,9 +59,11 @@ impl Db {
         Ok(self.users().find_one(doc! { "_id": id }).await?)
     }
 
-    /// Removes an account (used by tests to model a user deleted behind the website's back).
+    /// Removes an account and ends its sessions on every replica (used by tests to model a user
+    /// deleted behind the website's back).
     pub async fn delete_user(&self, id: ObjectId) -> Result<bool, DbError> {
         let result = self.users().delete_one(doc! { "_id": id }).await?;
+        self.delete_sessions_of(id).await?;
         Ok(result.deleted_count == 1)
     }
 }

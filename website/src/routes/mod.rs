@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use mongodb::bson::oid::ObjectId;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -25,15 +25,10 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::{SessionManagerLayer, SessionStore};
 use tracing::Level;
 
-use crate::auth::csrf;
+use crate::auth::{csrf, session};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::telemetry;
-
-/// How long a request may take, reading its body included; then it is answered 503
-/// ([`AppError::Timeout`]). Well above `MONGODB_TIMEOUT_SECS`'s default (3 s), so an unreachable
-/// database still answers its own 503, and below the 10 s Docker gives a container to stop.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Forms here are small; a megabyte-sized body is never legitimate.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -44,9 +39,13 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; conn
                    img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; \
                    form-action 'self'";
 
+/// The route table with its layers. `request_timeout` (`REQUEST_TIMEOUT_SECS`) is how long a
+/// request may take in all, reading its body and loading and saving its session included; then it
+/// is answered 503 ([`AppError::Timeout`]).
 pub fn router<Store: SessionStore + Clone>(
     state: AppState,
     sessions: SessionManagerLayer<Store>,
+    request_timeout: Duration,
 ) -> Router {
     Router::new()
         .route("/", get(home::home))
@@ -66,14 +65,8 @@ pub fn router<Store: SessionStore + Clone>(
         .route("/readyz", get(health::readyz))
         .route("/static/{file}", get(assets::serve_static))
         .fallback(error_pages::page_not_found)
-        // Innermost first: timeouts and CSRF refusals are AppErrors, rendered by the error layer
-        // around them. A stuck request ends after REQUEST_TIMEOUT, so it cannot hold up a
-        // graceful shutdown.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(map_response(error_pages::explain_timeout))
+        // Innermost first: CSRF refusals are AppErrors, rendered by the error layer around them
+        // (which shows the session's user).
         .layer(from_fn_with_state(
             state.settings.clone(),
             csrf::require_same_origin,
@@ -84,6 +77,22 @@ pub fn router<Store: SessionStore + Clone>(
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(sessions)
+        // A request whose session query found MongoDB unavailable does not ask it again (for
+        // its error page's header).
+        .layer(from_fn(session::ask_mongodb_once_per_request))
+        // Around the session layer, so the deadline covers loading and saving the session in
+        // MongoDB too: a stuck request ends after `request_timeout`, and cannot hold up a graceful
+        // shutdown. Its 503 is rendered by a second error layer outside (without the user: the
+        // session is inside).
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(map_response(error_pages::explain_timeout))
+        .layer(from_fn_with_state(
+            state.clone(),
+            error_pages::render_error_pages,
+        ))
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

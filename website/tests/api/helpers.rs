@@ -33,6 +33,7 @@ pub fn test_config() -> Config {
         trust_proxy_headers: false,
         login_max_failures: 5,
         mongodb_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(8),
         mongodb_startup_wait: Duration::from_secs(10),
     }
 }
@@ -45,6 +46,12 @@ pub struct TestApp {
     /// The default visitor; `app.new_browser()` makes more.
     pub browser: Browser,
     db_name: String,
+    /// Whether dropping this app drops its database (not for a replica of another app).
+    owns_database: bool,
+    stop: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 impl std::ops::Deref for TestApp {
@@ -63,12 +70,39 @@ impl TestApp {
         let mut config = test_config();
         adjust(&mut config);
         create_validated_collections(&client_for(&config).await.database(&config.mongodb_db)).await;
+        Self::serve(config, true).await
+    }
+
+    /// Another website process on this one's database and settings, on its own port: a second
+    /// replica, or the site after a restart. It leaves the database to this app.
+    pub async fn replica(&self) -> Self {
+        Self::serve(self.config.clone(), false).await
+    }
+
+    /// Stops serving, gracefully, as a deploy or restart stops the process.
+    pub async fn stop(&mut self) {
+        let (stop, server) = self.stop.take().expect("the app is running");
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), server)
+            .await
+            .expect("the app stops within 20 s")
+            .expect("the server task ends cleanly");
+    }
+
+    async fn serve(config: Config, owns_database: bool) -> Self {
         let app = Application::build(config.clone())
             .await
             .expect("the application builds");
         let addr = app.local_addr();
         let db = app.db();
-        tokio::spawn(app.run_until(std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the app serves until stopped");
+        });
         let db_name = config.mongodb_db.clone();
         Self {
             addr,
@@ -76,6 +110,8 @@ impl TestApp {
             config,
             browser: Browser::new(addr),
             db_name,
+            owns_database,
+            stop: Some((stop, server)),
         }
     }
 
@@ -133,6 +169,9 @@ impl Drop for TestApp {
     /// Drops the test's database. The test's runtime is going away, so this uses its own thread,
     /// runtime and client; failures only leave a stray database behind.
     fn drop(&mut self) {
+        if !self.owns_database {
+            return;
+        }
         let uri = self.config.mongodb_uri.expose().to_owned();
         let name = self.db_name.clone();
         let _ = std::thread::spawn(move || {
@@ -178,6 +217,15 @@ impl Browser {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The same visitor (the same cookies) talking to another app: a replica behind the same
+    /// address, or the same site after a restart.
+    pub fn visiting(&self, app: &TestApp) -> Browser {
+        Browser {
+            base: format!("http://{}", app.addr),
+            client: self.client.clone(),
+        }
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -328,14 +376,41 @@ pub fn form_error(html: &str) -> Option<String> {
     ERROR.captures(html).map(|c| unescape(&c[1]))
 }
 
-/// The `name=value` of the session cookie set by a response, with its attributes.
+/// The session cookie set by a response (`name=value` and its attributes), under either name.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    use website::startup::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
     headers
         .get_all(SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{}=", website::startup::SESSION_COOKIE)))
+        .find(|v| {
+            [SESSION_COOKIE, SECURE_SESSION_COOKIE]
+                .iter()
+                .any(|name| v.starts_with(&format!("{name}=")))
+        })
         .map(str::to_owned)
+}
+
+/// Requests `/search` of `app` with only the given session cookie: whether it is a live session
+/// there (200, not the redirect to `/login`).
+pub async fn session_is_live(app: &TestApp, value: &str) -> bool {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/search"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("{}={value}", website::startup::SESSION_COOKIE),
+        )
+        .send()
+        .await
+        .unwrap();
+    match response.status() {
+        StatusCode::OK => true,
+        StatusCode::SEE_OTHER => false,
+        other => panic!("GET /search with a session cookie answered {other}"),
+    }
 }
 
 /// Just the value of the session cookie in a `Set-Cookie` line.

@@ -7,10 +7,13 @@
 mod accounts;
 mod binary;
 mod helpers;
+mod mongo_proxy;
 mod outage;
 mod pages;
 mod rooms;
 mod schema;
 mod search;
 mod sessions;
+mod shared_sessions;
+mod stuck_database;
 mod ticket;

@@ -1,89 +1,23 @@
 //! MongoDB going away and coming back, and MongoDB absent at startup.
 //!
-//! The application reaches the test server through a TCP proxy the test can switch off: that
-//! cuts every connection and refuses new ones, as a crashed or partitioned server would.
+//! The application reaches the test server through a TCP proxy the test can switch off
+//! (`mongo_proxy`).
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use website::config::Redacted;
 use website::startup::Application;
 
-use crate::helpers::{PASSWORD, TestApp, mongodb_uri, test_config};
+use crate::helpers::{PASSWORD, TestApp, test_config};
+use crate::mongo_proxy::{Mode, MongoProxy};
 
 /// A request that hangs is a failure; a slow answer within this bound is not our concern here.
 const NO_HANG: Duration = Duration::from_secs(10);
 
-struct MongoProxy {
-    port: u16,
-    up: watch::Sender<bool>,
-}
-
-impl MongoProxy {
-    async fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (up, watcher) = watch::channel(true);
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let mut watcher = watcher.clone();
-                if !*watcher.borrow() {
-                    continue; // dropped: the connection is refused
-                }
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = watcher.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Self { port, up }
-    }
-
-    /// The test server's URI with the proxy in place of its host.
-    fn uri(&self) -> String {
-        let original = mongodb_uri();
-        let rest = original
-            .strip_prefix("mongodb://")
-            .expect("a mongodb:// URI");
-        let (credentials, rest) = match rest.rsplit_once('@') {
-            Some((credentials, rest)) => (format!("{credentials}@"), rest),
-            None => (String::new(), rest),
-        };
-        let tail = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
-        let tail = if tail.is_empty() { "/" } else { tail };
-        let separator = if tail.contains('?') { "&" } else { "?" };
-        // directConnection: talk to this address only, never to hosts a replica set announces.
-        format!(
-            "mongodb://{credentials}127.0.0.1:{}{tail}{separator}directConnection=true",
-            self.port
-        )
-    }
-
-    fn set(&self, up: bool) {
-        self.up.send_replace(up);
-    }
-}
-
-/// host:port of the test server.
-fn target() -> String {
-    let uri = mongodb_uri();
-    let rest = uri.strip_prefix("mongodb://").expect("a mongodb:// URI");
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let end = rest.find(['/', '?', ',']).unwrap_or(rest.len());
-    rest[..end].to_owned()
-}
-
 #[tokio::test]
 async fn when_mongodb_goes_away_pages_answer_503_and_recover_when_it_is_back() {
-    let proxy = MongoProxy::start(target()).await;
+    let proxy = MongoProxy::start().await;
     let app = TestApp::spawn_with(|c| {
         c.mongodb_uri = Redacted::new(proxy.uri());
         c.mongodb_timeout = Duration::from_secs(1);
@@ -93,7 +27,7 @@ async fn when_mongodb_goes_away_pages_answer_503_and_recover_when_it_is_back() {
     let room = me.created_room("still here").await;
     let token = me.csrf_token().await;
 
-    proxy.set(false);
+    proxy.set(Mode::Down);
 
     let ready = tokio::time::timeout(NO_HANG, app.get("/readyz"))
         .await
@@ -138,7 +72,7 @@ async fn when_mongodb_goes_away_pages_answer_503_and_recover_when_it_is_back() {
         "the process is alive"
     );
 
-    proxy.set(true);
+    proxy.set(Mode::Up);
 
     // The driver rediscovers the server on its own; give it a bounded number of tries.
     let mut recovered = false;

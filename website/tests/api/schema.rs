@@ -138,6 +138,107 @@ fn valid_room() -> Document {
     }
 }
 
+fn valid_session() -> Document {
+    doc! {
+        "_id": "0f".repeat(32),
+        "user_id": ObjectId::new(),
+        "email": "a@x.io",
+        "csrf_token": "ab".repeat(32),
+        "created_at": mongodb::bson::DateTime::now(),
+        "last_seen_at": mongodb::bson::DateTime::now(),
+        "expires_at": mongodb::bson::DateTime::now(),
+    }
+}
+
+fn valid_login_failure() -> Document {
+    doc! {
+        "_id": ObjectId::new(),
+        "key": "address:203.0.113.7",
+        "at": mongodb::bson::DateTime::now(),
+        "expires_at": mongodb::bson::DateTime::now(),
+    }
+}
+
+/// `document` with `field` set to `value` (or removed, for `None`).
+fn changed(mut document: Document, field: &str, value: Option<Bson>) -> Document {
+    match value {
+        Some(value) => document.insert(field, value),
+        None => document.remove(field),
+    };
+    document
+}
+
+#[test]
+fn sessions_and_login_failures_are_checked_like_the_other_collections() {
+    let sessions = validator("sessions");
+    let failures = validator("login_failures");
+    assert_eq!(
+        violations(&sessions, &Bson::Document(valid_session())),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        violations(&failures, &Bson::Document(valid_login_failure())),
+        Vec::<String>::new()
+    );
+
+    let bad_sessions = [
+        (
+            Some(Bson::String("cookie-value".into())),
+            "_id",
+            "the raw id, not its hash",
+        ),
+        (
+            Some(Bson::String("ab".into())),
+            "csrf_token",
+            "a short token",
+        ),
+        (
+            Some(Bson::String("A@X.io".into())),
+            "email",
+            "an upper-case email",
+        ),
+        (
+            Some(Bson::String("tomorrow".into())),
+            "expires_at",
+            "a date as text",
+        ),
+        (
+            Some(Bson::String("someone".into())),
+            "user_id",
+            "a user id as text",
+        ),
+        (None, "user_id", "no user"),
+        (Some(Bson::Boolean(true)), "admin", "an extra field"),
+    ];
+    for (value, field, why) in bad_sessions {
+        let document = changed(valid_session(), field, value);
+        assert!(
+            !violations(&sessions, &Bson::Document(document)).is_empty(),
+            "sessions: {why} accepted"
+        );
+    }
+    let bad_failures = [
+        (
+            Some(Bson::String("user:a@x.io".into())),
+            "key",
+            "an unknown kind of key",
+        ),
+        (
+            Some(Bson::String("soon".into())),
+            "expires_at",
+            "a date as text",
+        ),
+        (None, "at", "no time"),
+    ];
+    for (value, field, why) in bad_failures {
+        let document = changed(valid_login_failure(), field, value);
+        assert!(
+            !violations(&failures, &Bson::Document(document)).is_empty(),
+            "login_failures: {why} accepted"
+        );
+    }
+}
+
 #[test]
 fn the_checker_accepts_good_documents_and_rejects_bad_ones() {
     let users = validator("users");
@@ -266,12 +367,25 @@ async fn every_document_the_website_writes_matches_the_schema() {
     ann.created_room("Планирование").await;
     ann.created_room(&"ж".repeat(100)).await;
     bob.created_room(r#"<b>"quoted" & marked</b>"#).await;
+    // Two sessions (Ann's, Bob's) and two failures (the account's and the address's).
+    let failed = app
+        .new_browser()
+        .login("bob@example.org", "wrong password")
+        .await;
+    assert_eq!(failed.status(), reqwest::StatusCode::UNAUTHORIZED);
 
-    for (collection, expected) in [("users", 2), ("rooms", 3)] {
+    for (collection, expected) in [
+        ("users", 2),
+        ("rooms", 3),
+        ("sessions", 2),
+        ("login_failures", 2),
+    ] {
         let schema = validator(collection);
         let documents: Vec<Document> = match collection {
             "users" => app.db.users().clone_with_type::<Document>(),
-            _ => app.db.rooms().clone_with_type::<Document>(),
+            "rooms" => app.db.rooms().clone_with_type::<Document>(),
+            "sessions" => app.db.sessions().clone_with_type::<Document>(),
+            _ => app.db.login_failures().clone_with_type::<Document>(),
         }
         .find(doc! {})
         .await

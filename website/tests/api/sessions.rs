@@ -1,26 +1,8 @@
 //! The session cookie: flags, lifecycle, fixation, and pages that need a login.
 
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 
-use crate::helpers::{PASSWORD, TestApp, cookie_value, location, session_cookie};
-
-/// Requests `/search` with only the given session cookie: 200 if it is a live session.
-async fn session_is_live(app: &TestApp, value: &str) -> bool {
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(app.url("/search"))
-        .header(
-            COOKIE,
-            format!("{}={value}", website::startup::SESSION_COOKIE),
-        )
-        .send()
-        .await
-        .unwrap();
-    response.status() == StatusCode::OK
-}
+use crate::helpers::{PASSWORD, TestApp, cookie_value, location, session_cookie, session_is_live};
 
 #[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site_lax_and_not_secure_by_default() {
@@ -40,13 +22,29 @@ async fn the_session_cookie_is_http_only_and_same_site_lax_and_not_secure_by_def
 }
 
 #[tokio::test]
-async fn the_session_cookie_is_secure_when_configured() {
+async fn the_session_cookie_is_secure_and_host_prefixed_when_configured() {
     let app = TestApp::spawn_with(|c| c.cookie_secure = true).await;
 
     let response = app.register("s@example.org", PASSWORD).await;
 
     let cookie = session_cookie(response.headers()).expect("a session cookie");
-    assert!(cookie.to_ascii_lowercase().contains("; secure"), "{cookie}");
+    // A browser keeps a `__Host-` cookie only when it is Secure, has Path=/ and no Domain.
+    assert!(cookie.starts_with("__Host-session="), "{cookie}");
+    let attributes = cookie.to_ascii_lowercase();
+    assert!(attributes.contains("; secure"), "{cookie}");
+    assert!(attributes.contains("; path=/"), "{cookie}");
+    assert!(!attributes.contains("domain="), "{cookie}");
+    assert!(attributes.contains("httponly"), "{cookie}");
+}
+
+#[tokio::test]
+async fn a_plain_http_session_cookie_has_no_host_prefix() {
+    let app = TestApp::spawn().await;
+
+    let response = app.register("plain@example.org", PASSWORD).await;
+
+    let cookie = session_cookie(response.headers()).expect("a session cookie");
+    assert!(cookie.starts_with("session="), "{cookie}");
 }
 
 #[tokio::test]

@@ -1,0 +1,68 @@
+//! The `login_failures` collection: one document per failed login and key (the account, the client
+//! address), shared by every website replica and kept across restarts, for the login throttle.
+//!
+//! A failure counts until its `expires_at`; expired ones are never counted, even before the TTL
+//! index on `expires_at` removes them. Documents are only ever inserted and deleted, never updated.
+
+use std::time::Duration;
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{DateTime, doc};
+use serde::{Deserialize, Serialize};
+
+use super::{Db, DbError};
+
+pub const COLLECTION: &str = "login_failures";
+
+/// One failed login, counted against one key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginFailureDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// What the failure counts against: `account:<email>` or `address:<ip>`.
+    pub key: String,
+    pub at: DateTime,
+    /// When it stops counting (`at` plus the throttle's window).
+    pub expires_at: DateTime,
+}
+
+impl Db {
+    /// Records one failure against each of `keys`, counting for `window` from now.
+    pub async fn insert_login_failures(
+        &self,
+        keys: &[String],
+        window: Duration,
+    ) -> Result<(), DbError> {
+        let at = DateTime::now();
+        let expires_at = at.saturating_add_duration(window);
+        let failures: Vec<LoginFailureDoc> = keys
+            .iter()
+            .map(|key| LoginFailureDoc {
+                id: ObjectId::new(),
+                key: key.clone(),
+                at,
+                expires_at,
+            })
+            .collect();
+        if failures.is_empty() {
+            return Ok(());
+        }
+        self.bounded(self.login_failures().insert_many(failures))
+            .await?;
+        Ok(())
+    }
+
+    /// How many failures against `key` still count, stopping at `up_to` (more makes no difference).
+    pub async fn count_login_failures(&self, key: &str, up_to: u64) -> Result<u64, DbError> {
+        let counting = doc! { "key": key, "expires_at": { "$gt": DateTime::now() } };
+        self.bounded(self.login_failures().count_documents(counting).limit(up_to))
+            .await
+    }
+
+    /// Forgets every failure against `key`.
+    pub async fn delete_login_failures(&self, key: &str) -> Result<(), DbError> {
+        self.bounded(self.login_failures().delete_many(doc! { "key": key }))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,371 @@
+//! The `sessions` collection: signed-in sessions, shared by every website replica and kept across
+//! restarts, and [`MongoSessionStore`], the tower-sessions store on it.
+//!
+//! A record is a typed document (whose session, since when, until when), not an opaque blob.
+//! tower-sessions hands a store the session's data as JSON; the website's sessions hold one value,
+//! the signed-in [`SessionUser`] under [`USER_KEY`], which the store maps to the document's fields
+//! and back. It refuses any other key, so what a session holds changes only with `db/schema.json`.
+//!
+//! The `_id` is the SHA-256 of the session id (the cookie's value): the collection alone opens no
+//! session. An expired record is never loaded, even before the TTL index on `expires_at` removes
+//! it (MongoDB's TTL monitor runs about once a minute).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{DateTime, doc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tower_sessions::session::{self, Id, Record};
+use tower_sessions::{SessionStore, session_store};
+
+use super::error::is_duplicate_key;
+use super::{Db, DbError};
+
+pub const COLLECTION: &str = "sessions";
+
+/// The session data key of the signed-in user, the one key a stored session holds.
+pub const USER_KEY: &str = "user";
+
+/// A new session id that is taken already is replaced this many times before `create` gives up.
+/// Ids are 128 random bits, so even one collision means something is wrong.
+const CREATE_ATTEMPTS: usize = 4;
+
+/// tower-sessions carries a store's errors as text; this starts the text of an unavailable
+/// database, so the web layer can still answer 503 for it (see [`unavailable`]).
+const UNAVAILABLE: &str = "MongoDB unavailable";
+
+/// What a session holds about its user, under [`USER_KEY`]. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub user_id: ObjectId,
+    pub email: String,
+    /// The session's CSRF token.
+    pub csrf_token: String,
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionDoc {
+    /// [`stored_id`] of the session id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub user_id: ObjectId,
+    pub email: String,
+    pub csrf_token: String,
+    /// When the user signed in: a session record is created then, under a fresh id.
+    pub created_at: DateTime,
+    /// The last time a request refreshed the idle timeout (at most once a minute).
+    pub last_seen_at: DateTime,
+    /// The end of the idle timeout. The TTL index removes the record after it.
+    pub expires_at: DateTime,
+}
+
+/// The `_id` of the session `id`: its SHA-256, in hex.
+pub fn stored_id(id: &Id) -> String {
+    format!("{:x}", Sha256::digest(id.to_string().as_bytes()))
+}
+
+fn date_of_seconds(seconds: i64) -> DateTime {
+    DateTime::from_millis(seconds.saturating_mul(1000))
+}
+
+fn seconds_of_date(date: DateTime) -> i64 {
+    date.timestamp_millis().div_euclid(1000)
+}
+
+fn date_of_time(time: OffsetDateTime) -> DateTime {
+    let millis = time.unix_timestamp_nanos() / 1_000_000;
+    DateTime::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+fn time_of_date(date: DateTime) -> OffsetDateTime {
+    let nanos = i128::from(date.timestamp_millis()) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+impl SessionDoc {
+    /// The document of a tower-sessions record.
+    pub fn from_record(record: &Record) -> Result<Self, session_store::Error> {
+        let refuse = |why: String| session_store::Error::Encode(why);
+        if let Some(other) = record.data.keys().find(|key| *key != USER_KEY) {
+            return Err(refuse(format!(
+                "a stored session holds only {USER_KEY:?}, not {other:?} (db/schema.json)"
+            )));
+        }
+        let user = record
+            .data
+            .get(USER_KEY)
+            .ok_or_else(|| refuse("a session without a signed-in user is not stored".into()))?;
+        let user: SessionUser =
+            serde_json::from_value(user.clone()).map_err(|e| refuse(e.to_string()))?;
+        Ok(Self {
+            id: stored_id(&record.id),
+            user_id: user.user_id,
+            email: user.email,
+            csrf_token: user.csrf_token,
+            created_at: date_of_seconds(user.signed_in_at),
+            last_seen_at: date_of_seconds(user.last_seen_at),
+            expires_at: date_of_time(record.expiry_date),
+        })
+    }
+
+    /// The tower-sessions record of this document, stored under the session `id`.
+    pub fn into_record(self, id: Id) -> Result<Record, session_store::Error> {
+        let user = SessionUser {
+            user_id: self.user_id,
+            email: self.email,
+            csrf_token: self.csrf_token,
+            signed_in_at: seconds_of_date(self.created_at),
+            last_seen_at: seconds_of_date(self.last_seen_at),
+        };
+        let user =
+            serde_json::to_value(user).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Record {
+            id,
+            data: HashMap::from([(USER_KEY.to_owned(), user)]),
+            expiry_date: time_of_date(self.expires_at),
+        })
+    }
+}
+
+impl Db {
+    /// Stores a new session; `false` when its id is taken already (nothing is overwritten).
+    pub async fn insert_session(&self, session: &SessionDoc) -> Result<bool, DbError> {
+        self.bounded(async {
+            match self.sessions().insert_one(session).await {
+                Ok(_) => Ok(true),
+                Err(e) if is_duplicate_key(&e) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// The session stored under `id`, unless it has expired.
+    pub async fn find_live_session(&self, id: &str) -> Result<Option<SessionDoc>, DbError> {
+        let live = doc! { "_id": id, "expires_at": { "$gt": DateTime::now() } };
+        self.bounded(self.sessions().find_one(live)).await
+    }
+
+    /// Replaces a stored session that is still live. One that has ended meanwhile (logged out
+    /// through another replica, expired) stays ended: a save never brings a session back.
+    pub async fn update_live_session(&self, session: &SessionDoc) -> Result<(), DbError> {
+        let live = doc! { "_id": &session.id, "expires_at": { "$gt": DateTime::now() } };
+        self.bounded(self.sessions().replace_one(live, session))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, id: &str) -> Result<(), DbError> {
+        self.bounded(self.sessions().delete_one(doc! { "_id": id }))
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user, on every replica (each one's cache lets go within seconds).
+    pub async fn delete_sessions_of(&self, user_id: ObjectId) -> Result<u64, DbError> {
+        // `$in`: see `rooms::one_of` (the stand-in's equality on ObjectId fields).
+        let of_user = doc! { "user_id": { "$in": [user_id] } };
+        let result = self.bounded(self.sessions().delete_many(of_user)).await?;
+        Ok(result.deleted_count)
+    }
+
+    /// The tower-sessions store on this database.
+    pub fn session_store(&self) -> MongoSessionStore {
+        MongoSessionStore { db: self.clone() }
+    }
+}
+
+tokio::task_local! {
+    /// Whether a session query of this request has found MongoDB unavailable.
+    static FOUND_UNAVAILABLE: Cell<bool>;
+}
+
+/// Runs one request's `handling` so that once a session query has found MongoDB unavailable,
+/// the request's later session queries fail at once instead of each waiting
+/// `MONGODB_TIMEOUT_SECS` again (its error page would otherwise wait that long a second time to
+/// show who is signed in). Other requests are not affected: each finds out for itself.
+pub async fn asking_once_per_request<F: Future>(handling: F) -> F::Output {
+    FOUND_UNAVAILABLE.scope(Cell::new(false), handling).await
+}
+
+/// tower-sessions' store on the `sessions` collection. Every query is bounded by
+/// `MONGODB_TIMEOUT_SECS`; see also [`asking_once_per_request`].
+#[derive(Debug, Clone)]
+pub struct MongoSessionStore {
+    db: Db,
+}
+
+impl MongoSessionStore {
+    async fn run<T>(
+        &self,
+        query: impl Future<Output = Result<T, DbError>>,
+    ) -> session_store::Result<T> {
+        let found_unavailable = FOUND_UNAVAILABLE.try_with(Cell::get).unwrap_or(false);
+        if found_unavailable {
+            return Err(session_store::Error::Backend(format!(
+                "{UNAVAILABLE}: it did not answer earlier in this request"
+            )));
+        }
+        query.await.map_err(|error| {
+            if let DbError::Unavailable(_) = error {
+                // Outside `asking_once_per_request` (tests of the store alone) nothing is noted.
+                let _ = FOUND_UNAVAILABLE.try_with(|found| found.set(true));
+                session_store::Error::Backend(format!("{UNAVAILABLE}: {error}"))
+            } else {
+                session_store::Error::Backend(error.to_string())
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for MongoSessionStore {
+    /// Inserts under a fresh id; an id that is taken is replaced, never overwritten.
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        for _ in 0..CREATE_ATTEMPTS {
+            let session = SessionDoc::from_record(record)?;
+            if self.run(self.db.insert_session(&session)).await? {
+                return Ok(());
+            }
+            tracing::warn!("a new session id was taken already; drawing another");
+            record.id = Id::default();
+        }
+        Err(session_store::Error::Backend(format!(
+            "no free session id in {CREATE_ATTEMPTS} attempts"
+        )))
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let session = SessionDoc::from_record(record)?;
+        self.run(self.db.update_live_session(&session)).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self.run(self.db.find_live_session(&stored_id(id))).await? {
+            Some(session) => session.into_record(*id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.run(self.db.delete_session(&stored_id(id))).await
+    }
+}
+
+/// The [`DbError`] of a session operation that failed because MongoDB is unavailable, so the web
+/// layer answers 503 for it as for any query; `None` for other failures.
+pub fn unavailable(error: &session::Error) -> Option<DbError> {
+    match error {
+        session::Error::Store(session_store::Error::Backend(message))
+            if message.starts_with(UNAVAILABLE) =>
+        {
+            Some(DbError::unavailable(message.clone()))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> SessionUser {
+        SessionUser {
+            user_id: ObjectId::new(),
+            email: "a@x.io".into(),
+            csrf_token: "ab".repeat(32),
+            signed_in_at: 1_700_000_000,
+            last_seen_at: 1_700_000_060,
+        }
+    }
+
+    fn record_of(data: HashMap<String, serde_json::Value>) -> Record {
+        Record {
+            id: Id::default(),
+            data,
+            expiry_date: OffsetDateTime::from_unix_timestamp(1_700_003_600).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_record_becomes_readable_fields_and_comes_back_the_same() {
+        let user = user();
+        let record = record_of(HashMap::from([(
+            USER_KEY.to_owned(),
+            serde_json::to_value(&user).unwrap(),
+        )]));
+
+        let stored = SessionDoc::from_record(&record).unwrap();
+
+        assert_eq!(stored.user_id, user.user_id);
+        assert_eq!(stored.email, "a@x.io");
+        assert_eq!(stored.created_at.timestamp_millis(), 1_700_000_000_000);
+        assert_eq!(stored.last_seen_at.timestamp_millis(), 1_700_000_060_000);
+        assert_eq!(stored.expires_at.timestamp_millis(), 1_700_003_600_000);
+        assert_eq!(stored.id, stored_id(&record.id));
+        let back = stored.into_record(record.id).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn the_stored_id_is_a_hash_not_the_cookie_value() {
+        let id = Id::default();
+        let stored = stored_id(&id);
+        assert_eq!(stored.len(), 64);
+        assert!(stored.bytes().all(|b| b.is_ascii_hexdigit()), "{stored}");
+        assert!(!stored.contains(&id.to_string()));
+        assert_eq!(stored, stored_id(&id), "the same id, the same hash");
+        assert_ne!(stored, stored_id(&Id::default()));
+    }
+
+    #[test]
+    fn records_without_a_user_or_with_other_keys_are_refused() {
+        let value = serde_json::to_value(user()).unwrap();
+        let cases = [
+            (HashMap::new(), "no user"),
+            (
+                HashMap::from([("flash".to_owned(), serde_json::json!("hi"))]),
+                "another key only",
+            ),
+            (
+                HashMap::from([
+                    (USER_KEY.to_owned(), value),
+                    ("flash".to_owned(), serde_json::json!("hi")),
+                ]),
+                "another key besides the user",
+            ),
+            (
+                HashMap::from([(USER_KEY.to_owned(), serde_json::json!({"user_id": 1}))]),
+                "a malformed user",
+            ),
+        ];
+        for (data, why) in cases {
+            assert!(
+                matches!(
+                    SessionDoc::from_record(&record_of(data)),
+                    Err(session_store::Error::Encode(_))
+                ),
+                "{why} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_unavailable_database_is_told_apart() {
+        let down = session::Error::Store(session_store::Error::Backend(format!(
+            "{UNAVAILABLE}: it did not answer earlier in this request"
+        )));
+        assert!(matches!(unavailable(&down), Some(DbError::Unavailable(_))));
+        let other = session::Error::Store(session_store::Error::Backend("E11000".into()));
+        assert!(unavailable(&other).is_none());
+        let encode = session::Error::Store(session_store::Error::Encode("x".into()));
+        assert!(unavailable(&encode).is_none());
+    }
+}
