@@ -8,8 +8,8 @@
 //! replica knows every session, with `tower-sessions-moka-store`'s `MokaStore` as a small cache in
 //! front ([`Store`]). A replica trusts its cached copy for at most [`CACHE_TTL`], so a session
 //! ended through another replica (logout, account removed) stops working everywhere within it.
-//! When MongoDB is unavailable, reading or writing a session is [`crate::db::DbError::Unavailable`] (503):
-//! nobody is treated as signed out, and no session ends.
+//! When MongoDB is unavailable, reading or writing a session is
+//! [`crate::db::DbError::Unavailable`] (503): nobody is treated as signed out, no session ends.
 
 use std::time::Duration;
 

@@ -17,7 +17,7 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// MongoDB did not answer in time (or has just failed to): [`DbError::Unavailable`], saying why.
+    /// MongoDB did not answer in time: [`DbError::Unavailable`], saying why.
     pub(crate) fn unavailable(why: impl Into<String>) -> Self {
         let timed_out = std::io::Error::new(std::io::ErrorKind::TimedOut, why.into());
         Self::Unavailable(timed_out.into())

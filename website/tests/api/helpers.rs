@@ -349,6 +349,18 @@ impl Browser {
     }
 }
 
+/// Asks for `path` every 250 ms, at most 60 times, until it answers 200: whether it did. (After
+/// an outage the MongoDB driver finds the server again on its own, in its own time.)
+pub async fn eventually_ok(browser: &Browser, path: &str) -> bool {
+    for _ in 0..60 {
+        if browser.get(path).await.status() == StatusCode::OK {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
+
 /// The first capture group of every match of `pattern` in `text`.
 pub fn capture(text: &str, pattern: &str) -> Vec<String> {
     Regex::new(pattern)

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use website::config::Redacted;
 use website::startup::Application;
 
-use crate::helpers::{PASSWORD, TestApp, test_config};
+use crate::helpers::{PASSWORD, TestApp, eventually_ok, test_config};
 use crate::mongo_proxy::{Mode, MongoProxy};
 
 /// A request that hangs is a failure; a slow answer within this bound is not our concern here.
@@ -74,16 +74,10 @@ async fn when_mongodb_goes_away_pages_answer_503_and_recover_when_it_is_back() {
 
     proxy.set(Mode::Up);
 
-    // The driver rediscovers the server on its own; give it a bounded number of tries.
-    let mut recovered = false;
-    for _ in 0..60 {
-        if app.get("/readyz").await.status() == StatusCode::OK {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(recovered, "ready again once MongoDB is back");
+    assert!(
+        eventually_ok(&app, "/readyz").await,
+        "ready again once MongoDB is back"
+    );
     let home = me.get("/").await;
     assert_eq!(home.status(), StatusCode::OK);
     assert!(

@@ -170,71 +170,52 @@ fn changed(mut document: Document, field: &str, value: Option<Bson>) -> Document
 
 #[test]
 fn sessions_and_login_failures_are_checked_like_the_other_collections() {
-    let sessions = validator("sessions");
-    let failures = validator("login_failures");
-    assert_eq!(
-        violations(&sessions, &Bson::Document(valid_session())),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        violations(&failures, &Bson::Document(valid_login_failure())),
-        Vec::<String>::new()
-    );
-
-    let bad_sessions = [
-        (
-            Some(Bson::String("cookie-value".into())),
-            "_id",
-            "the raw id, not its hash",
-        ),
-        (
-            Some(Bson::String("ab".into())),
-            "csrf_token",
-            "a short token",
-        ),
-        (
-            Some(Bson::String("A@X.io".into())),
-            "email",
-            "an upper-case email",
-        ),
-        (
-            Some(Bson::String("tomorrow".into())),
-            "expires_at",
-            "a date as text",
-        ),
-        (
-            Some(Bson::String("someone".into())),
-            "user_id",
-            "a user id as text",
-        ),
-        (None, "user_id", "no user"),
-        (Some(Bson::Boolean(true)), "admin", "an extra field"),
-    ];
-    for (value, field, why) in bad_sessions {
-        let document = changed(valid_session(), field, value);
-        assert!(
-            !violations(&sessions, &Bson::Document(document)).is_empty(),
-            "sessions: {why} accepted"
-        );
+    for (collection, document) in [
+        ("sessions", valid_session()),
+        ("login_failures", valid_login_failure()),
+    ] {
+        let errors = violations(&validator(collection), &Bson::Document(document));
+        assert_eq!(errors, Vec::<String>::new(), "{collection}");
     }
-    let bad_failures = [
-        (
-            Some(Bson::String("user:a@x.io".into())),
-            "key",
-            "an unknown kind of key",
-        ),
-        (
-            Some(Bson::String("soon".into())),
-            "expires_at",
-            "a date as text",
-        ),
-        (None, "at", "no time"),
-    ];
-    for (value, field, why) in bad_failures {
-        let document = changed(valid_login_failure(), field, value);
+
+    let as_text = |text: &str| Some(Bson::String(text.into()));
+    assert_all_refused(
+        "sessions",
+        valid_session,
+        &[
+            (as_text("cookie-value"), "_id", "the raw id, not its hash"),
+            (as_text("ab"), "csrf_token", "a short token"),
+            (as_text("A@X.io"), "email", "an upper-case email"),
+            (as_text("tomorrow"), "expires_at", "a date as text"),
+            (as_text("someone"), "user_id", "a user id as text"),
+            (None, "user_id", "no user"),
+            (Some(Bson::Boolean(true)), "admin", "an extra field"),
+        ],
+    );
+    assert_all_refused(
+        "login_failures",
+        valid_login_failure,
+        &[
+            (as_text("user:a@x.io"), "key", "an unknown kind of key"),
+            (as_text("soon"), "expires_at", "a date as text"),
+            (None, "at", "no time"),
+        ],
+    );
+}
+
+/// Each case — `valid()` with one field changed (or removed, for `None`) — breaks the validator
+/// of `collection`.
+fn assert_all_refused(
+    collection: &str,
+    valid: fn() -> Document,
+    cases: &[(Option<Bson>, &str, &str)],
+) {
+    let schema = validator(collection);
+    for (value, field, why) in cases {
+        let document = changed(valid(), field, value.clone());
         assert!(
-            !violations(&failures, &Bson::Document(document)).is_empty(),
-            "login_failures: {why} accepted"
+            !violations(&schema, &Bson::Document(document)).is_empty(),
+            "{collection}: {why} accepted"
         );
     }
 }

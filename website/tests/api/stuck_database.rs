@@ -9,7 +9,7 @@ use reqwest::header::SET_COOKIE;
 use reqwest::{Response, StatusCode};
 use website::config::Redacted;
 
-use crate::helpers::{PASSWORD, TestApp, session_cookie};
+use crate::helpers::{PASSWORD, TestApp, eventually_ok, session_cookie};
 use crate::mongo_proxy::{Mode, MongoProxy};
 
 /// Scheduling slack on top of a time limit the application sets itself.
@@ -64,15 +64,10 @@ async fn when_mongodb_is_down_a_session_is_neither_signed_out_nor_ended() {
 
     proxy.set(Mode::Up);
 
-    let mut back = false;
-    for _ in 0..60 {
-        if me_on_two.get("/search").await.status() == StatusCode::OK {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(back, "signed in on the second replica once MongoDB is back");
+    assert!(
+        eventually_ok(&me_on_two, "/search").await,
+        "signed in on the second replica once MongoDB is back"
+    );
     let rooms = me_on_two.my_rooms().await;
     assert_eq!(rooms.len(), 1, "{rooms:?}");
 }
