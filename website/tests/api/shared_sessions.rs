@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, doc};
 use reqwest::StatusCode;
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
 use website::db::SessionDoc;
-use website::db::sessions::stored_id;
+use website::db::sessions::{SessionUser, USER_KEY, stored_id};
 use website::domain::Email;
 
 use crate::helpers::{PASSWORD, TestApp, cookie_value, location, session_cookie, session_is_live};
@@ -196,7 +198,7 @@ async fn the_stored_session_names_its_user_and_dates_but_not_its_cookie() {
         "expires after the idle timeout: {stored:?}"
     );
     assert_ne!(stored.id, value, "the cookie's value is not stored");
-    let id: tower_sessions::session::Id = value.parse().unwrap();
+    let id: Id = value.parse().unwrap();
     assert_eq!(stored.id, stored_id(&id));
 }
 
@@ -306,4 +308,38 @@ async fn a_login_failure_stops_counting_when_its_window_ends_even_before_the_ttl
         .await
         .unwrap();
     assert_eq!(stored, 1, "still stored, no longer counted");
+}
+
+#[tokio::test]
+async fn creating_a_session_under_a_taken_id_draws_another_and_overwrites_nothing() {
+    let app = TestApp::spawn().await;
+    let store = app.db.session_store();
+    let record_of = |email: &str| {
+        let user = SessionUser {
+            user_id: mongodb::bson::oid::ObjectId::new(),
+            email: email.to_owned(),
+            csrf_token: "ab".repeat(32),
+            signed_in_at: 1_700_000_000,
+            last_seen_at: 1_700_000_000,
+        };
+        Record {
+            id: Id::default(),
+            data: [(USER_KEY.to_owned(), serde_json::to_value(user).unwrap())].into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        }
+    };
+    let mut first = record_of("first@example.org");
+    store.create(&mut first).await.unwrap();
+    let mut second = record_of("second@example.org");
+    second.id = first.id;
+
+    store.create(&mut second).await.unwrap();
+
+    assert_ne!(second.id, first.id, "a new id was drawn");
+    let stored = |id: Id| {
+        let store = store.clone();
+        async move { store.load(&id).await.unwrap().unwrap().data[USER_KEY]["email"].clone() }
+    };
+    assert_eq!(stored(first.id).await, "first@example.org");
+    assert_eq!(stored(second.id).await, "second@example.org");
 }
