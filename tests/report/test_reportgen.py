@@ -145,6 +145,8 @@ class DatabaseTables(unittest.TestCase):
                 self.assertIn(f"`{index['name']}`", text)
         self.assertIn("| `email` | String | да | уникальное (индекс)", text)
         self.assertIn("| Адрес |", text)
+        ttl_row = next(line for line in text.splitlines() if "`expires_at_ttl`" in line)
+        self.assertIn("TTL: документ удаляется в момент, указанный в поле", ttl_row)
 
 
 class Placeholders(unittest.TestCase):

@@ -70,6 +70,10 @@ def _index_kind(index: dict) -> str:
         kinds.append("B-дерево")
     if index.get("unique"):
         kinds.append("уникальный")
+    if "expireAfterSeconds" in index:
+        seconds = index["expireAfterSeconds"]
+        when = "в момент, указанный в поле" if seconds == 0 else f"через {seconds} с после значения поля"
+        kinds.append(f"TTL: документ удаляется {when}")
     return ", ".join(kinds)
 
 
