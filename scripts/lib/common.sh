@@ -77,8 +77,17 @@ apt_install() {
 }
 
 # Prints a free TCP port on 127.0.0.1.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+free_port() { free_ports 1; }
+
+# free_ports <count>: prints that many distinct free TCP ports on 127.0.0.1, space-separated. All are
+# bound at once before any is let go, so no port comes twice.
+free_ports() {
+  python3 -c '
+import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
 }
 
 # Waits until something accepts TCP connections on 127.0.0.1:$1 (at most $2 seconds, default 20).

@@ -5,7 +5,7 @@
 
 # The variables nginx/default.conf.template uses; nginx/Dockerfile lets the image substitute
 # exactly these (NGINX_ENVSUBST_FILTER), so nginx's own `$variables` pass through untouched.
-NGINX_TEMPLATE_VARS=(NGINX_LISTEN NGINX_RESOLVER NGINX_ACCESS_LOG WEBSITE_UPSTREAM CHAT_UPSTREAM
+NGINX_TEMPLATE_VARS=(NGINX_LISTEN NGINX_RESOLVER NGINX_ACCESS_LOG NGINX_UPSTREAMS WEBSITE_UPSTREAM CHAT_UPSTREAM
   NGINX_WS_PER_ADDRESS NGINX_ACCOUNT_RATE NGINX_ACCOUNT_BURST NGINX_TICKET_RATE NGINX_TICKET_BURST)
 
 # The abuse limits' defaults, the same as docker-compose.yml's (a static test compares them).
@@ -31,6 +31,36 @@ nginx_render_template() {
     for name in "${NGINX_TEMPLATE_VARS[@]}"; do export "${name?}"; done
     envsubst "$shell_format" <"$ROOT/nginx/default.conf.template" >"$out"
   )
+}
+
+# nginx_native_upstreams <website ports> <chat ports>: sets the template's NGINX_UPSTREAMS,
+# WEBSITE_UPSTREAM and CHAT_UPSTREAM for the native stack: an upstream group per service with every
+# replica (the ports, space-separated, on 127.0.0.1), which the other two name. The website's
+# requests go round robin; each new chat connection to the replica with the fewest open.
+# shellcheck disable=SC2034 # the three are read by nginx_render_template
+nginx_native_upstreams() {
+  local website_ports chat_ports
+  read -r -a website_ports <<<"$1"
+  read -r -a chat_ports <<<"$2"
+  NGINX_UPSTREAMS="$(nginx_upstream_group website "" "${website_ports[@]}" && nginx_upstream_group chat least_conn "${chat_ports[@]}")" || return 1
+  WEBSITE_UPSTREAM=website
+  CHAT_UPSTREAM=chat
+}
+
+# nginx_upstream_group <name> <balancing directive or ""> <port...>: one upstream block, a server
+# line per port. `zone` shares the group's state (round robin position, open connections) between
+# nginx's workers; `max_fails=0`: see "Replicas" in the template.
+nginx_upstream_group() {
+  local name=$1 balancing=$2 port
+  shift 2
+  (($# > 0)) || die "nginx upstream group $name: no replica ports"
+  printf 'upstream %s {\n  zone %s_replicas 64k;\n' "$name" "$name"
+  [[ -z $balancing ]] || printf '  %s;\n' "$balancing"
+  for port in "$@"; do
+    [[ $port =~ ^[0-9]+$ ]] || die "nginx upstream group $name: '$port' is not a port"
+    printf '  server 127.0.0.1:%s max_fails=0;\n' "$port"
+  done
+  printf '}\n'
 }
 
 # nginx_write_main_conf <dir> <server conf> [error log]: writes <dir>/nginx.conf, a main

@@ -77,6 +77,7 @@ def start_nginx(folder: Path, website_port: int, chat_port: int) -> tuple[subpro
         "NGINX_LISTEN": f"127.0.0.1:{port}",
         "NGINX_RESOLVER": "127.0.0.1",
         "NGINX_ACCESS_LOG": str(folder / "access.log"),
+        "NGINX_UPSTREAMS": "# none: one address each",
         "WEBSITE_UPSTREAM": f"127.0.0.1:{website_port}",
         "CHAT_UPSTREAM": f"127.0.0.1:{chat_port}",
         **LIMITS,

@@ -3,8 +3,8 @@
 The test environment has no Docker engine to run `docker compose config` or the stack, so the
 file is checked statically: against the Compose specification's JSON schema, and for what the
 deployment relies on — one published port (nginx), MongoDB's data in ./dump, the website never
-connecting as root, health-ordered start-up, one shared JWT secret, and every setting documented
-in .env.example.
+connecting as root, health-ordered start-up, one shared JWT secret, every setting documented
+in .env.example, and the `scale` profile: Redis for the chat replicas, only when asked for.
 """
 
 import re
@@ -19,7 +19,8 @@ from conftest import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
 VENV_BIN = Path(sys.executable).parent
-SERVICES = {"website", "chat", "db", "nginx"}
+SERVICES = {"website", "chat", "db", "nginx"}  # the assignment's four: `docker compose up`
+SCALE_PROFILE = {"redis"}  # added by `docker compose --profile scale up`
 INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}")
 
 
@@ -53,9 +54,24 @@ def test_the_schema_check_rejects_an_invalid_compose_file(tmp_path):
     assert result.returncode != 0, "an unknown service key must fail validation"
 
 
+def enabled_services(compose: dict, *profiles: str) -> set[str]:
+    """The services Compose starts with these profiles active: those without profiles, and those
+    with one of them (the Compose specification's rule)."""
+    return {
+        name for name, service in compose["services"].items()
+        if not service.get("profiles") or set(service["profiles"]) & set(profiles)
+    }
+
+
+def test_the_default_is_the_assignments_four_services_and_the_scale_profile_adds_redis(compose):
+    assert enabled_services(compose) == SERVICES
+    assert enabled_services(compose, "scale") == SERVICES | SCALE_PROFILE
+    assert compose["services"]["redis"]["profiles"] == ["scale"]
+
+
 def test_the_four_services_are_each_built_from_their_own_dockerfile(compose):
-    assert set(compose["services"]) == SERVICES
-    for name, service in compose["services"].items():
+    for name in SERVICES:
+        service = compose["services"][name]
         build = service["build"]
         context = ROOT / (build if isinstance(build, str) else build.get("context", "."))
         dockerfile = context / (build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile")
@@ -88,6 +104,9 @@ def test_services_start_in_order_of_health_and_restart_by_themselves(compose):
         "website": {"condition": "service_healthy"},
         "chat": {"condition": "service_healthy"},
     }
+    # Redis first when the profile brings it; `required: false` lets chat start without it (a
+    # required dependency on a service of an inactive profile makes the whole project invalid).
+    assert services["chat"]["depends_on"] == {"redis": {"condition": "service_healthy", "required": False}}
     for name, service in services.items():
         assert service.get("restart") == "unless-stopped", name
 
@@ -96,6 +115,39 @@ def test_services_start_in_order_of_health_and_restart_by_themselves(compose):
 def test_every_image_has_a_healthcheck(service):
     dockerfile = (ROOT / service / "Dockerfile").read_text()
     assert re.search(r"^HEALTHCHECK .*\bCMD\b", dockerfile, re.M | re.S), f"{service}/Dockerfile has no HEALTHCHECK"
+
+
+def test_redis_is_the_official_redis_7_image_with_a_healthcheck_inside_the_edge_network(compose):
+    redis = compose["services"]["redis"]
+    assert redis["image"] == "redis:7-alpine"
+    assert "redis-cli ping" in " ".join(redis["healthcheck"]["test"])
+    assert redis["networks"] == ["edge"]
+    assert "ports" not in redis and "expose" not in redis
+    # Fan-out and presence only: nothing is written to disk.
+    assert "volumes" not in redis
+    assert redis["command"][redis["command"].index("--save") + 1] == ""
+
+
+def test_redis_url_reaches_chat_empty_unless_it_is_set_for_the_scale_profile(compose):
+    chat = compose["services"]["chat"]["environment"]
+    assert chat["REDIS_URL"] == "${REDIS_URL:-}"
+    assert not any("REDIS_URL" in str(service.get("environment", {})) for name, service in compose["services"].items() if name != "chat")
+    # The value the docs tell you to set: the redis service on its default port.
+    docs = (ROOT / "docs" / "running.md").read_text()
+    assert "REDIS_URL=redis://redis:6379 docker compose --profile scale up --build --scale chat=3 --scale website=2" in docs
+    assert "COMPOSE_PROFILES=scale" in (ROOT / ".env.example").read_text()
+
+
+def test_website_and_chat_can_be_scaled(compose):
+    # `--scale` refuses a service with a fixed container name or a published port.
+    for name in ("website", "chat"):
+        service = compose["services"][name]
+        assert "container_name" not in service and "ports" not in service, name
+    # nginx reaches them by service name, which Docker's DNS answers with every replica.
+    nginx = compose["services"]["nginx"]["environment"]
+    assert nginx["WEBSITE_UPSTREAM"] == "website:8000" and nginx["CHAT_UPSTREAM"] == "chat:9000"
+    assert nginx["NGINX_RESOLVER"] == "127.0.0.11"
+    assert nginx["NGINX_UPSTREAMS"].startswith("#"), "no upstream group under Compose"
 
 
 def test_the_database_is_not_reachable_from_nginx(compose):

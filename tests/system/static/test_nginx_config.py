@@ -1,8 +1,9 @@
 """nginx/default.conf.template: `nginx -t` of both renderings, proxying, and what it logs.
 
 The template is rendered the way each run does it (scripts/lib/nginx.sh, the same envsubst the
-official image uses): with the Compose service names and with native 127.0.0.1 addresses.
-Upstreams are named through variables, so the Compose names need not resolve on this machine.
+official image uses): with the Compose service names, and natively with upstream groups of
+127.0.0.1 ports, for one replica of each service and for several. Upstreams are named through
+variables, so the Compose names need not resolve on this machine.
 """
 
 import difflib
@@ -19,18 +20,32 @@ COMPOSE_VALUES = {
     "NGINX_LISTEN": "80",
     "NGINX_RESOLVER": "127.0.0.11",
     "NGINX_ACCESS_LOG": "/dev/stdout",
+    "NGINX_UPSTREAMS": "# none: Docker's DNS answers website and chat with every replica",
     "WEBSITE_UPSTREAM": "website:8000",
     "CHAT_UPSTREAM": "chat:9000",
 }
+# The native stack's replicas: (website ports, chat ports).
+ONE_EACH = ([18000], [19000])
+SEVERAL = ([18000, 18001], [19000, 19001, 19002])
 
 
-def native_values(tmp: Path) -> dict:
+def native_values(tmp: Path, replicas=ONE_EACH) -> dict:
+    """The values scripts/stack renders with: its listen address and log, and the upstream groups
+    that scripts/lib/nginx.sh makes of the replicas' ports."""
+    website, chat = (" ".join(map(str, ports)) for ports in replicas)
+    groups = nginx_sh(
+        f'nginx_native_upstreams "{website}" "{chat}" && '
+        'printf "%s\\0" "$NGINX_UPSTREAMS" "$WEBSITE_UPSTREAM" "$CHAT_UPSTREAM"'
+    )
+    assert groups.returncode == 0, groups.stderr
+    upstreams, website_upstream, chat_upstream, _ = groups.stdout.split("\0")
     return {
         "NGINX_LISTEN": "127.0.0.1:18080",
         "NGINX_RESOLVER": "127.0.0.1",
         "NGINX_ACCESS_LOG": str(tmp / "access.log"),
-        "WEBSITE_UPSTREAM": "127.0.0.1:18000",
-        "CHAT_UPSTREAM": "127.0.0.1:19000",
+        "NGINX_UPSTREAMS": upstreams,
+        "WEBSITE_UPSTREAM": website_upstream,
+        "CHAT_UPSTREAM": chat_upstream,
     }
 
 
@@ -55,14 +70,20 @@ def nginx_test(tmp: Path, server_conf: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def rendered(tmp_path) -> dict:
+def values(tmp_path) -> dict:
     return {
-        "compose": render(tmp_path / "compose", COMPOSE_VALUES),
-        "native": render(tmp_path / "native", native_values(tmp_path / "native")),
+        "compose": COMPOSE_VALUES,
+        "native": native_values(tmp_path / "native"),
+        "native-replicas": native_values(tmp_path / "native-replicas", SEVERAL),
     }
 
 
-@pytest.mark.parametrize("which", ["compose", "native"])
+@pytest.fixture
+def rendered(tmp_path, values) -> dict:
+    return {which: render(tmp_path / which, given) for which, given in values.items()}
+
+
+@pytest.mark.parametrize("which", ["compose", "native", "native-replicas"])
 def test_nginx_accepts_the_rendered_configuration(rendered, which):
     conf = rendered[which]
     result = nginx_test(conf.parent, conf)
@@ -75,22 +96,21 @@ def test_nginx_t_does_reject_a_broken_configuration(tmp_path):
     assert nginx_test(tmp_path, broken).returncode != 0
 
 
-def test_both_renderings_differ_only_in_the_template_variables(rendered):
-    compose = rendered["compose"].read_text().splitlines()
-    native = rendered["native"].read_text().splitlines()
-    changed = [
-        line
-        for line in difflib.unified_diff(compose, native, lineterm="", n=0)
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
-    # The abuse limits have the same defaults in both; only the topology differs.
-    template_lines = {
-        line.strip()
-        for line in TEMPLATE.read_text().splitlines()
-        if any(f"${{{name}}}" in line for name in COMPOSE_VALUES)
-    }
-    assert changed, "the renderings should differ in the upstream addresses"
-    assert len(changed) == 2 * len(template_lines)
+@pytest.mark.parametrize("which", ["compose", "native", "native-replicas"])
+def test_each_rendering_is_the_template_with_only_its_variables_filled_in(rendered, values, which):
+    # The template's text between the variables, each variable a group: a rendering must match it
+    # whole, every group holding exactly that variable's value. The abuse limits have the same
+    # defaults in every rendering; the topology is all that differs.
+    template = TEMPLATE.read_text()
+    names = re.findall(r"\$\{([A-Z_]+)\}", template)
+    literal = re.split(r"\$\{[A-Z_]+\}", template)
+    pattern = re.escape(literal[0]) + "".join(f"(.*?){re.escape(text)}" for text in literal[1:])
+    match = re.fullmatch(pattern, rendered[which].read_text(), re.S)
+
+    assert match, f"the {which} rendering differs from the template outside its variables"
+    defaults = dict(default.split("=", 1) for default in nginx_sh('printf "%s\\n" "${NGINX_LIMIT_DEFAULTS[@]}"').stdout.split())
+    expected = {**defaults, **values[which]}
+    assert list(match.groups()) == [expected[name] for name in names]
 
 
 def test_every_template_variable_is_substituted_and_nginx_variables_are_kept(rendered):
@@ -98,6 +118,62 @@ def test_every_template_variable_is_substituted_and_nginx_variables_are_kept(ren
     assert "${" not in text
     assert "set $website_upstream http://website:8000;" in text
     assert "proxy_set_header X-Real-IP $remote_addr;" in text
+
+
+def upstream_groups(text: str) -> dict[str, list[str]]:
+    """The upstream blocks of a rendering: name -> the directives inside, one a line."""
+    return {
+        name: [line.strip() for line in body.strip().splitlines()]
+        for name, body in re.findall(r"^upstream (\S+) \{\n(.*?)^\}", text, re.M | re.S)
+    }
+
+
+def test_natively_each_service_is_a_group_of_all_its_replicas(rendered):
+    text = rendered["native-replicas"].read_text()
+    website_ports, chat_ports = SEVERAL
+
+    groups = upstream_groups(text)
+
+    assert set(groups) == {"website", "chat"}
+    assert [line for line in groups["website"] if line.startswith("server ")] == [
+        f"server 127.0.0.1:{port} max_fails=0;" for port in website_ports
+    ]
+    assert [line for line in groups["chat"] if line.startswith("server ")] == [
+        f"server 127.0.0.1:{port} max_fails=0;" for port in chat_ports
+    ]
+    # Round robin for pages; a new WebSocket to the replica with the fewest open ones.
+    assert "least_conn;" in groups["chat"] and "least_conn;" not in groups["website"]
+    # Shared by nginx's workers, so that the counts and the turn are the whole nginx's.
+    assert "zone website_replicas 64k;" in groups["website"] and "zone chat_replicas 64k;" in groups["chat"]
+    assert "set $website_upstream http://website;" in text
+    assert "set $chat_upstream http://chat;" in text
+
+
+def test_one_replica_each_is_a_group_of_one(rendered):
+    groups = upstream_groups(rendered["native"].read_text())
+    assert [line for line in groups["website"] if line.startswith("server ")] == ["server 127.0.0.1:18000 max_fails=0;"]
+    assert [line for line in groups["chat"] if line.startswith("server ")] == ["server 127.0.0.1:19000 max_fails=0;"]
+
+
+def test_under_compose_the_service_names_are_resolved_per_request_through_dockers_dns(rendered):
+    text = rendered["compose"].read_text()
+    # No group: a name in a group would be resolved once, at start, and miss later replicas.
+    assert upstream_groups(text) == {}
+    assert "resolver 127.0.0.11 valid=10s ipv6=off;" in text
+    assert "set $website_upstream http://website:8000;" in text
+    assert "set $chat_upstream http://chat:9000;" in text
+
+
+def test_every_location_proxies_through_a_variable():
+    # A variable is what makes nginx resolve the Compose names per request (and find a group natively).
+    passes = re.findall(r"proxy_pass (\S+);", TEMPLATE.read_text())
+    assert passes and set(passes) == {"$website_upstream", "$chat_upstream"}
+
+
+def test_upstream_groups_refuse_a_replica_without_a_port():
+    result = nginx_sh('nginx_native_upstreams "" "19000"')
+    assert result.returncode != 0
+    assert "no replica ports" in result.stderr
 
 
 def test_the_template_variables_are_the_same_everywhere():
