@@ -2,7 +2,8 @@
 
 `docker compose --scale website=3` gives the service name `website` one address per replica in
 Docker's DNS. nginx is rendered here with Compose's own values for the template (from
-docker-compose.yml), except that its resolver is a DNS stand-in on 127.0.0.1, which answers
+docker-compose.yml; the abuse limits are test_edge_nginx.py's small ones, which these requests do
+not reach), except that its resolver is a DNS stand-in on 127.0.0.1, which answers
 `website` and `chat` with several loopback addresses, each a stand-in replica that names itself in
 its answers. So the tests can show what Compose relies on: every replica gets requests, one that
 is gone is skipped, and one recreated with a new address gets requests once the resolver's answer
@@ -13,7 +14,6 @@ import http.client
 import json
 import socket
 import struct
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from test_edge_nginx import start_nginx
 
 ROOT = Path(__file__).resolve().parents[3]
 WEBSITE = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
@@ -121,39 +123,20 @@ class Edge:
         self.chat_port = port_free_on(CHAT)
         self.replicas = {address: start_replica(address, self.website_port) for address in WEBSITE}
         self.replicas |= {address: start_replica(address, self.chat_port) for address in CHAT}
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
         compose = compose_nginx_environment()
-        env = {
-            "PATH": "/usr/sbin:/usr/bin:/bin",
-            **compose,
-            # Docker's DNS and the published port are the stand-in's and this test's.
-            "NGINX_LISTEN": f"127.0.0.1:{self.port}",
-            "NGINX_RESOLVER": f"127.0.0.1:{self.dns.port}",
-            "NGINX_ACCESS_LOG": str(folder / "access.log"),
-            "WEBSITE_UPSTREAM": compose["WEBSITE_UPSTREAM"].replace(":8000", f":{self.website_port}"),
-            "CHAT_UPSTREAM": compose["CHAT_UPSTREAM"].replace(":9000", f":{self.chat_port}"),
-        }
-        assert env["WEBSITE_UPSTREAM"] == f"website:{self.website_port}", "Compose names the service"
-        script = (
-            f'source "{ROOT}/scripts/lib/common.sh" && source "{ROOT}/scripts/lib/nginx.sh" && '
-            f'nginx_render_template "{folder}/default.conf" && nginx_write_main_conf "{folder}" "{folder}/default.conf"'
+        website_upstream = compose["WEBSITE_UPSTREAM"].replace(":8000", f":{self.website_port}")
+        chat_upstream = compose["CHAT_UPSTREAM"].replace(":9000", f":{self.chat_port}")
+        assert website_upstream == f"website:{self.website_port}", "Compose names the service"
+        self.nginx, self.port = start_nginx(
+            folder,
+            self.website_port,
+            self.chat_port,
+            # Compose's values, with the stand-ins' ports; Docker's DNS is the stand-in.
+            NGINX_UPSTREAMS=compose["NGINX_UPSTREAMS"],
+            WEBSITE_UPSTREAM=website_upstream,
+            CHAT_UPSTREAM=chat_upstream,
+            NGINX_RESOLVER=f"127.0.0.1:{self.dns.port}",
         )
-        subprocess.run(["bash", "-c", script], env=env, check=True, cwd=ROOT)
-        self.nginx = subprocess.Popen(
-            ["nginx", "-p", f"{folder}/", "-c", f"{folder}/nginx.conf", "-e", f"{folder}/error.log"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"nginx did not start; see {folder}/error.log"
-                time.sleep(0.05)
 
     def get(self, path: str) -> tuple[int, str]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)

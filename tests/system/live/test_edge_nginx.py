@@ -70,7 +70,10 @@ def upstream():
     server.shutdown()
 
 
-def start_nginx(folder: Path, website_port: int, chat_port: int) -> tuple[subprocess.Popen, int]:
+def start_nginx(folder: Path, website_port: int, chat_port: int, **values: str) -> tuple[subprocess.Popen, int]:
+    """nginx rendered from the template with the tiny limits, in front of 127.0.0.1:<website_port>
+    and 127.0.0.1:<chat_port>; `values` replace template values (test_edge_dns.py gives Compose's).
+    Returns the process and its port."""
     port = free_port()
     env = {
         "PATH": "/usr/sbin:/usr/bin:/bin",
@@ -81,6 +84,7 @@ def start_nginx(folder: Path, website_port: int, chat_port: int) -> tuple[subpro
         "WEBSITE_UPSTREAM": f"127.0.0.1:{website_port}",
         "CHAT_UPSTREAM": f"127.0.0.1:{chat_port}",
         **LIMITS,
+        **values,
     }
     script = (
         f'source "{ROOT}/scripts/lib/common.sh" && source "{ROOT}/scripts/lib/nginx.sh" && '

@@ -11,7 +11,6 @@ sharing rooms through it is the chat's business, tested with the chat.
 import json
 import os
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -23,16 +22,11 @@ from websockets.sync.client import connect
 
 from conftest import PASSWORD, Page, Visitor, unique_email
 from test_chat import next_event, ticket, ws_url
+from test_edge_nginx import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 STACK = ROOT / "scripts" / "stack"
 STACK_DIR = ROOT / "target" / "replicas-stack"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Stack:
