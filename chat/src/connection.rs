@@ -440,7 +440,10 @@ mod tests {
                 (OpCode::Data(Data::Continue), true, FRAGMENT_BYTES),
             ]
         );
-        let joined: Vec<u8> = fragments.iter().flat_map(|f| f.payload().to_vec()).collect();
+        let joined: Vec<u8> = fragments
+            .iter()
+            .flat_map(|f| f.payload().to_vec())
+            .collect();
         assert_eq!(joined, message.to_vec());
     }
 
