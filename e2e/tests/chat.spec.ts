@@ -117,3 +117,25 @@ test('the chat page shows a disconnected state while the chat service is down', 
   await expect.poll(() => states.some((s) => s === 'reconnecting' || s === 'closed')).toBe(true);
   await alice.context.close();
 });
+
+test('a page the chat closed for abuse (1008) stops reconnecting and says why', async ({ browser }) => {
+  const alice = await signedInPerson(browser, 'alice', 'chat-abuse');
+  const roomId = await createRoom(alice.page, 'Flood');
+  await openChat(alice.page, roomId);
+
+  // Far faster than CHAT_MESSAGES_PER_SECOND: past the burst every message is refused, and
+  // CHAT_MAX_STRIKES refusals in a row close the socket with 1008.
+  const input = alice.page.getByTestId('message-input');
+  for (let i = 0; i < 40 && (await input.isEnabled()); i++) {
+    await input.fill(`flood ${i}`);
+    await input.press('Enter');
+  }
+
+  const state = alice.page.getByTestId('connection-state');
+  await expect(state).toHaveAttribute('data-state', 'closed');
+  await expect(events(alice.page, 'error').last()).toContainText('Reload the page');
+  // No reconnect: the state stays closed well past the first retry delay (0.5–1 s).
+  await alice.page.waitForTimeout(3000);
+  await expect(state).toHaveAttribute('data-state', 'closed');
+  await shot(alice.page, '19-chat-closed-for-abuse');
+});

@@ -356,13 +356,19 @@
     ws.addEventListener("close", (event) => {
       if (socket !== ws) return;
       socket = null;
+      tabs.clear();
+      online = 0;
+      renderMembers();
+      // 1008: the server closed a page that kept sending refused frames. Reconnecting would
+      // only repeat it, so the page stops and says why; a reload starts afresh.
+      if (event.code === 1008) {
+        stop("chat_stopped_policy");
+        return;
+      }
       // 1000 is our own close, 1006 is "dropped" (no reason to show); others are explained.
       if (event.code !== 1000 && event.code !== 1006 && event.code !== 1005) {
         addNotice("info", t("chat_closed_reason", { reason: closeReason(event) }));
       }
-      tabs.clear();
-      online = 0;
-      renderMembers();
       scheduleReconnect();
     });
   }
