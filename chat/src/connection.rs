@@ -171,13 +171,21 @@ pub async fn serve(
     }
 }
 
-/// Ends the TCP connection politely: FIN after our close frame, then reads (and discards) what
-/// the client still sends until it closes too. Dropping a socket with unread bytes would make the
-/// kernel send a reset, which can destroy the close frame before the client reads it — exactly
-/// what happens after an oversized frame.
+/// Ends the TCP connection politely: first the closing handshake — frames the client sent before
+/// it saw our close frame are read and dropped until its answering close arrives — then FIN, then
+/// whatever bytes still come until the client closes too. Dropping a socket with unread bytes
+/// would make the kernel send a reset, which can destroy the close frame before the client reads
+/// it (as after an oversized frame). And a FIN sent before the client's answer makes nginx close
+/// the browser's side while that answer is on its way, which resets it too: the browser then
+/// loses the last events and sees 1006 instead of the close code.
 async fn linger(mut socket: Socket) {
-    let tcp = socket.get_mut();
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(message)) = socket.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+        let tcp = socket.get_mut();
         let _ = tcp.shutdown().await;
         let mut scratch = [0u8; 1024];
         while matches!(tcp.read(&mut scratch).await, Ok(n) if n > 0) {}
