@@ -21,6 +21,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures_util::future::{BoxFuture, Either};
+use futures_util::sink::Feed;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -351,12 +353,26 @@ async fn write_step(
     }
 }
 
-/// Buffers one event: a text message, in fragments of [`FRAGMENT_BYTES`] when it is longer.
-async fn feed_event(sink: &mut SplitSink<Socket, Message>, event: Frame) -> Result<(), WsError> {
+/// Buffering one event: a plain `feed`, or the boxed feeding of its fragments.
+type Feeding<'a> =
+    Either<Feed<'a, SplitSink<Socket, Message>, Message>, BoxFuture<'a, Result<(), WsError>>>;
+
+/// Buffers one event: a text message, in fragments of [`FRAGMENT_BYTES`] when it is longer. Not
+/// an `async fn`, so the common case adds nothing to the size of every writer task: the rare
+/// long event goes through a boxed future.
+fn feed_event(sink: &mut SplitSink<Socket, Message>, event: Frame) -> Feeding<'_> {
     if event.len() <= FRAGMENT_BYTES {
-        return sink.feed(Message::Text(event)).await;
+        Either::Left(sink.feed(Message::Text(event)))
+    } else {
+        Either::Right(Box::pin(feed_fragments(sink, Bytes::from(event))))
     }
-    for fragment in fragments(Bytes::from(event)) {
+}
+
+async fn feed_fragments(
+    sink: &mut SplitSink<Socket, Message>,
+    message: Bytes,
+) -> Result<(), WsError> {
+    for fragment in fragments(message) {
         sink.feed(Message::Frame(fragment)).await?;
     }
     Ok(())

@@ -8,12 +8,13 @@
 //! `say` to a room channel on Redis pub/sub or NATS and subscribe to that channel on the first
 //! local join, without the handshake, the connection code or the event formats changing.
 //!
-//! Presence: a room announces each join and leave on its own, at once, while it has seen at most
-//! `CHAT_PRESENCE_BURST` of them within the last `CHAT_PRESENCE_WINDOW_MS`. Beyond that (a
-//! restart brings a whole room back within a second) further changes are folded into one
-//! `presence` summary, sent one window after the first change it holds. A burst of J joins then
-//! costs each member at most `burst` + 1 events per window instead of J, and everyone's queue
-//! stays far from `CHAT_SEND_QUEUE`.
+//! Presence: a room counts joins and leaves in windows of `CHAT_PRESENCE_WINDOW_MS`, each opened
+//! by the first change after the previous one closed. The first `CHAT_PRESENCE_BURST` changes of
+//! a window are announced on their own, at once; the rest (a restart brings a whole room back
+//! within a second) are folded into one `presence` summary sent when the window closes, and while
+//! the burst goes on, the next windows fold from their first change. A burst of J joins then
+//! costs each member at most `burst` + 1 events in its first window and 1 in each window after,
+//! instead of J, and everyone's queue stays far from `CHAT_SEND_QUEUE`.
 //!
 //! Locking: the map of rooms has one std `Mutex`, each room another, and neither is ever held
 //! across an `.await` (nothing here is async). The map lock is held only to find, insert or remove
@@ -25,7 +26,7 @@
 //! Delivering never waits: every receiver has a bounded queue, and a receiver whose queue is full
 //! is marked too slow (its connection then closes with 4008) instead of delaying the others.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -359,7 +360,7 @@ impl RoomState {
     /// The pending summary as an event, by person: who is here now and was not when the summary
     /// began, and the reverse. `None` when there is none, or when it nets out to nothing.
     fn take_summary(&mut self) -> Option<ServerEvent> {
-        let pending = self.presence.pending.take()?;
+        let pending = *self.presence.pending.take()?;
         let (mut joined, mut joined_count, mut left, mut left_count) =
             (Vec::new(), 0, Vec::new(), 0);
         for (user, present_before) in pending.people {
@@ -393,13 +394,18 @@ struct PresenceRule {
     burst: usize,
 }
 
-/// A room's recent presence changes and the summary they are being folded into.
+/// A room's presence windows and the summary changes are being folded into. Small and
+/// allocation-free until a burst: every room carries one.
 #[derive(Default)]
 struct Presence {
-    /// When the latest changes happened, at most `burst` of them, oldest first.
-    recent: VecDeque<Instant>,
+    /// When the current window opened: at the first change after the previous one closed.
+    opened: Option<Instant>,
+    /// Changes in the current window.
+    changes: usize,
+    /// This window folds from its first change: it opened right as a crowded one closed.
+    burst_goes_on: bool,
     /// Changes waiting for the next summary.
-    pending: Option<PendingSummary>,
+    pending: Option<Box<PendingSummary>>,
 }
 
 /// How one presence change goes out.
@@ -412,29 +418,33 @@ enum Route {
 }
 
 impl Presence {
-    /// Routes the change happening `now`. It is folded when it is one more than `burst` within
-    /// one `window`, and also whenever a summary is already pending — an event sent past it
-    /// would overtake the changes it holds.
+    /// Routes the change happening `now`. The first `burst` changes of a window go out at once;
+    /// the ones after them are folded into a summary due when the window closes. A window that
+    /// opens within a window's time of a crowded one closing folds from its first change (the
+    /// burst goes on), and so does any change while a summary is pending — an event sent past
+    /// it would overtake the changes it holds.
     fn route(&mut self, rule: PresenceRule, now: Instant) -> Route {
-        let crowded = self.recent.len() >= rule.burst
-            && self
-                .recent
-                .front()
-                .is_some_and(|&oldest| now.duration_since(oldest) < rule.window);
-        self.recent.push_back(now);
-        if self.recent.len() > rule.burst {
-            self.recent.pop_front();
+        let closes = self.opened.map(|opened| opened + rule.window);
+        if closes.is_none_or(|closes| now >= closes) {
+            self.burst_goes_on = self.changes > rule.burst
+                && closes.is_some_and(|closed| now < closed + rule.window);
+            self.opened = Some(now);
+            self.changes = 0;
         }
-        if !crowded && self.pending.is_none() {
+        self.changes += 1;
+        if !self.burst_goes_on && self.changes <= rule.burst && self.pending.is_none() {
             return Route::AtOnce;
         }
-        let summary_due = self.pending.is_none().then(|| now + rule.window);
+        let summary_due = self
+            .pending
+            .is_none()
+            .then(|| self.opened.map_or(now, |opened| opened + rule.window));
         self.pending_mut();
         Route::Fold { summary_due }
     }
 
     fn pending_mut(&mut self) -> &mut PendingSummary {
-        self.pending.get_or_insert_with(PendingSummary::default)
+        self.pending.get_or_insert_with(Box::default)
     }
 }
 
