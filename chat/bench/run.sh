@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs one load scenario against a freshly started RELEASE chat server and prints the report.
 #   cargo build --release -p chat -p chat-loadgen
-#   chat/bench/run.sh fanout|heavy|rooms|idle|join1000|join5000|restart [seconds]
+#   chat/bench/run.sh fanout|heavy|rooms|idle|idle10000|join1000|join5000|restart [seconds]
 # Extra chat-loadgen options can be passed in LOADGEN_ARGS (e.g. LOADGEN_ARGS="--threads 1").
+# The clients connect to the server directly, or to LOADGEN_URL when set (chat/bench/nginx.sh
+# puts nginx in between that way).
 # The server and chat-loadgen run on this machine, on 127.0.0.1, with raised limits for the
 # senders (CHAT_MESSAGES_PER_SECOND) and as many open files as the hard limit allows.
 set -euo pipefail
-usage="usage: $0 fanout|heavy|rooms|idle|join1000|join5000|restart [seconds]"
+usage="usage: $0 fanout|heavy|rooms|idle|idle10000|join1000|join5000|restart [seconds]"
 scenario=${1:?$usage}
 seconds=${2:-25}
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -36,7 +38,7 @@ stop_server() {
 trap stop_server EXIT
 start_server
 
-common=(--url "ws://127.0.0.1:$port/ws" --duration "$seconds")
+common=(--url "${LOADGEN_URL:-ws://127.0.0.1:$port/ws}" --duration "$seconds")
 read -r -a extra <<<"${LOADGEN_ARGS:-}"
 common+=("${extra[@]}")
 echo "== $scenario ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run)"
@@ -49,6 +51,8 @@ case "$scenario" in
   rooms) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 1000 --rooms 200 --senders 1000 --per-sender-rate 1 ;;
   # 5000 connections (1000 rooms x 5) that only answer pings.
   idle) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 5000 --rooms 1000 --senders 0 --warmup 0 --connect-rate 1000 ;;
+  # The documented capacity of one process: 10 000 connections (2000 rooms x 5), idle.
+  idle10000) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 10000 --rooms 2000 --senders 0 --warmup 0 --connect-rate 1000 ;;
   # A join burst: 1000 or 5000 clients join one room at 10 000 joins/s, then stay for `seconds`.
   join1000 | join5000)
     "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients "${scenario#join}" --rooms 1 --senders 0 \
