@@ -27,6 +27,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// The named limits (`CHAT_*`).
     pub limits: Limits,
+    /// `REDIS_URL`: replicas that share it form one chat service; `None` (unset or empty): one
+    /// process, no Redis.
+    pub redis_url: Option<String>,
 }
 
 /// The knobs that bound what one client, one room and the whole process may cost.
@@ -147,6 +150,20 @@ impl Config {
                 "must be longer than CHAT_PING_INTERVAL_SECS, or healthy clients time out",
             ));
         }
+        let redis_url = env
+            .get("REDIS_URL")
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty());
+        if let Some(url) = &redis_url
+            && let Err(error) = fred::types::config::Config::from_url(url)
+        {
+            // The URL may hold a password: it is not repeated.
+            return Err(ConfigError::invalid(
+                "REDIS_URL",
+                "(not shown)",
+                format!("not a Redis URL (redis://host:port): {error}"),
+            ));
+        }
         Ok(Self {
             addr: env.parse_or("CHAT_ADDR", SocketAddr::from(([0, 0, 0, 0], 9000)))?,
             jwt_secret,
@@ -158,6 +175,7 @@ impl Config {
                 .filter(|origin| !origin.is_empty())
                 .collect(),
             limits,
+            redis_url,
         })
     }
 }
@@ -188,6 +206,21 @@ mod tests {
         assert_eq!(config.addr.to_string(), "0.0.0.0:9000");
         assert!(config.allowed_origins.is_empty());
         assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.redis_url, None);
+    }
+
+    #[test]
+    fn redis_is_used_only_when_redis_url_names_one() {
+        let config = load(&[("JWT_SECRET", SECRET), ("REDIS_URL", "")]).unwrap();
+        assert_eq!(config.redis_url, None);
+        let config = load(&[
+            ("JWT_SECRET", SECRET),
+            ("REDIS_URL", "redis://127.0.0.1:6380"),
+        ])
+        .unwrap();
+        assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:6380"));
+        let err = load(&[("JWT_SECRET", SECRET), ("REDIS_URL", "not a url")]).unwrap_err();
+        assert!(err.to_string().contains("REDIS_URL"), "{err}");
     }
 
     #[test]

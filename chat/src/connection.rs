@@ -118,14 +118,16 @@ pub async fn serve(
     let outbox = Outbox::new(queue_tx, too_slow.clone());
     let (sink, mut stream) = socket.split();
 
-    let membership = registry.join(
-        Newcomer {
-            room_id: claims.room_id,
-            room: claims.room,
-            email: claims.email,
-        },
-        outbox.clone(),
-    );
+    let membership = registry
+        .join(
+            Newcomer {
+                room_id: claims.room_id,
+                room: claims.room,
+                email: claims.email,
+            },
+            outbox.clone(),
+        )
+        .await;
     tracing::info!(%peer, room_id = membership.room_id(), user = %membership.email(), "connection opened");
 
     let (close_tx, close_rx) = oneshot::channel();

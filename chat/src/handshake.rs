@@ -188,7 +188,14 @@ pub struct Check<'a> {
     pub gate: &'a Gate,
     pub peer: SocketAddr,
     pub admitted: &'a mut Option<Admitted>,
+    /// With Redis, whether rooms are shared through it now: told to a ticketless handshake (the
+    /// health probe) in [`REDIS_HEADER`].
+    pub redis_up: Option<bool>,
 }
+
+/// On the 401 answer to a handshake without any ticket, with `REDIS_URL`: `up`, or `down` while
+/// the replica is degraded (rooms local to it). `chat healthcheck` reports it.
+pub const REDIS_HEADER: &str = "chat-redis";
 
 impl Callback for Check<'_> {
     fn on_request(
@@ -209,7 +216,15 @@ impl Callback for Check<'_> {
             }
             Err(refusal) => {
                 log_refusal(self.peer, &refusal);
-                Err(refusal.into_response())
+                let probe = matches!(refusal, Refusal::NoTicket);
+                let mut response = refusal.into_response();
+                if let (true, Some(up)) = (probe, self.redis_up) {
+                    response.headers_mut().insert(
+                        REDIS_HEADER,
+                        HeaderValue::from_static(if up { "up" } else { "down" }),
+                    );
+                }
+                Err(response)
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The chat service: WebSocket rooms on bare tokio-tungstenite, opened with a JWT ticket in a
 //! handshake header. It keeps nothing but open rooms and who is in them.
 
+/// Rooms and presence across replicas, through Redis (`REDIS_URL`).
+mod cluster;
 /// Settings from the environment.
 pub mod config;
 /// One client: reader, writer, limits, close codes.
@@ -18,5 +20,6 @@ mod server;
 /// The HTTP request a connection opens with: `101` and a WebSocket, or a plain status.
 mod upgrade;
 
+pub use cluster::{HEARTBEAT, REPLICA_TTL};
 pub use config::{Config, Limits};
 pub use server::{SHUTDOWN_DEADLINE, Server, run};

@@ -14,7 +14,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // The Redis client's own warnings repeat ours (chat::cluster says an outage once).
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fred=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -34,6 +35,7 @@ async fn start() -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on CHAT_ADDR {}: {e}", config.addr))?;
-    chat::run(listener, config, contract::shutdown::signal()).await;
-    Ok(())
+    chat::run(listener, config, contract::shutdown::signal())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot use REDIS_URL: {e}"))
 }

@@ -3,10 +3,14 @@
 //! This is the only state the service shares between connections, and the only module that knows
 //! how fan-out happens. Its interface is deliberately small — [`RoomRegistry::join`] returns a
 //! [`Membership`]; a membership can [`say`](Membership::say) something to its room and leaves the
-//! room when dropped; [`RoomRegistry::room_count`] is a read-only gauge. Today rooms live in this
-//! process. When one process is no longer enough, a registry with the same interface can publish
-//! `say` to a room channel on Redis pub/sub or NATS and subscribe to that channel on the first
-//! local join, without the handshake, the connection code or the event formats changing.
+//! room when dropped; [`RoomRegistry::room_count`] is a read-only gauge. Without Redis
+//! ([`RoomRegistry::new`]) rooms live in this process and nothing below awaits anything. With
+//! Redis ([`RoomRegistry::shared_through`], `REDIS_URL`) the same interface spans every replica
+//! that shares it: `say` and presence changes go out through [`crate::cluster`], and what the room
+//! channels bring back — this replica's own events included — is delivered here in Redis's order
+//! ([`RoomRegistry::deliver`], [`RoomRegistry::apply`]). Members on this replica still have their
+//! seats, queues and tabs here; `online`, `members` and the summaries then count people on every
+//! replica ([`Everywhere`]).
 //!
 //! Presence: a room counts joins and leaves in windows of `CHAT_PRESENCE_WINDOW_MS`, each opened
 //! by the first change after the previous one closed. The first `CHAT_PRESENCE_BURST` changes of
@@ -17,10 +21,10 @@
 //! instead of J, and everyone's queue stays far from `CHAT_SEND_QUEUE`.
 //!
 //! Locking: the map of rooms has one std `Mutex`, each room another, and neither is ever held
-//! across an `.await` (nothing here is async). The map lock is held only to find, insert or remove
-//! a room, never while waiting for a room's lock; everything a room does — seating, welcome,
-//! fan-out, presence — happens under that room's lock alone, so a busy room never holds up the
-//! others. The last member out marks its room removed and takes it out of the map under the
+//! across an `.await` (the one await, a room's first load with Redis, holds neither). The map
+//! lock is held only to find, insert or remove a room, never while waiting for a room's lock;
+//! everything a room does — seating, welcome, fan-out, presence — happens under that room's lock
+//! alone, so a busy room never holds up the others. The last member out marks its room removed and takes it out of the map under the
 //! room's lock; a join that found the room just before waits for that lock, sees the mark and
 //! starts over with a fresh room, so nobody is ever seated in a removed room.
 //! Delivering never waits: every receiver has a bounded queue, and a receiver whose queue is full
@@ -28,7 +32,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -37,6 +41,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::{Cluster, Outgoing, ReplicaId};
 use crate::config::Limits;
 use crate::protocol::{AnnouncedLimits, Frame, SUMMARY_NAMES, ServerEvent};
 
@@ -53,12 +58,17 @@ struct Shared {
     presence: PresenceRule,
     /// Set at shutdown: everyone is leaving, so nobody needs to hear about it.
     closing: AtomicBool,
+    /// With `REDIS_URL`: the other replicas' side of every room.
+    cluster: Option<Arc<Cluster>>,
 }
 
-struct Room {
+/// One open room on this replica.
+pub struct Room {
     id: String,
     title: String,
     state: Mutex<RoomState>,
+    /// With Redis: set once the room is subscribed to and knows who is in it elsewhere.
+    loaded: tokio::sync::OnceCell<()>,
 }
 
 #[derive(Default)]
@@ -72,6 +82,115 @@ struct RoomState {
     /// comes out in a stable order.
     tabs: BTreeMap<String, usize>,
     presence: Presence,
+    /// With Redis: who is in the room on every replica, this one included, as the room channel
+    /// told it. `None` in a single process, where `tabs` says it all.
+    everywhere: Option<Everywhere>,
+    /// With Redis, while the room loads who is where: what the channel brought meanwhile, applied
+    /// on top of the snapshot.
+    held: Option<Vec<Remote>>,
+}
+
+/// A presence fact about one replica's part of a room, as the room channel (or a liveness check)
+/// tells it.
+#[derive(Debug)]
+pub enum Remote {
+    /// `replica` holds `tabs` sockets of `user` (0: none).
+    Tabs {
+        replica: ReplicaId,
+        user: String,
+        tabs: usize,
+    },
+    /// `replica` holds exactly these people (tabs each), nobody else.
+    All {
+        replica: ReplicaId,
+        people: HashMap<String, usize>,
+    },
+    /// `replica` is gone: none of its people are here any more.
+    Gone { replica: ReplicaId },
+}
+
+/// People in a room across replicas: each replica's tabs per person, and on how many replicas
+/// each person has a tab. Two tabs of one person on two replicas are one person.
+#[derive(Default)]
+struct Everywhere {
+    by_replica: HashMap<ReplicaId, HashMap<String, usize>>,
+    people: BTreeMap<String, usize>,
+}
+
+impl Everywhere {
+    /// Sets `replica`'s tabs of `user`; the join or leave to announce, if it is one.
+    fn set(&mut self, replica: &ReplicaId, user: &str, tabs: usize) -> Option<Change> {
+        let held = self.by_replica.entry(replica.clone()).or_default();
+        let before = held.get(user).copied().unwrap_or(0);
+        if tabs == 0 {
+            held.remove(user);
+        } else {
+            held.insert(user.to_owned(), tabs);
+        }
+        if held.is_empty() {
+            self.by_replica.remove(replica);
+        }
+        if before == tabs {
+            return None;
+        }
+        let present_before = self.people.contains_key(user);
+        if before == 0 {
+            *self.people.entry(user.to_owned()).or_insert(0) += 1;
+        } else if tabs == 0
+            && let Some(replicas) = self.people.get_mut(user)
+        {
+            *replicas -= 1;
+            if *replicas == 0 {
+                self.people.remove(user);
+            }
+        }
+        Some(if tabs > before {
+            Change::Joined {
+                first: !present_before,
+            }
+        } else {
+            Change::Left {
+                last: !self.people.contains_key(user),
+            }
+        })
+    }
+
+    /// Applies `remote`; the changes to announce, in order.
+    fn apply(&mut self, remote: Remote) -> Vec<(String, Change)> {
+        let (replica, people) = match remote {
+            Remote::Tabs {
+                replica,
+                user,
+                tabs,
+            } => {
+                let change = self.set(&replica, &user, tabs);
+                return change.map(|change| (user, change)).into_iter().collect();
+            }
+            Remote::All { replica, people } => (replica, people),
+            Remote::Gone { replica } => (replica, HashMap::new()),
+        };
+        let mut changes = Vec::new();
+        let before: Vec<String> = self
+            .by_replica
+            .get(&replica)
+            .map(|held| held.keys().cloned().collect())
+            .unwrap_or_default();
+        for user in before {
+            if !people.contains_key(&user)
+                && let Some(change) = self.set(&replica, &user, 0)
+            {
+                changes.push((user, change));
+            }
+        }
+        let mut people: Vec<(String, usize)> = people.into_iter().collect();
+        people.sort();
+        for (user, tabs) in people {
+            if let Some(change) = self.set(&replica, &user, tabs) {
+                changes.push((user, change));
+            }
+        }
+        changes
+    }
 }
 
 struct Seat {
@@ -122,10 +241,35 @@ pub struct Membership {
     email: String,
 }
 
+/// A registry the Redis tasks hold without keeping it alive.
+#[derive(Clone)]
+pub struct WeakRegistry(Weak<Shared>);
+
+impl WeakRegistry {
+    pub fn upgrade(&self) -> Option<RoomRegistry> {
+        self.0.upgrade().map(|shared| RoomRegistry { shared })
+    }
+}
+
 impl RoomRegistry {
     /// A registry whose `welcome` events announce `limits` and whose rooms coalesce presence by
-    /// its `presence_*` settings.
+    /// its `presence_*` settings. Rooms live in this process.
     pub fn new(limits: &Limits) -> Self {
+        Self::build(limits, None)
+    }
+
+    /// A registry whose rooms span every replica that shares the Redis at `url` (`REDIS_URL`).
+    /// Starts its Redis tasks (so it needs a Tokio runtime) and does not wait for Redis: until
+    /// Redis answers, rooms are local to this replica ([`RoomRegistry::wait_for_redis`]).
+    pub fn shared_through(limits: &Limits, url: &str) -> Result<Self, fred::error::Error> {
+        let (cluster, receivers) = Cluster::new(url)?;
+        let cluster = Arc::new(cluster);
+        let registry = Self::build(limits, Some(cluster.clone()));
+        cluster.start(receivers, WeakRegistry(Arc::downgrade(&registry.shared)));
+        Ok(registry)
+    }
+
+    fn build(limits: &Limits, cluster: Option<Arc<Cluster>>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 rooms: Mutex::new(HashMap::new()),
@@ -136,17 +280,44 @@ impl RoomRegistry {
                     burst: limits.presence_burst,
                 },
                 closing: AtomicBool::new(false),
+                cluster,
             }),
         }
     }
 
+    /// `None` without Redis; otherwise whether rooms are shared through it right now (`false`:
+    /// degraded, each replica's rooms are its own until Redis is back).
+    pub fn redis_up(&self) -> Option<bool> {
+        self.shared.cluster.as_ref().map(|cluster| cluster.is_up())
+    }
+
+    /// Resolves once rooms are shared through Redis (at once without Redis).
+    pub async fn wait_for_redis(&self) {
+        if let Some(mut up) = self.watch_redis() {
+            let _ = up.wait_for(|up| *up).await;
+        }
+    }
+
+    /// With Redis: follows [`RoomRegistry::redis_up`] as it changes.
+    pub fn watch_redis(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.shared
+            .cluster
+            .as_ref()
+            .map(|cluster| cluster.watch_up())
+    }
+
     /// Seats a connection in its room (creating the room on first join), sends it `welcome`, then
     /// announces the join to everyone in the room, the newcomer included: a `joined` at once, or
-    /// its part in the next `presence` summary when the room is in a burst.
-    pub fn join(&self, newcomer: Newcomer, outbox: Outbox) -> Membership {
+    /// its part in the next `presence` summary when the room is in a burst. Without Redis it never
+    /// waits; with Redis the first join of a room here waits for the room to be loaded, and the
+    /// `joined` comes back through the room's channel.
+    pub async fn join(&self, newcomer: Newcomer, outbox: Outbox) -> Membership {
         let seat = self.shared.next_seat.fetch_add(1, Ordering::Relaxed);
         loop {
             let room = self.find_or_open(&newcomer);
+            if let Some(cluster) = &self.shared.cluster {
+                room.loaded.get_or_init(|| cluster.load(&room)).await;
+            }
             let mut state = lock(&room.state);
             if state.removed {
                 // Its last member left between the two locks; the map no longer holds it.
@@ -154,21 +325,46 @@ impl RoomRegistry {
             }
             let tabs = state.tabs.entry(newcomer.email.clone()).or_insert(0);
             *tabs += 1;
-            let first = *tabs == 1;
+            let (first, tabs) = (*tabs == 1, *tabs);
+            let members = match &state.everywhere {
+                None => state.tabs.keys().cloned().collect(),
+                Some(everywhere) => {
+                    let mut members: Vec<String> = everywhere
+                        .people
+                        .keys()
+                        .chain(state.tabs.keys())
+                        .cloned()
+                        .collect();
+                    members.sort();
+                    members.dedup();
+                    members
+                }
+            };
             let welcome = ServerEvent::Welcome {
                 room: room.title.clone(),
                 room_id: room.id.clone(),
                 you: newcomer.email.clone(),
-                members: state.tabs.keys().cloned().collect(),
+                members,
                 limits: self.shared.limits.clone(),
             };
             outbox.deliver(&welcome.to_frame());
             state.seats.insert(seat, Seat { outbox });
-            let summary_due = state.announce(
-                &newcomer.email,
-                Change::Joined { first },
-                self.shared.presence,
-            );
+            let summary_due = match &self.shared.cluster {
+                None => state.announce(
+                    &newcomer.email,
+                    Change::Joined { first },
+                    self.shared.presence,
+                ),
+                // Queued under the room's lock: this replica's changes reach Redis in order.
+                Some(cluster) => {
+                    cluster.send(Outgoing::Tabs {
+                        room: room.clone(),
+                        user: newcomer.email.clone(),
+                        tabs,
+                    });
+                    None
+                }
+            };
             drop(state);
             if let Some(due) = summary_due {
                 self.send_summary_at(&room, due);
@@ -188,6 +384,14 @@ impl RoomRegistry {
         self.shared.closing.store(true, Ordering::Relaxed);
     }
 
+    /// With Redis, at shutdown: takes this replica's people out of every room at once (the other
+    /// replicas announce them as `left`) and closes the connections to Redis.
+    pub async fn leave_cluster(&self) {
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.leave().await;
+        }
+    }
+
     /// How many rooms have at least one member (a gauge for tests and logs).
     pub fn room_count(&self) -> usize {
         lock(&self.shared.rooms).len()
@@ -196,16 +400,141 @@ impl RoomRegistry {
     /// The room `newcomer` asks for, opened if nobody is in it: the only work done under the
     /// map's lock on the way in.
     fn find_or_open(&self, newcomer: &Newcomer) -> Arc<Room> {
+        let clustered = self.shared.cluster.is_some();
         lock(&self.shared.rooms)
             .entry(newcomer.room_id.clone())
             .or_insert_with(|| {
                 Arc::new(Room {
                     id: newcomer.room_id.clone(),
                     title: newcomer.room.clone(),
-                    state: Mutex::default(),
+                    state: Mutex::new(RoomState {
+                        everywhere: clustered.then(Everywhere::default),
+                        ..RoomState::default()
+                    }),
+                    loaded: tokio::sync::OnceCell::new(),
                 })
             })
             .clone()
+    }
+
+    /// The open room `room_id` on this replica, if anyone here is in it.
+    pub(crate) fn room(&self, room_id: &str) -> Option<Arc<Room>> {
+        lock(&self.shared.rooms).get(room_id).cloned()
+    }
+
+    /// Every open room on this replica.
+    pub(crate) fn rooms(&self) -> Vec<Arc<Room>> {
+        lock(&self.shared.rooms).values().cloned().collect()
+    }
+
+    /// Queues `frame` (already serialized) for everyone in `room` on this replica.
+    pub(crate) fn deliver(&self, room: &Room, frame: &Frame) {
+        lock(&room.state).broadcast_frame(frame);
+    }
+
+    /// Applies a presence fact about some replica's part of `room` and announces what changed
+    /// (or keeps it for later while the room loads).
+    pub(crate) fn apply(&self, room: &Arc<Room>, remote: Remote) {
+        let mut state = lock(&room.state);
+        if let Some(held) = &mut state.held {
+            held.push(remote);
+            return;
+        }
+        let summary_due = state.apply(remote, self.shared.presence, self.closing());
+        drop(state);
+        if let Some(due) = summary_due {
+            self.send_summary_at(room, due);
+        }
+    }
+
+    /// From now until [`RoomRegistry::loaded`] or [`RoomRegistry::release`], `room` keeps what its
+    /// channel brings about presence instead of applying it.
+    pub(crate) fn hold(&self, room: &Room) {
+        lock(&room.state).held.get_or_insert_with(Vec::new);
+    }
+
+    /// Applies what `room` kept while loading, without a snapshot (Redis failed meanwhile).
+    pub(crate) fn release(&self, room: &Arc<Room>) {
+        self.loaded_with(room, Vec::new());
+    }
+
+    /// `room`'s snapshot is in: the other replicas' parts replaced by `elsewhere` (a replica
+    /// missing from it is left as it was: it may simply not have written yet), this replica's by
+    /// its own seats, then what the channel brought meanwhile on top.
+    pub(crate) fn loaded(
+        &self,
+        room: &Arc<Room>,
+        elsewhere: HashMap<ReplicaId, HashMap<String, usize>>,
+    ) {
+        let mut facts: Vec<Remote> = elsewhere
+            .into_iter()
+            .map(|(replica, people)| Remote::All { replica, people })
+            .collect();
+        if let Some(cluster) = &self.shared.cluster {
+            facts.push(Remote::All {
+                replica: cluster.me.clone(),
+                people: self.people_here(room).into_iter().collect(),
+            });
+        }
+        self.loaded_with(room, facts);
+    }
+
+    fn loaded_with(&self, room: &Arc<Room>, facts: Vec<Remote>) {
+        let mut state = lock(&room.state);
+        let held = state.held.take().unwrap_or_default();
+        let mut summary_due = None;
+        for remote in facts.into_iter().chain(held) {
+            let due = state.apply(remote, self.shared.presence, self.closing());
+            summary_due = summary_due.or(due);
+        }
+        drop(state);
+        if let Some(due) = summary_due {
+            self.send_summary_at(room, due);
+        }
+    }
+
+    /// The people on this replica in `room`, with their tabs.
+    pub(crate) fn people_here(&self, room: &Room) -> Vec<(String, usize)> {
+        lock(&room.state)
+            .tabs
+            .iter()
+            .map(|(user, tabs)| (user.clone(), *tabs))
+            .collect()
+    }
+
+    /// The other replicas that hold someone in a room here.
+    pub(crate) fn replicas_elsewhere(&self) -> HashSet<ReplicaId> {
+        let me = self
+            .shared
+            .cluster
+            .as_ref()
+            .map(|cluster| cluster.me.clone());
+        let mut replicas = HashSet::new();
+        for room in self.rooms() {
+            if let Some(everywhere) = &lock(&room.state).everywhere {
+                replicas.extend(everywhere.by_replica.keys().cloned());
+            }
+        }
+        if let Some(me) = me {
+            replicas.remove(&me);
+        }
+        replicas
+    }
+
+    /// `replica` stopped refreshing its liveness key: its people leave every room here.
+    pub(crate) fn forget_replica(&self, replica: &ReplicaId) {
+        for room in self.rooms() {
+            self.apply(
+                &room,
+                Remote::Gone {
+                    replica: replica.clone(),
+                },
+            );
+        }
+    }
+
+    fn closing(&self) -> bool {
+        self.shared.closing.load(Ordering::Relaxed)
     }
 
     /// Sends `room`'s pending presence summary at `due`, from a timer task. Outside a runtime
@@ -226,6 +555,11 @@ impl RoomRegistry {
 }
 
 impl Room {
+    /// The room's id (its Redis channel is named after it).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Broadcasts the pending presence summary, if anyone's presence changed after all.
     fn send_summary(&self, shared: &Shared) {
         let mut state = lock(&self.state);
@@ -243,12 +577,21 @@ impl Membership {
     /// room's messages in the same order: the order in which they passed through here.
     pub fn say(&self, text: String) {
         let state = lock(&self.room.state);
-        // Stamped under the lock, so timestamps never run backwards within a room.
-        state.broadcast(&ServerEvent::Message {
+        // Stamped under the lock, so timestamps never run backwards within a room (with Redis:
+        // within what one replica sends).
+        let event = ServerEvent::Message {
             user: self.email.clone(),
             text,
             at: OffsetDateTime::now_utc(),
-        });
+        };
+        match &self.registry.shared.cluster {
+            None => state.broadcast(&event),
+            // Everyone, this replica included, gets it back from Redis, in Redis's order.
+            Some(cluster) => cluster.send(Outgoing::Message {
+                room: self.room.clone(),
+                frame: event.to_frame(),
+            }),
+        }
     }
 
     /// The room this membership is in.
@@ -279,10 +622,18 @@ impl Drop for Membership {
                 true
             }
         };
-        let summary_due = if shared.closing.load(Ordering::Relaxed) {
-            None
-        } else {
-            state.announce(&self.email, Change::Left { last }, shared.presence)
+        let closing = shared.closing.load(Ordering::Relaxed);
+        let summary_due = match &shared.cluster {
+            _ if closing => None,
+            None => state.announce(&self.email, Change::Left { last }, shared.presence),
+            Some(cluster) => {
+                cluster.send(Outgoing::Tabs {
+                    room: self.room.clone(),
+                    user: self.email.clone(),
+                    tabs: state.tabs.get(&self.email).copied().unwrap_or(0),
+                });
+                None
+            }
         };
         if state.seats.is_empty() {
             // Marked and unmapped under the room's lock: see "Locking" above.
@@ -293,6 +644,13 @@ impl Drop for Membership {
                 .is_some_and(|room| Arc::ptr_eq(room, &self.room))
             {
                 rooms.remove(&self.room.id);
+            }
+            if let Some(cluster) = &shared.cluster
+                && !closing
+            {
+                cluster.send(Outgoing::Unsubscribe {
+                    room_id: self.room.id.clone(),
+                });
             }
         }
         drop(state);
@@ -314,10 +672,41 @@ enum Change {
 impl RoomState {
     /// Serializes `event` once and queues the same bytes for every seat.
     fn broadcast(&self, event: &ServerEvent) {
-        let frame = event.to_frame();
+        self.broadcast_frame(&event.to_frame());
+    }
+
+    fn broadcast_frame(&self, frame: &Frame) {
         for seat in self.seats.values() {
-            seat.outbox.deliver(&frame);
+            seat.outbox.deliver(frame);
         }
+    }
+
+    /// People in the room: on every replica with Redis, here without.
+    fn online(&self) -> usize {
+        match &self.everywhere {
+            Some(everywhere) => everywhere.people.len(),
+            None => self.tabs.len(),
+        }
+    }
+
+    fn is_present(&self, user: &str) -> bool {
+        match &self.everywhere {
+            Some(everywhere) => everywhere.people.contains_key(user),
+            None => self.tabs.contains_key(user),
+        }
+    }
+
+    /// Applies a presence fact (with Redis) and announces each change; returns when a summary it
+    /// started is due.
+    fn apply(&mut self, remote: Remote, rule: PresenceRule, closing: bool) -> Option<Instant> {
+        let changes = self.everywhere.as_mut()?.apply(remote);
+        let mut summary_due = None;
+        for (user, change) in changes {
+            if !closing {
+                summary_due = summary_due.or(self.announce(&user, change, rule));
+            }
+        }
+        summary_due
     }
 
     /// Tells the room that `user` joined or left (already counted in `tabs`): at once as
@@ -327,7 +716,7 @@ impl RoomState {
         let now = Instant::now();
         match self.presence.route(rule, now) {
             Route::AtOnce => {
-                let (online, at) = (self.tabs.len(), OffsetDateTime::now_utc());
+                let (online, at) = (self.online(), OffsetDateTime::now_utc());
                 let user = user.to_owned();
                 self.broadcast(&match change {
                     Change::Joined { first } => ServerEvent::Joined {
@@ -364,7 +753,7 @@ impl RoomState {
         let (mut joined, mut joined_count, mut left, mut left_count) =
             (Vec::new(), 0, Vec::new(), 0);
         for (user, present_before) in pending.people {
-            let (names, count) = match (present_before, self.tabs.contains_key(&user)) {
+            let (names, count) = match (present_before, self.is_present(&user)) {
                 (false, true) => (&mut joined, &mut joined_count),
                 (true, false) => (&mut left, &mut left_count),
                 _ => continue,
@@ -379,7 +768,7 @@ impl RoomState {
             joined_count,
             left,
             left_count,
-            online: self.tabs.len(),
+            online: self.online(),
             at: OffsetDateTime::now_utc(),
         })
     }
@@ -474,6 +863,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
     use std::sync::Barrier;
     use std::thread;
 
@@ -561,14 +951,17 @@ mod tests {
     fn join(registry: &RoomRegistry, room_id: &str, email: &str, queue: usize) -> Client {
         let (tx, inbox) = mpsc::channel(queue);
         let too_slow = CancellationToken::new();
-        let membership = registry.join(
-            Newcomer {
-                room_id: room_id.into(),
-                room: "Rust".into(),
-                email: email.into(),
-            },
-            Outbox::new(tx, too_slow.clone()),
-        );
+        let membership = registry
+            .join(
+                Newcomer {
+                    room_id: room_id.into(),
+                    room: "Rust".into(),
+                    email: email.into(),
+                },
+                Outbox::new(tx, too_slow.clone()),
+            )
+            .now_or_never()
+            .expect("without Redis a join never waits");
         Client {
             membership,
             inbox,

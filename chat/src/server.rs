@@ -25,6 +25,8 @@ pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Outgoing bytes buffered before tungstenite writes to the socket (a flush writes sooner).
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+/// How long a replica waits for Redis before it starts serving without it.
+const REDIS_START_WAIT: Duration = Duration::from_secs(3);
 /// Longest pause after an accept error (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -44,22 +46,29 @@ struct Shared {
 }
 
 impl Server {
-    pub fn new(listener: TcpListener, config: Config) -> Self {
+    /// A server on `listener`. With `REDIS_URL` (`config.redis_url`) its rooms are shared with the
+    /// other replicas through Redis; that starts tasks, so it must be called within a Tokio
+    /// runtime. Fails only on a Redis URL the client cannot use.
+    pub fn new(listener: TcpListener, config: Config) -> Result<Self, fred::error::Error> {
         let limits = config.limits;
+        let registry = match &config.redis_url {
+            None => RoomRegistry::new(&limits),
+            Some(url) => RoomRegistry::shared_through(&limits, url)?,
+        };
         let shared = Shared {
             gate: Gate::new(
                 TicketVerifier::new(&config.jwt_secret),
                 config.allowed_origins,
                 limits.max_sockets_per_person,
             ),
-            registry: RoomRegistry::new(&limits),
+            registry,
             websocket: websocket_config(&limits),
             limits,
         };
-        Self {
+        Ok(Self {
             listener,
             shared: Arc::new(shared),
-        }
+        })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -118,6 +127,8 @@ impl Server {
         );
         drop(self.listener);
         self.shared.registry.close();
+        // With Redis: the other replicas hear at once that this one's people left.
+        self.shared.registry.leave_cluster().await;
         stopping.cancel();
         tracker.close();
         if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())
@@ -133,9 +144,24 @@ impl Server {
     }
 }
 
-/// Runs a chat server on `listener` until `shutdown` completes.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
-    Server::new(listener, config).run(shutdown).await;
+/// Runs a chat server on `listener` until `shutdown` completes. With Redis, waits a moment for
+/// it first (rooms are shared from the first connection on), and starts degraded without it.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), fred::error::Error> {
+    let server = Server::new(listener, config)?;
+    let registry = server.registry();
+    if registry.redis_up().is_some()
+        && tokio::time::timeout(REDIS_START_WAIT, registry.wait_for_redis())
+            .await
+            .is_err()
+    {
+        tracing::warn!("Redis did not answer at start: serving degraded until it does");
+    }
+    server.run(shutdown).await;
+    Ok(())
 }
 
 /// One accepted socket: the handshake under its deadline, then the connection.
@@ -149,6 +175,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
         gate: &shared.gate,
         peer,
         admitted: &mut admitted,
+        redis_up: shared.registry.redis_up(),
     };
     let handshake = crate::upgrade::accept(tcp, check, shared.websocket);
     // The handshake has no timeout of its own: without one a half-sent request holds a slot.

@@ -52,6 +52,7 @@ pub fn test_config(limits: Limits) -> Config {
         jwt_secret: Secret::new(SECRET).expect("the test secret is long enough"),
         allowed_origins: Vec::new(),
         limits,
+        redis_url: None,
     }
 }
 
@@ -70,7 +71,7 @@ impl TestServer {
 
     pub async fn spawn_with(config: Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = chat::Server::new(listener, config);
+        let server = chat::Server::new(listener, config).unwrap();
         let addr = server.local_addr().unwrap();
         let registry = server.registry();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -82,6 +83,17 @@ impl TestServer {
             registry,
             stop: Some(stop),
             task,
+        }
+    }
+
+    /// A server running elsewhere (the real binary, in another process): only its address is
+    /// used; its `registry` is a stand-in.
+    pub fn at(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            registry: RoomRegistry::new(&test_limits()),
+            stop: None,
+            task: tokio::spawn(async {}),
         }
     }
 
@@ -205,6 +217,20 @@ impl Client {
                 Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
                 Message::Ping(_) | Message::Pong(_) => continue,
                 other => panic!("expected an event, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next event (JSON), skipping pings, however long it takes (the caller bounds it);
+    /// `None` once the connection ends.
+    pub async fn ws_next_event(&mut self) -> Option<Value> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Text(text)) => {
+                    return Some(serde_json::from_str(text.as_str()).unwrap());
+                }
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                _ => return None,
             }
         }
     }

@@ -8,5 +8,6 @@ mod helpers;
 mod limits;
 mod plain_http;
 mod presence;
+mod replicas;
 mod rooms;
 mod shutdown;
