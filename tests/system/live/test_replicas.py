@@ -3,9 +3,9 @@
 This needs a stack of its own (not the one tests/system/run starts): `WEBSITE_REPLICAS=2
 CHAT_REPLICAS=2 scripts/stack up` with its own STACK_DIR and HTTP_PORT, stopped at the end. Through
 its nginx: pages come from both website replicas and a signed-in session works on both (sessions
-live in MongoDB), chat sockets spread over both chat replicas, and a rolling restart of the website
-keeps answering a signed-in person. The chat replicas are given the stack's Redis (REDIS_URL);
-sharing rooms through it is the chat's business, tested with the chat.
+live in MongoDB), chat sockets spread over both chat replicas and two people on different replicas
+talk in one room (rooms are shared through the stack's Redis), and a rolling restart of the website
+keeps answering a signed-in person.
 """
 
 import json
@@ -154,16 +154,28 @@ def open_socket(stack: Stack, token: str, agent: str):
     )
 
 
-def test_chat_sockets_spread_over_both_chat_replicas(stack, person):
+def test_chat_sockets_spread_over_both_chat_replicas_and_people_on_each_talk_in_one_room(stack, person):
     rows = stack.status()
     replicas = {rows["chat-1"]["where"], rows["chat-2"]["where"]}
     room_id = person.create_room(f"Spread {uuid.uuid4().hex[:8]}")
+    guest = Visitor(stack.base_url)
+    guest_email = unique_email()
+    assert guest.register(guest_email, PASSWORD).status_code == 303
     agent = f"replicas-ws-{uuid.uuid4().hex}"
 
     # Open at once: each new socket goes to the replica with the fewest open.
-    with open_socket(stack, ticket(person, room_id), agent) as first, open_socket(stack, ticket(person, room_id), agent) as second:
+    with open_socket(stack, ticket(person, room_id), agent) as first, open_socket(stack, ticket(guest, room_id), agent) as second:
         for chat in (first, second):
             assert next_event(chat, "welcome")["room_id"] == room_id
+        # The guest's arrival reaches the owner's replica through Redis: both are counted.
+        assert next_event(first, "joined", user=guest_email)["online"] == 2
+
+        second.send(json.dumps({"type": "message", "text": "from the second replica"}))
+        for chat in (first, second):
+            assert next_event(chat, "message", user=guest_email)["text"] == "from the second replica"
+        first.send(json.dumps({"type": "message", "text": "and back"}))
+        for chat in (second, first):
+            assert next_event(chat, "message")["text"] == "and back"
 
     deadline = time.monotonic() + 10  # a socket's line is written when it closes
     while len(lines_of(stack, agent, "/ws")) < 2 and time.monotonic() < deadline:
