@@ -301,6 +301,20 @@ impl Cluster {
         .await;
     }
 
+    /// Sets this replica's liveness key for another [`REPLICA_TTL`]; what it held before (`None`:
+    /// it had expired, or Redis lost it).
+    async fn refresh_liveness(&self) -> Result<Option<String>, RedisError> {
+        self.commands
+            .set(
+                replica_key(&self.me),
+                "1",
+                Some(Expiration::PX(millis(REPLICA_TTL))),
+                None,
+                true,
+            )
+            .await
+    }
+
     fn connected(&self) -> bool {
         self.commands.is_connected() && self.subscriber.is_connected()
     }
@@ -578,16 +592,7 @@ async fn resync(cluster: &Cluster, registry: &RoomRegistry) {
         registry.hold(room);
     }
     let result = async {
-        let _: Value = cluster
-            .commands
-            .set(
-                replica_key(&cluster.me),
-                "1",
-                Some(Expiration::PX(millis(REPLICA_TTL))),
-                None,
-                false,
-            )
-            .await?;
+        cluster.refresh_liveness().await?;
         let dirty: Vec<String> = lock(&cluster.dirty).drain().collect();
         let mut writes: Vec<(String, Vec<(String, usize)>)> = rooms
             .iter()
@@ -737,17 +742,7 @@ async fn heartbeat_loop(cluster: Arc<Cluster>, registry: WeakRegistry) {
             cluster.set_down(&"connection lost");
             continue;
         }
-        let previous: Result<Option<String>, _> = cluster
-            .commands
-            .set(
-                replica_key(&cluster.me),
-                "1",
-                Some(Expiration::PX(millis(REPLICA_TTL))),
-                None,
-                true,
-            )
-            .await;
-        match previous {
+        match cluster.refresh_liveness().await {
             Err(error) => {
                 cluster.set_down(&error);
                 continue;
