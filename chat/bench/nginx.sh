@@ -15,17 +15,9 @@ source "$root/scripts/lib/nginx.sh"
 
 dir="$(mktemp -d /tmp/chat-bench-nginx.XXXXXX)"
 chat_port=${PORT:-9100}
-nginx_port="$(free_port)"
-# No website behind it: only /ws is measured (port 9, "discard", is never listened on here).
-nginx_native_upstreams 9 "$chat_port"
-NGINX_LISTEN="127.0.0.1:$nginx_port" NGINX_RESOLVER=127.0.0.1 NGINX_ACCESS_LOG="$dir/access.log" \
-  NGINX_WS_PER_ADDRESS=20000 nginx_render_template "$dir/default.conf"
-nginx_write_main_conf "$dir" "$dir/default.conf"
-nginx_test_conf "$dir"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
-nginx_pid=$!
-trap 'kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null; rm -rf "$dir"' EXIT
-wait_for_port "$nginx_port" 10 || die "nginx did not start; see $dir/error.log"
+nginx_start_for_chat_bench "$dir" "$chat_port"
+nginx_port=$BENCH_NGINX_PORT
+trap 'kill "$BENCH_NGINX_PID" 2>/dev/null; wait "$BENCH_NGINX_PID" 2>/dev/null; rm -rf "$dir"' EXIT
 echo "== through nginx $(nginx -v 2>&1 | cut -d/ -f2) on 127.0.0.1:$nginx_port ($(grep -hE '^ *worker_(processes|connections)' "$dir/nginx.conf" | tr -s ' \n' ' '))"
 PORT="$chat_port" LOADGEN_URL="ws://127.0.0.1:$nginx_port/ws" "$root/chat/bench/run.sh" "$@"

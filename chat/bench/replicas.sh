@@ -63,16 +63,10 @@ for port in "${ports[@]}"; do
   done
 done
 
-nginx_port="$(free_port)"
-nginx_native_upstreams 9 "${ports[*]}"
-NGINX_LISTEN="127.0.0.1:$nginx_port" NGINX_RESOLVER=127.0.0.1 NGINX_ACCESS_LOG="$dir/access.log" \
-  NGINX_WS_PER_ADDRESS=20000 nginx_render_template "$dir/default.conf"
-nginx_write_main_conf "$dir" "$dir/default.conf"
-nginx_test_conf "$dir"
-nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
-nginx_pid=$!
+nginx_start_for_chat_bench "$dir" "${ports[*]}"
+nginx_port=$BENCH_NGINX_PORT
+nginx_pid=$BENCH_NGINX_PID
 pids+=("$nginx_pid")
-wait_for_port "$nginx_port" 10 || die "nginx did not start; see $dir/error.log"
 for worker in $(pgrep -P "$nginx_pid"); do measured+=("nginx $worker"); done
 
 # utime + stime of every measured process, twice a second, with the time.
