@@ -11,11 +11,21 @@ test('a user creates three rooms, sees them newest first, deletes one and it sta
   await expect(links).toHaveText([...titles].reverse());
   await shot(page, '07-my-rooms');
 
-  await page
-    .getByTestId('room-item')
-    .filter({ hasText: titles[1] })
-    .getByTestId('delete-room')
-    .click();
+  // The page asks first, naming the room. Dismissing the question keeps the room.
+  const deleteButton = page.getByTestId('room-item').filter({ hasText: titles[1] }).getByTestId('delete-room');
+  const questions: string[] = [];
+  page.once('dialog', async (dialog) => {
+    questions.push(`${dialog.type()}: ${dialog.message()}`);
+    await dialog.dismiss();
+  });
+  await deleteButton.click();
+  await expect.poll(() => questions).toEqual([`confirm: Удалить комнату «${titles[1]}»? Это действие нельзя отменить.`]);
+  await page.reload();
+  await expect(links).toHaveText([...titles].reverse());
+
+  // Accepting it deletes the room.
+  page.once('dialog', (dialog) => dialog.accept());
+  await deleteButton.click();
   await expect(links).toHaveText([titles[2], titles[0]]);
 
   await page.reload();
@@ -29,4 +39,22 @@ test('a room title is shown as text, never as markup', async ({ page }) => {
   await createRoom(page, title);
   await expect(page.getByTestId('room-link').filter({ hasText: title })).toHaveCount(1);
   await expect(page.getByTestId('my-rooms').locator('b, script')).toHaveCount(0);
+});
+
+test('without JavaScript the delete form posts at once, with no question', async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  const questions: string[] = [];
+  page.on('dialog', async (dialog) => {
+    questions.push(dialog.message());
+    await dialog.dismiss();
+  });
+  await register(page, uniqueEmail('nojs'));
+  await createRoom(page, 'Без скриптов');
+
+  await page.getByTestId('delete-room').click();
+
+  await expect(page.getByTestId('no-rooms')).toBeVisible();
+  expect(questions).toEqual([]);
+  await context.close();
 });

@@ -95,6 +95,11 @@ impl Pages {
                 "text/javascript; charset=utf-8",
                 include_str!("../static/chat.js"),
             ),
+            Asset::new(
+                "confirm.js",
+                "text/javascript; charset=utf-8",
+                include_str!("../static/confirm.js"),
+            ),
         ];
         Ok(Self {
             env: Arc::new(env),
@@ -145,6 +150,7 @@ impl Pages {
                 // Our own URLs: marked safe so they are not entity-encoded (`&#x2f;`).
                 css_url => Value::from_safe_string(self.asset_url("app.css")),
                 chat_js_url => Value::from_safe_string(self.asset_url("chat.js")),
+                confirm_js_url => Value::from_safe_string(self.asset_url("confirm.js")),
             }
         };
         let html = self.env.get_template(name)?.render(ctx)?;
@@ -294,6 +300,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn deleting_a_room_asks_first_in_the_pages_language_and_the_form_still_posts() {
+        let pages = Pages::load().unwrap();
+        let room = context! { id => "665f1c2ab3d4e5f601234567", title => r#"Tea & "talk""# };
+        let page = context! {
+            rooms => vec![room],
+            title => "",
+            user => context! { email => "anna@example.com", csrf => "token" },
+        };
+        for (lang, question) in [
+            (Lang::En, "Delete the room “Tea &amp; &quot;talk&quot;”?"),
+            (Lang::Ru, "Удалить комнату «Tea &amp; &quot;talk&quot;»?"),
+        ] {
+            let html = pages
+                .render_page(lang, None, "/", "home.html", page.clone())
+                .unwrap()
+                .0;
+            assert!(
+                html.contains(r#"action="/rooms/665f1c2ab3d4e5f601234567/delete""#),
+                "{html}"
+            );
+            assert!(html.contains(r#"data-confirm=""#), "{html}");
+            assert!(html.contains(question), "{lang:?}: {html}");
+            let script = format!(r#"<script src="{}" defer>"#, pages.asset_url("confirm.js"));
+            assert!(html.contains(&script), "{html}");
+        }
+    }
+
     /// Markup that breaks out of text, of a quoted attribute and of a script's JSON if it is not
     /// escaped.
     const HOSTILE: &str = r#""'></script><x-hostile onclick=alert(1)>&amp;"#;
@@ -328,6 +362,7 @@ mod tests {
             "current_path",
             "css_url",
             "chat_js_url",
+            "confirm_js_url",
         ];
         for (name, _) in TEMPLATES {
             let template = pages.env.get_template(name).unwrap();
