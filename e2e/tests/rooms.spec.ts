@@ -1,4 +1,4 @@
-import { test, expect, shot, uniqueEmail, register, createRoom } from './support';
+import { test, expect, shot, uniqueEmail, register, createRoom, signedInPerson } from './support';
 
 test('a user creates three rooms, sees them newest first, deletes one and it stays gone', async ({ page }) => {
   await register(page, uniqueEmail('owner'));
@@ -57,4 +57,38 @@ test('without JavaScript the delete form posts at once, with no question', async
   await expect(page.getByTestId('no-rooms')).toBeVisible();
   expect(questions).toEqual([]);
   await context.close();
+});
+
+test("someone else's room cannot be deleted (403), and a room that does not exist is 404", async ({ browser }) => {
+  const owner = await signedInPerson(browser, 'owner', 'forbidden-owner');
+  const title = 'Комната владельца';
+  const roomId = await createRoom(owner.page, title);
+  const guest = await signedInPerson(browser, 'guest', 'forbidden-guest');
+
+  // The guest's pages offer no delete button for it; a form posted by hand, with the guest's own
+  // CSRF token, is refused with the error page.
+  await guest.page.goto('/');
+  const answer = guest.page.waitForResponse((r) => r.url().endsWith(`/rooms/${roomId}/delete`));
+  await guest.page.evaluate((action) => {
+    const form = document.createElement('form');
+    form.method = 'post';
+    form.action = action;
+    form.append(document.querySelector('input[name="csrf_token"]')!.cloneNode());
+    document.body.append(form);
+    form.submit();
+  }, `/rooms/${roomId}/delete`);
+  expect((await answer).status()).toBe(403);
+  await expect(guest.page.getByTestId('error-message')).toBeVisible();
+  await expect(guest.page.getByText('HTTP 403')).toBeVisible();
+  await shot(guest.page, '26-forbidden-room');
+
+  await owner.page.reload();
+  await expect(owner.page.getByTestId('room-link').filter({ hasText: title })).toHaveCount(1);
+
+  const missing = await guest.page.goto('/rooms/000000000000000000000000');
+  expect(missing?.status()).toBe(404);
+  await expect(guest.page.getByTestId('error-message')).toBeVisible();
+  await expect(guest.page.getByText('HTTP 404')).toBeVisible();
+  await shot(guest.page, '27-room-not-found');
+  for (const person of [owner, guest]) await person.context.close();
 });

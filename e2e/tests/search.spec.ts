@@ -37,4 +37,5 @@ test('search refuses short text and finds rooms of other users by part of a word
   await expect(page).toHaveURL(new RegExp(`/rooms/${russianId}$`));
   await expect(page.getByTestId('chat-title')).toHaveText(russian);
   await expectConnected(page);
+  await shot(page, '23-chat-from-search');
 });

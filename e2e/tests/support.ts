@@ -1,6 +1,6 @@
 import { test as base, expect, type Browser, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export { expect };
@@ -8,7 +8,9 @@ export { expect };
 const artifacts = path.resolve(__dirname, '..', 'artifacts');
 const screenshots = path.join(artifacts, 'screenshots');
 const consoleLogs = path.join(artifacts, 'console');
+const captures = path.join(artifacts, 'captures');
 mkdirSync(screenshots, { recursive: true });
+mkdirSync(captures, { recursive: true });
 mkdirSync(consoleLogs, { recursive: true });
 
 export const PASSWORD = 'correct horse battery staple';
@@ -36,6 +38,19 @@ export function recordConsole(page: Page, label: string): void {
 /** A full-page screenshot under artifacts/screenshots/, named for the report. */
 export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+}
+
+/**
+ * A text the report quotes as it was seen during the run (an HTTP exchange, a log excerpt), saved
+ * as artifacts/captures/<name>.txt; the report's `@capture <name>` lines embed it.
+ */
+export function capture(name: string, text: string): void {
+  writeFileSync(path.join(captures, `${name}.txt`), text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** A secret shown only by its first characters and "…", e.g. a chat ticket in a listing. */
+export function cutShort(secret: string, keep = 16): string {
+  return secret.length > keep ? `${secret.slice(0, keep)}…` : secret;
 }
 
 export const test = base.extend<{ consoleLabel: string }>({

@@ -3,7 +3,7 @@
 Standard library only. Every check reads the repository itself (routes, settings, schema,
 protocol, appendix files), so a report that no longer describes the code fails here.
 
-    python3 tests/report/check_report.py --docx FILE --zip FILE --screenshots DIR \
+    python3 tests/report/check_report.py --docx FILE --zip FILE --screenshots DIR --captures DIR \
         [--expect-text TEXT]...
 """
 
@@ -24,7 +24,7 @@ from xml.etree import ElementTree
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs/tools"))
 
-from reportgen import live_data  # noqa: E402
+from reportgen import captures, live_data, placeholders  # noqa: E402
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -41,6 +41,18 @@ REQUIRED_SECTIONS = [
     "Приложение А",
     "Приложение Б",
 ]
+
+# What each capture of the browser scenarios shows a grader, by the section that quotes it.
+CAPTURES = {
+    "ticket": ("Описание API", ['"expires_in": 60', '"ws_path": "/ws"', "X-CSRF-Token:"]),
+    "ws-handshake": (
+        "Описание протокола",
+        ["GET /ws HTTP/1.1", "Sec-WebSocket-Protocol: chat.v1, bearer.eyJ", "HTTP/1.1 101", "sec-websocket-protocol: chat.v1"],
+    ),
+    "nginx-access": ("Описание архитектуры ПО", ['"uri":"/ws"', '"status":101', '"upstream_status":"101"']),
+}
+# A whole JWT (header, claims and signature): the report shows tickets cut short only.
+WHOLE_JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 
 failures: list[str] = []
 
@@ -156,7 +168,28 @@ def chat_error_codes() -> list[str]:
 # ---- the checks -------------------------------------------------------------------------------
 
 
-def check_docx(docx: Path, shots_dir: Path, expected: list[str]) -> None:
+def check_captures(paras: list[Paragraph], captures_dir: Path) -> None:
+    """Each capture the chapters name is quoted whole in its section; real ones show what they are
+    for; no ticket is shown whole anywhere."""
+    names = captures.named_in(sorted((ROOT / "docs/report").glob("*.md")))
+    check(sorted(names) == sorted(CAPTURES), f"the chapters capture {names}, this check knows {sorted(CAPTURES)}")
+    for name in names:
+        file = captures.path(captures_dir, name)
+        if not file.is_file():
+            check(False, f"the capture {file} is missing")
+            continue
+        quoted = file.read_text(encoding="utf-8")
+        title, wanted = CAPTURES.get(name, ("", []))
+        section = squeeze(section_text(paras, title))
+        check(squeeze(quoted) in section, f"the section {title!r} does not quote the capture {file.name}")
+        if not quoted.startswith(placeholders.CAPTURE_MARK):
+            for text in wanted:
+                check(squeeze(text) in section, f"the capture {file.name} in {title!r} does not show {text!r}")
+    text = "\n".join(p.text for p in paras)
+    check(not WHOLE_JWT.search(text), f"the report shows a whole ticket: {WHOLE_JWT.search(text)}")
+
+
+def check_docx(docx: Path, shots_dir: Path, captures_dir: Path, expected: list[str]) -> None:
     size = docx.stat().st_size
     check(size <= SIZE_LIMIT, f"{docx.name} is {size:,} bytes, over {SIZE_LIMIT:,}")
     with zipfile.ZipFile(docx) as z:
@@ -241,6 +274,8 @@ def check_docx(docx: Path, shots_dir: Path, expected: list[str]) -> None:
     for target in targets:
         check(target in bookmarks, f"the table of contents points at a missing bookmark {target}")
 
+    check_captures(paras, captures_dir)
+
 
 def check_zip(archive: Path, stem: str) -> None:
     size = archive.stat().st_size
@@ -281,11 +316,12 @@ def main() -> int:
     parser.add_argument("--docx", type=Path, required=True)
     parser.add_argument("--zip", type=Path, required=True)
     parser.add_argument("--screenshots", type=Path, required=True)
+    parser.add_argument("--captures", type=Path, required=True)
     parser.add_argument("--expect-text", action="append", default=[])
     args = parser.parse_args()
     check(args.docx.stem == args.zip.stem, "the DOCX and the ZIP are not named alike")
     check(args.docx.stem.endswith("_webdev_lab_1"), f"{args.docx.name} is not named <Фамилия>_<Имя>_webdev_lab_1")
-    check_docx(args.docx, args.screenshots, args.expect_text)
+    check_docx(args.docx, args.screenshots, args.captures, args.expect_text)
     check_zip(args.zip, args.zip.stem)
     if failures:
         print(f"{len(failures)} report check(s) failed:", file=sys.stderr)

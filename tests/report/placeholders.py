@@ -1,11 +1,13 @@
-"""Placeholder screenshots for testing the report pipeline without a browser run.
+"""Placeholder screenshots and captures for testing the report pipeline without a browser run.
 
 Writes one PNG per file listed in docs/screenshots.tsv: a page-like picture (header bar, text
 lines, noise) of the size the real screenshot would have, so that compression and sizing are
 exercised. Each carries a tEXt chunk that marks it as a placeholder, so scripts/report warns about
-it and `scripts/report --final` refuses it. They go to a temporary folder and are never committed.
+it and `scripts/report --final` refuses it. With --captures, also one text per `@capture NAME` of
+the chapters, marked by its first line the same way. They go to temporary folders and are never
+committed.
 
-    python3 tests/report/placeholders.py OUT_DIR [--skip NAME]...
+    python3 tests/report/placeholders.py OUT_DIR [--captures DIR] [--skip NAME]...
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs/tools"))
 
-from reportgen.placeholders import PICTURE_KEYWORD, PICTURE_TEXT  # noqa: E402
+from reportgen import captures  # noqa: E402
+from reportgen.placeholders import CAPTURE_MARK, PICTURE_KEYWORD, PICTURE_TEXT  # noqa: E402
 
 
 def _png(width: int, height: int, rows: list[bytes], mark: bool = True) -> bytes:
@@ -72,7 +75,8 @@ def page(width: int, height: int, seed: int) -> bytes:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--skip", action="append", default=[], help="a listed file to leave out")
+    parser.add_argument("--captures", type=Path, help="also write the captures the chapters name here")
+    parser.add_argument("--skip", action="append", default=[], help="a listed file (or NAME.txt) to leave out")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with (ROOT / "docs/screenshots.tsv").open(encoding="utf-8", newline="") as f:
@@ -82,6 +86,12 @@ def main() -> None:
             continue
         width, height = (390, 1100) if "phone" in name else (1366, 900)
         (args.out / name).write_bytes(page(width, height, seed))
+    if args.captures:
+        args.captures.mkdir(parents=True, exist_ok=True)
+        for name in captures.named_in(sorted((ROOT / "docs/report").glob("*.md"))):
+            file = captures.path(args.captures, name)
+            if file.name not in args.skip:
+                file.write_text(f"{CAPTURE_MARK}\nthe browser scenarios' {name} goes here\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

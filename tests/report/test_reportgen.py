@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs/tools"))
 
-from reportgen import appendices, database, document, placeholders, seqdiag, variables  # noqa: E402
+from reportgen import appendices, captures, database, document, placeholders, seqdiag, variables  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("placeholder_pictures", ROOT / "tests/report/placeholders.py")
 placeholder_pictures = importlib.util.module_from_spec(_spec)
@@ -149,6 +149,23 @@ class DatabaseTables(unittest.TestCase):
         self.assertIn("TTL: документ удаляется в момент, указанный в поле", ttl_row)
 
 
+class Captures(unittest.TestCase):
+    def test_the_chapters_name_captures_in_order_and_a_missing_one_names_e2e_run(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "01.md").write_text("text\n@capture ticket\n`@capture quoted`\n", encoding="utf-8")
+            (folder / "02.md").write_text("@capture ws-handshake\n", encoding="utf-8")
+            names = captures.named_in(sorted(folder.glob("*.md")))
+            self.assertEqual(names, ["ticket", "ws-handshake"])
+            (folder / "ticket.txt").write_text("POST /api/rooms/1/ticket HTTP/1.1\n", encoding="utf-8")
+            with self.assertRaises(captures.MissingCaptures) as refused:
+                captures.check_present(names, folder)
+            self.assertIn("ws-handshake.txt", str(refused.exception))
+            self.assertNotIn("ticket.txt", str(refused.exception))
+            self.assertIn("e2e/run", str(refused.exception))
+            self.assertIn("```text\nPOST /api/rooms/1/ticket HTTP/1.1\n```", captures.markdown("ticket", folder))
+
+
 class Placeholders(unittest.TestCase):
     def test_the_shipped_defaults_are_all_reported_as_placeholders(self):
         values = variables.load(ROOT / "docs/report.env", {})
@@ -177,6 +194,14 @@ class Placeholders(unittest.TestCase):
                 ["fake.png"],
             )
 
+    def test_the_test_captures_are_recognised_and_others_are_not(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "fake.txt").write_text(placeholders.CAPTURE_MARK + "\nticket\n", encoding="utf-8")
+            (folder / "real.txt").write_text("POST /api/rooms/1/ticket HTTP/1.1\n", encoding="utf-8")
+            files = [folder / name for name in ("fake.txt", "real.txt", "missing.txt")]
+            self.assertEqual(placeholders.captures_in_use(files), ["fake.txt"])
+
     def test_the_warning_is_a_box_naming_every_placeholder_and_the_way_out(self):
         values = {"REPORT_UNIVERSITY": "Наименование университета", "REPORT_SURNAME": "Фамилия"}
         box = placeholders.report(values, ["REPORT_SURNAME", "REPORT_UNIVERSITY"], ["01-landing.png"], 24, final=False)
@@ -185,7 +210,7 @@ class Placeholders(unittest.TestCase):
         self.assertTrue(lines[0].startswith("╔") and lines[-1].startswith("╚"))
         self.assertIn("WARNING", box)
         self.assertIn("REPORT_UNIVERSITY='Наименование университета'", box)
-        self.assertIn("1 of 24 are placeholder pictures", box)
+        self.assertIn("1 of 24 are placeholders", box)
         self.assertIn("e2e/run", box)
         self.assertIn("--final", box)
         self.assertIn("REFUSED", placeholders.report(values, ["REPORT_SURNAME"], [], 24, final=True))

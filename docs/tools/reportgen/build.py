@@ -11,6 +11,7 @@ Directives, each alone on a line of a chapter file, are replaced by generated te
     @db-listing               the collections as stored after a scenario through the real website
                               (a private stack filled over HTTP, printed by scripts/data)
     @screenshots              every screenshot of docs/screenshots.tsv
+    @capture NAME             a text the browser scenarios captured (e2e/artifacts/captures/NAME.txt)
     @appendices               the source files listed in docs/appendices.txt
 
 `{{REPORT_X}}` anywhere in a chapter is the variable's value (docs/report.env, or the environment).
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from . import (
     appendices,
+    captures,
     database,
     document,
     images,
@@ -78,6 +80,8 @@ def _expand(line: str, ctx: dict) -> str:
         shots = screenshots.load(root / "docs/screenshots.tsv")
         screenshots.check_present(shots, ctx["screenshots"])
         return screenshots.markdown(shots, ctx["screenshots"], ctx["build"] / "screenshots", ctx["level"])
+    if name == "capture":
+        return captures.markdown(rest.strip(), ctx["captures"])
     if name == "appendices":
         return appendices.markdown(appendices.load(root / "docs/appendices.txt", root), root)
     raise BuildError(f"unknown directive {line.strip()!r}")
@@ -91,11 +95,20 @@ def assemble(
     level: int = 0,
     *,
     db_listing: Callable[[], str],
+    capture_dir: Path,
 ) -> str:
     """The whole report as one Markdown text, numbered, with the table of contents in place;
     `level` is how hard the screenshots are compressed (see images.COMPRESSION_LEVELS);
-    `db_listing()` gives the text of `@db-listing` (live_data.listing)."""
-    ctx = {"root": root, "build": build, "screenshots": screenshot_dir, "level": level, "db_listing": db_listing}
+    `db_listing()` gives the text of `@db-listing` (live_data.listing); `capture_dir` holds the
+    texts of `@capture NAME`."""
+    ctx = {
+        "root": root,
+        "build": build,
+        "screenshots": screenshot_dir,
+        "captures": capture_dir,
+        "level": level,
+        "db_listing": db_listing,
+    }
     chapters = sorted((root / "docs/report").glob("*.md"))
     if not chapters:
         raise BuildError("docs/report/ has no chapters (*.md)")
@@ -175,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of the screenshots (default: $REPORT_SCREENSHOTS or e2e/artifacts/screenshots)",
     )
     parser.add_argument(
+        "--captures",
+        type=Path,
+        default=None,
+        help="folder of the browser scenarios' captured texts (default: $REPORT_CAPTURES or e2e/artifacts/captures)",
+    )
+    parser.add_argument(
         "--final",
         action="store_true",
         help="refuse to build while a placeholder (title-page variable or screenshot) is in use",
@@ -186,19 +205,28 @@ def main(argv: list[str] | None = None) -> int:
     shots = (
         args.screenshots or Path(os.environ.get("REPORT_SCREENSHOTS") or root / "e2e/artifacts/screenshots")
     ).resolve()
+    captured = (args.captures or Path(os.environ.get("REPORT_CAPTURES") or root / "e2e/artifacts/captures")).resolve()
     build = out / ".build"
     build.mkdir(parents=True, exist_ok=True)
     try:
         values = variables.load(root / "docs/report.env", os.environ)
         listed_shots = screenshots.load(root / "docs/screenshots.tsv")
         screenshots.check_present(listed_shots, shots)  # before anything slow is started
+        named_captures = captures.named_in(sorted((root / "docs/report").glob("*.md")))
+        captures.check_present(named_captures, captured)
         listed = [shot.file for shot in listed_shots]
         placeholder_variables = placeholders.variables_in_use(values)
-        placeholder_pictures = placeholders.pictures_in_use(listed, shots)
+        placeholder_pictures = placeholders.pictures_in_use(listed, shots) + placeholders.captures_in_use(
+            [captures.path(captured, name) for name in named_captures]
+        )
         box = ""
         if placeholder_variables or placeholder_pictures:
             box = placeholders.report(
-                values, placeholder_variables, placeholder_pictures, len(listed), final=args.final
+                values,
+                placeholder_variables,
+                placeholder_pictures,
+                len(listed) + len(named_captures),
+                final=args.final,
             )
             print(box, file=sys.stderr)
             if args.final:
@@ -210,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         # Once per build, however many compression levels are tried.
         db_listing = functools.cache(lambda: live_data.listing(root, build))
         for level in range(len(images.COMPRESSION_LEVELS)):
-            source.write_text(assemble(root, values, build, shots, level, db_listing=db_listing), encoding="utf-8")
+            markdown = assemble(root, values, build, shots, level, db_listing=db_listing, capture_dir=captured)
+            source.write_text(markdown, encoding="utf-8")
             _pandoc(source, reference, docx)
             postprocess.apply(
                 docx,
@@ -233,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         BuildError,
         screenshots.MissingScreenshots,
+        captures.MissingCaptures,
         appendices.AppendixError,
         variables.VariablesError,
         document.NumberingError,

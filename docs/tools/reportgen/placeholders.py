@@ -1,7 +1,7 @@
 """Placeholders a report may still hold, so that none goes out unnoticed: the title page's
 `REPORT_*` values that `docs/report.env` ships with (`Наименование университета`, the file name
-`Фамилия_Имя_...`), and the stand-in screenshots `tests/report/placeholders.py` draws for testing
-the pipeline. `scripts/report` prints a boxed warning naming each; `scripts/report --final` refuses
+`Фамилия_Имя_...`), and the stand-in screenshots and captures `tests/report/placeholders.py` makes
+for testing the pipeline. `scripts/report` prints a boxed warning naming each; `scripts/report --final` refuses
 to build while any is left.
 """
 
@@ -26,6 +26,9 @@ TITLE_PAGE = {
 # tests/report/placeholders.py writes this tEXt chunk into every picture it draws.
 PICTURE_KEYWORD = b"Software"
 PICTURE_TEXT = b"webchat report placeholder (tests/report/placeholders.py)"
+
+# ... and this first line into every capture it writes.
+CAPTURE_MARK = "# webchat report placeholder (tests/report/placeholders.py)"
 
 
 def variables_in_use(values: Mapping[str, str]) -> list[str]:
@@ -56,6 +59,15 @@ def pictures_in_use(files: Sequence[str], folder: Path) -> list[str]:
     return [name for name in files if (folder / name).is_file() and is_placeholder_picture(folder / name)]
 
 
+def captures_in_use(files: Sequence[Path]) -> list[str]:
+    """The file names of the captures (those present) that tests/report/placeholders.py wrote."""
+    return [
+        file.name
+        for file in files
+        if file.is_file() and file.read_text(encoding="utf-8").startswith(CAPTURE_MARK + "\n")
+    ]
+
+
 def boxed(lines: Sequence[str]) -> str:
     width = max(len(line) for line in lines)
     rule = "═" * (width + 2)
@@ -77,7 +89,7 @@ def report(values: Mapping[str, str], variables: Sequence[str], pictures: Sequen
     if pictures:
         if variables:
             lines.append("")
-        lines.append(f"Screenshots — {len(pictures)} of {total_pictures} are placeholder pictures")
+        lines.append(f"Screenshots and captures — {len(pictures)} of {total_pictures} are placeholders")
         lines.append("  (tests/report/placeholders.py): take the real ones with e2e/run")
         lines.append("  or scripts/report --with-e2e.")
     lines.append("")
