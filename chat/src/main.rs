@@ -1,9 +1,10 @@
 //! The `chat` binary: `chat` serves; `chat healthcheck` probes a running server.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use chat::Config;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 mod healthcheck;
 
@@ -32,10 +33,26 @@ fn main() -> ExitCode {
 async fn start() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     config.jwt_secret.warn_if_public_example();
-    let listener = TcpListener::bind(config.addr)
-        .await
+    let listener = listen(config.addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on CHAT_ADDR {}: {e}", config.addr))?;
     chat::run(listener, config, contract::shutdown::signal())
         .await
         .map_err(|e| anyhow::anyhow!("cannot use REDIS_URL: {e}"))
+}
+
+/// Connections the kernel may hold waiting for `accept` (capped by `net.core.somaxconn`). A
+/// restart brings a whole room back within a second; with tokio's default of 1024, the SYNs
+/// beyond it are dropped and resent only a second later.
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server can bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
