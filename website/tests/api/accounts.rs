@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{PASSWORD, TestApp, form_error, location, session_cookie};
+use crate::helpers::{PASSWORD, TestApp, form_error, location, retry_after_secs, session_cookie};
 
 #[tokio::test]
 async fn the_landing_page_invites_to_register_or_log_in_without_a_session() {
@@ -165,12 +165,7 @@ async fn repeated_failed_logins_for_an_account_are_throttled() {
     let response = app.login("target@example.org", PASSWORD).await;
 
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(retry_after > 0);
+    assert!(retry_after_secs(&response) > 0);
     let error = form_error(&response.text().await.unwrap()).unwrap_or_default();
     assert!(error.contains("Too many failed attempts"), "{error:?}");
     // Other accounts are not affected.

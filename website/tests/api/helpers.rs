@@ -381,6 +381,15 @@ pub fn unescape(html: &str) -> String {
 }
 
 /// The text of the form error box, if any.
+/// The seconds a 429 or 503 asks the client to wait (`Retry-After`); fails the test without one.
+pub fn retry_after_secs(response: &Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .expect("Retry-After is text")
+        .parse()
+        .expect("Retry-After is a number of seconds")
+}
+
 pub fn form_error(html: &str) -> Option<String> {
     static ERROR: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r#"<p [^>]*data-testid="form-error"[^>]*>([^<]*)</p>"#).expect("a valid pattern")
