@@ -37,7 +37,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fred::clients::SubscriberClient;
@@ -52,7 +52,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
 use crate::protocol::Frame;
-use crate::rooms::{Remote, Room, RoomRegistry, WeakRegistry};
+use crate::rooms::{Remote, Room, RoomRegistry, WeakRegistry, lock};
 
 /// How often a replica refreshes its liveness key and checks the others'.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -176,8 +176,11 @@ fn eval_command() -> CustomCommand {
     CustomCommand::new_static("EVAL", ClusterHash::FirstKey, false)
 }
 
+/// The start of every room's channel name.
+const CHANNEL_PREFIX: &str = "chat:room:";
+
 fn channel(room_id: &str) -> String {
-    format!("chat:room:{room_id}")
+    format!("{CHANNEL_PREFIX}{room_id}")
 }
 
 fn presence_key(room_id: &str) -> String {
@@ -680,7 +683,7 @@ async fn receive_loop(
         let Some(registry) = registry.upgrade() else {
             return;
         };
-        let Some(room_id) = message.channel.strip_prefix("chat:room:") else {
+        let Some(room_id) = message.channel.strip_prefix(CHANNEL_PREFIX) else {
             continue;
         };
         let Some(room) = registry.room(room_id) else {
@@ -730,6 +733,10 @@ async fn receive_loop(
 async fn heartbeat_loop(cluster: Arc<Cluster>, registry: WeakRegistry) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The room hashes live ROOM_TTL and every presence write renews them: refreshing them a few
+    // times per TTL is plenty, every heartbeat would be sixty times that.
+    let rooms_every = (ROOM_TTL.as_secs() / HEARTBEAT.as_secs() / 4).max(1);
+    let mut beats: u64 = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -753,7 +760,10 @@ async fn heartbeat_loop(cluster: Arc<Cluster>, registry: WeakRegistry) {
             }
             Ok(_) => {}
         }
-        if let Err(error) = keep_rooms_alive(&cluster, &registry).await {
+        beats += 1;
+        if beats.is_multiple_of(rooms_every)
+            && let Err(error) = keep_rooms_alive(&cluster, &registry).await
+        {
             cluster.set_down(&error);
             continue;
         }
@@ -817,8 +827,4 @@ async fn watch_connection(
             },
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::rooms::lock;
+
 /// Open sockets per email, at most `max` each.
 #[derive(Debug)]
 pub struct SocketsPerPerson {
@@ -31,10 +33,7 @@ impl SocketsPerPerson {
 
     /// A slot for `email`, or `None` when that person already holds `max` sockets.
     pub fn take(self: &Arc<Self>, email: &str) -> Option<PersonSlot> {
-        let mut open = self
-            .open
-            .lock()
-            .expect("the per-person counts are never poisoned");
+        let mut open = lock(&self.open);
         let count = open.entry(email.to_owned()).or_insert(0);
         if *count >= self.max {
             return None;
@@ -47,22 +46,15 @@ impl SocketsPerPerson {
     }
 
     /// Sockets `email` holds now.
-    pub fn open_for(&self, email: &str) -> usize {
-        let open = self
-            .open
-            .lock()
-            .expect("the per-person counts are never poisoned");
-        open.get(email).copied().unwrap_or(0)
+    #[cfg(test)]
+    fn open_for(&self, email: &str) -> usize {
+        lock(&self.open).get(email).copied().unwrap_or(0)
     }
 }
 
 impl Drop for PersonSlot {
     fn drop(&mut self) {
-        let mut open = self
-            .owner
-            .open
-            .lock()
-            .expect("the per-person counts are never poisoned");
+        let mut open = lock(&self.owner.open);
         if let Some(count) = open.get_mut(&self.email) {
             *count -= 1;
             if *count == 0 {

@@ -856,7 +856,7 @@ impl PendingSummary {
 
 /// Locks `mutex`, carrying on after a panic elsewhere: the registry's invariants hold between
 /// statements, and refusing every later connection would be worse.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

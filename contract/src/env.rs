@@ -43,16 +43,6 @@ pub struct Env<L> {
     lookup: L,
 }
 
-/// The lookup of the process environment.
-pub type ProcessLookup = fn(&str) -> Option<String>;
-
-impl Env<ProcessLookup> {
-    /// The process environment.
-    pub fn process() -> Self {
-        Self::new(|name| std::env::var(name).ok())
-    }
-}
-
 impl<L: Fn(&str) -> Option<String>> Env<L> {
     /// Settings read through `lookup`, so tests need not touch the process environment.
     pub fn new(lookup: L) -> Self {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use contract::{Claims, Secret};
+use contract::TicketIssuer;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
@@ -21,7 +21,7 @@ use crate::stats::Stats;
 /// What every client task shares.
 pub struct Fleet {
     pub options: Options,
-    pub secret: Secret,
+    pub tickets: TicketIssuer,
     pub stats: Arc<Stats>,
     /// Limits the handshakes in flight (`--connect-parallel`).
     pub handshakes: Semaphore,
@@ -135,13 +135,14 @@ async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> End
 /// A handshake request for `client`, with a fresh ticket in `Authorization`.
 fn request(fleet: &Fleet, client: usize) -> Option<Request> {
     let room = fleet.options.room_of(client);
-    let ticket = Claims::new(
-        &format!("user{client}@load.test"),
-        &format!("load room {room}"),
-        &format!("{room:024x}"),
-    )
-    .sign(&fleet.secret)
-    .ok()?;
+    let ticket = fleet
+        .tickets
+        .issue(
+            &format!("user{client}@load.test"),
+            &format!("load room {room}"),
+            &format!("{room:024x}"),
+        )
+        .ok()?;
     let mut request = fleet.options.url.as_str().into_client_request().ok()?;
     let bearer = HeaderValue::from_str(&format!("Bearer {ticket}")).ok()?;
     request.headers_mut().insert("authorization", bearer);

@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Parser;
-use contract::Secret;
+use contract::{Secret, TicketIssuer};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -195,7 +195,7 @@ async fn run(options: Options, secret: Secret) -> String {
     let fleet = Arc::new(Fleet {
         handshakes: Semaphore::new(options.connect_parallel),
         options: options.clone(),
-        secret,
+        tickets: TicketIssuer::new(&secret),
         stats: stats.clone(),
         start: start_rx,
         room_sizes,

@@ -141,9 +141,13 @@ impl AppError {
     }
 }
 
+/// A session operation that failed: 503 when MongoDB is unavailable, 500 otherwise.
 impl From<tower_sessions::session::Error> for AppError {
     fn from(error: tower_sessions::session::Error) -> Self {
-        Self::Internal(error.into())
+        match crate::db::sessions::unavailable(&error) {
+            Some(unavailable) => Self::Database(unavailable),
+            None => Self::Internal(error.into()),
+        }
     }
 }
 

@@ -5,9 +5,22 @@
 
 use std::time::Duration;
 
+use axum::http::HeaderMap;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub trust_proxy_headers: bool,
     pub session_max_age: Duration,
     pub cookie_secure: bool,
+}
+
+impl Settings {
+    /// A header set by the proxy in front (nginx), read only when `TRUST_PROXY_HEADERS` says it is
+    /// there to overwrite whatever the client sent.
+    pub fn trusted_header<'h>(&self, headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+        self.trust_proxy_headers
+            .then(|| headers.get(name))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+    }
 }

@@ -62,6 +62,7 @@ impl Application {
                 cookie_secure: config.cookie_secure,
             },
         };
+        state.tickets.spawn_sweeper();
         let idle = time::Duration::try_from(config.session_idle)
             .context("SESSION_IDLE_MINUTES is out of range")?;
         let sessions = SessionManagerLayer::new(session::store(&db))

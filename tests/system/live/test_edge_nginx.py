@@ -32,11 +32,8 @@ SECURITY_HEADERS = ["Content-Security-Policy", "X-Frame-Options", "X-Content-Typ
 class Upstream(BaseHTTPRequestHandler):
     """200 for everything; a WebSocket upgrade is held open until the test ends."""
 
-    held: list = []
-
     def do_GET(self):
         if self.headers.get("Upgrade", "").lower() == "websocket":
-            Upstream.held.append(self.connection)
             time.sleep(30)
             return
         self.answer()

@@ -3,27 +3,14 @@ and the report repeats them in Russian. These checks keep both tables equal to t
 
 import re
 
-from conftest import ROOT
+from conftest import ROOT, chat_limit_defaults
 
-CONFIG = (ROOT / "chat" / "src" / "config.rs").read_text()
 CONNECTION = (ROOT / "chat" / "src" / "connection.rs").read_text()
 README = (ROOT / "chat" / "README.md").read_text()
 REPORT = (ROOT / "docs" / "report" / "04-protocol.md").read_text()
 
 # tungstenite's names for the standard close codes the server sends.
 CLOSE_CODES = {"Normal": 1000, "Away": 1001, "Protocol": 1002, "Invalid": 1007, "Policy": 1008, "Size": 1009}
-
-
-def limits_in_code() -> dict[str, int]:
-    """Each CHAT_* limit with its default, from `Limits::default()` and `Config::from_lookup`."""
-    defaults_block = re.search(r"impl Default for Limits \{.*?\n\}\n", CONFIG, re.S).group(0)
-    defaults = {}
-    for field, expression in re.findall(r"^\s+(\w+): (.+),$", defaults_block, re.M):
-        number = re.search(r"Duration::from_(?:secs|millis)\((.+)\)", expression)
-        defaults[field] = eval((number.group(1) if number else expression).replace("_", ""))  # noqa: S307
-    names = re.findall(r"(\w+): (?:\w+::\w+\(\s*)?env\s*\.\s*\w+\(\s*\"(CHAT_\w+)\",\s*(?:\w+\()?defaults\.(\w+)", CONFIG, re.S)
-    assert names, "no limits found in chat/src/config.rs"
-    return {name: defaults[field] for field, name, _ in names}
 
 
 def table_rows(markdown: str, first_cell: str) -> dict[str, str]:
@@ -45,14 +32,14 @@ def close_codes_in_code() -> set[int]:
 
 def test_the_readme_lists_every_limit_with_the_codes_default():
     in_readme = table_rows(README, r"`CHAT_[A-Z_]+`")
-    expected = {name: str(value) for name, value in limits_in_code().items()}
+    expected = {name: str(value) for name, value in chat_limit_defaults().items()}
     assert {k: v for k, v in in_readme.items() if k in expected} == expected
     assert set(expected) <= set(in_readme)
 
 
 def test_the_report_lists_the_same_limits_and_defaults():
     in_report = table_rows(REPORT, r"`CHAT_[A-Z_]+`")
-    expected = {name: str(value) for name, value in limits_in_code().items()}
+    expected = {name: str(value) for name, value in chat_limit_defaults().items()}
     assert in_report == expected
 
 

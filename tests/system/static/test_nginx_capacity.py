@@ -5,7 +5,7 @@ import subprocess
 
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, chat_limit_defaults
 
 MAIN_CONF = (ROOT / "nginx" / "nginx.conf").read_text()
 
@@ -23,14 +23,9 @@ def native_main_conf(tmp_path) -> str:
     return (tmp_path / "nginx.conf").read_text()
 
 
-def chat_max_connections() -> int:
-    config = (ROOT / "chat" / "src" / "config.rs").read_text()
-    return int(re.search(r"max_connections: ([\d_]+),", config).group(1).replace("_", ""))
-
-
 def test_one_worker_holds_every_chat_socket_of_a_chat_process():
     # Each proxied WebSocket holds two connections: the browser's and the one to chat.
-    assert int(directive("worker_connections")) >= 2 * chat_max_connections()
+    assert int(directive("worker_connections")) >= 2 * chat_limit_defaults()["CHAT_MAX_CONNECTIONS"]
     assert int(directive("worker_rlimit_nofile")) >= 2 * int(directive("worker_connections"))
     assert directive("worker_processes") == "auto"
 

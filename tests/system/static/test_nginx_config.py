@@ -6,14 +6,13 @@ official image uses): with the Compose service names, and natively with upstream
 variables, so the Compose names need not resolve on this machine.
 """
 
-import difflib
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, chat_limit_defaults
 
 TEMPLATE = ROOT / "nginx" / "default.conf.template"
 COMPOSE_VALUES = {
@@ -281,15 +280,9 @@ def as_written(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def chat_default_seconds(field: str) -> int:
-    config = (ROOT / "chat" / "src" / "config.rs").read_text()
-    defaults = re.search(r"impl Default for Limits \{(.*?)\n\}", config, re.S).group(1)
-    return int(re.search(rf"\b{field}: Duration::from_secs\((\d+)\)", defaults).group(1))
-
-
 def test_the_docs_give_nginxs_read_timeouts_as_configured_and_the_ping_interval_is_well_under_the_ws_one():
     timeouts = read_timeouts()
-    ping = chat_default_seconds("ping_interval")
+    ping = chat_limit_defaults()["CHAT_PING_INTERVAL_SECS"]
     readme = (ROOT / "chat" / "README.md").read_text()
     [ping_row] = [line for line in readme.splitlines() if line.startswith("| `CHAT_PING_INTERVAL_SECS` |")]
 

@@ -25,10 +25,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let settings = Settings::from_ref(state);
         let from_proxy = settings
-            .trust_proxy_headers
-            .then(|| parts.headers.get("x-real-ip"))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
+            .trusted_header(&parts.headers, "x-real-ip")
             .and_then(|v| v.trim().parse::<IpAddr>().ok());
         let peer = parts
             .extensions

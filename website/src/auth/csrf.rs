@@ -64,13 +64,7 @@ pub fn same_origin(headers: &HeaderMap, settings: &Settings) -> bool {
     let Ok(source) = source.to_str() else {
         return false;
     };
-    let trusted = |name: &str| {
-        settings
-            .trust_proxy_headers
-            .then(|| headers.get(name))
-            .flatten()
-            .and_then(|value| value.to_str().ok())
-    };
+    let trusted = |name: &str| settings.trusted_header(headers, name);
     // Behind a trusted proxy the host the browser used may arrive as X-Forwarded-Host.
     let Some(Ok(host)) = trusted("x-forwarded-host")
         .map(Ok)

@@ -90,14 +90,6 @@ pub async fn ask_mongodb_once_per_request(request: Request, next: Next) -> Respo
     sessions::asking_once_per_request(next.run(request)).await
 }
 
-/// A session operation that failed: 503 when MongoDB is unavailable, 500 otherwise.
-fn store_failed(error: tower_sessions::session::Error) -> AppError {
-    match sessions::unavailable(&error) {
-        Some(unavailable) => AppError::Database(unavailable),
-        None => AppError::Internal(error.into()),
-    }
-}
-
 /// The logged-in user of this request. As an extractor it refuses anonymous requests with
 /// [`AppError::Unauthenticated`] (a redirect to `/login` for pages, 401 under `/api/`).
 #[derive(Debug, Clone)]
@@ -123,7 +115,7 @@ fn now() -> i64 {
 pub async fn sign_in(session: &Session, id: ObjectId, email: &Email) -> Result<(), AppError> {
     // Without a cookie there is nothing to retire: the record gets a fresh id when it is created.
     if session.id().is_some() {
-        session.cycle_id().await.map_err(store_failed)?;
+        session.cycle_id().await?;
     }
     let now = now();
     let user = SessionUser {
@@ -133,16 +125,16 @@ pub async fn sign_in(session: &Session, id: ObjectId, email: &Email) -> Result<(
         signed_in_at: now,
         last_seen_at: now,
     };
-    session.insert(USER_KEY, user).await.map_err(store_failed)?;
+    session.insert(USER_KEY, user).await?;
     // Stored now rather than only by the session layer after the answer: if MongoDB refuses, the
     // visitor gets this request's 503 page instead of the layer's bare 500, and no cookie.
-    session.save().await.map_err(store_failed)?;
+    session.save().await?;
     Ok(())
 }
 
 /// Deletes the session from the store and expires the cookie.
 pub async fn sign_out(session: &Session) -> Result<(), AppError> {
-    session.flush().await.map_err(store_failed)?;
+    session.flush().await?;
     Ok(())
 }
 
@@ -151,10 +143,7 @@ pub async fn current_user(
     session: &Session,
     max_age: Duration,
 ) -> Result<Option<CurrentUser>, AppError> {
-    let stored = session
-        .get::<SessionUser>(USER_KEY)
-        .await
-        .map_err(store_failed)?;
+    let stored = session.get::<SessionUser>(USER_KEY).await?;
     let Some(mut stored) = stored else {
         return Ok(None);
     };
@@ -167,10 +156,7 @@ pub async fn current_user(
     if now - stored.last_seen_at >= TOUCH_EVERY_SECS {
         // The session layer saves it after the answer, which moves the idle expiry on.
         stored.last_seen_at = now;
-        session
-            .insert(USER_KEY, &stored)
-            .await
-            .map_err(store_failed)?;
+        session.insert(USER_KEY, &stored).await?;
     }
     Ok(Some(CurrentUser {
         id: stored.user_id,

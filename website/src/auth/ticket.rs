@@ -31,8 +31,9 @@ impl Default for TicketRate {
     }
 }
 
-/// The limiter forgets people who have been quiet once it holds this many.
-const REMEMBERED_PEOPLE: usize = 10_000;
+/// How often the limiter forgets the people whose budget is whole again, so that it holds only
+/// those who asked recently. Off the requests' path: a sweep scans every entry.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Issues the tickets the chat service accepts. Built once from `JWT_SECRET`; cheap to clone.
 #[derive(Clone)]
@@ -50,6 +51,23 @@ impl TicketIssuer {
         }
     }
 
+    /// Starts forgetting, every [`SWEEP_EVERY`], the people whose budget is whole again; the task
+    /// ends with the issuer.
+    pub fn spawn_sweeper(&self) {
+        let rate = std::sync::Arc::downgrade(&self.rate);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(rate) = rate.upgrade() else {
+                    return;
+                };
+                rate.retain_recent();
+            }
+        });
+    }
+
     /// A ticket that lets `email` (the user `user_id`) into the room `room_id` titled
     /// `room_title`; [`AppError::TooManyTickets`] when that person asks too often.
     pub fn issue(
@@ -59,9 +77,6 @@ impl TicketIssuer {
         room_title: &str,
         room_id: ObjectId,
     ) -> Result<String, AppError> {
-        if self.rate.len() > REMEMBERED_PEOPLE {
-            self.rate.retain_recent();
-        }
         self.rate
             .check_key(&user_id)
             .map_err(|_| AppError::TooManyTickets)?;

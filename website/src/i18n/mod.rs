@@ -9,8 +9,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
-use cookie::Cookie;
 use serde::Serialize;
+use tower_sessions::cookie::Cookie;
 
 /// The cookie that remembers an explicit choice; a plain cookie, because anonymous visitors
 /// get no session.

@@ -3,14 +3,14 @@
 use axum::extract::{Path, Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
-use cookie::{Cookie, SameSite};
 use serde::Deserialize;
+use tower_sessions::cookie::{Cookie, SameSite};
 
 use crate::error::AppError;
 use crate::i18n::{LANG_COOKIE, Lang};
 use crate::settings::Settings;
 
-const ONE_YEAR: cookie::time::Duration = cookie::time::Duration::days(365);
+const ONE_YEAR: time::Duration = time::Duration::days(365);
 
 #[derive(Deserialize)]
 pub struct Next {

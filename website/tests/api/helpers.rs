@@ -380,7 +380,6 @@ pub fn unescape(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// The text of the form error box, if any.
 /// The seconds a 429 or 503 asks the client to wait (`Retry-After`); fails the test without one.
 pub fn retry_after_secs(response: &Response) -> u64 {
     response.headers()["retry-after"]
@@ -390,6 +389,7 @@ pub fn retry_after_secs(response: &Response) -> u64 {
         .expect("Retry-After is a number of seconds")
 }
 
+/// The text of the form error box, if any.
 pub fn form_error(html: &str) -> Option<String> {
     static ERROR: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r#"<p [^>]*data-testid="form-error"[^>]*>([^<]*)</p>"#).expect("a valid pattern")
