@@ -210,6 +210,7 @@
     1008: "chat_close_policy",
     1009: "chat_close_too_big",
     4000: "chat_close_idle",
+    4004: "chat_room_deleted",
     4008: "chat_close_too_slow",
   };
 
@@ -281,6 +282,11 @@
         break;
       case "error":
         addNotice("error", errorText(event));
+        break;
+      case "room_deleted":
+        // The owner deleted the room: the server closes with 4004 next. Stop here, before the
+        // close, so nothing the page does meanwhile looks accepted.
+        stop("chat_room_deleted");
         break;
       default:
         // Unknown event types are additive extensions: ignore them.
@@ -363,6 +369,11 @@
       // only repeat it, so the page stops and says why; a reload starts afresh.
       if (event.code === 1008) {
         stop("chat_stopped_policy");
+        return;
+      }
+      // 4004: the room was deleted (its `room_deleted` event may have been lost on the way).
+      if (event.code === 4004) {
+        if (!finished) stop("chat_room_deleted");
         return;
       }
       // 1000 is our own close, 1006 is "dropped" (no reason to show); others are explained.
