@@ -1,10 +1,12 @@
 //! The contract between the website and the chat service, written once.
 //!
-//! The two services never call each other: the website issues a short-lived signed ticket and
-//! the chat service verifies it with the same secret. Everything both sides must agree on for that
-//! to work lives here, and nothing else does. This crate does no I/O of its own besides reading
-//! the environment (and waiting for the stop signal).
+//! The website issues a short-lived signed ticket and the chat service verifies it with the same
+//! secret; the one request between them, the room-deleted notice, is signed the same way.
+//! Everything both sides must agree on for that to work lives here, and nothing else does. This
+//! crate does no I/O of its own besides reading the environment (and waiting for the stop signal).
 
+/// The room-deleted notice the website sends the chat: its token and its path.
+pub mod notice;
 /// Reading settings from the environment: one rule for empty values and errors that name the
 /// variable.
 pub mod env;
@@ -16,5 +18,6 @@ pub mod shutdown;
 pub mod ticket;
 
 pub use env::{ConfigError, Env};
+pub use notice::{NoticeError, NoticeIssuer, NoticeVerifier};
 pub use secret::{MIN_SECRET_BYTES, Redacted, Secret};
 pub use ticket::{Claims, TicketError, TicketIssuer, TicketVerifier};

@@ -134,38 +134,17 @@ pub struct TicketVerifier {
 
 impl TicketVerifier {
     pub fn new(secret: &Secret) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY.as_secs();
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
         Self {
             key: DecodingKey::from_secret(secret.expose()),
-            validation,
+            validation: validation(AUDIENCE),
         }
     }
 
     /// Checks the signature, algorithm, expiry, issuer, audience, claim types and lifetime.
     pub fn verify(&self, token: &str) -> Result<Claims, TicketError> {
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => TicketError::Expired,
-                ErrorKind::InvalidSignature => TicketError::BadSignature,
-                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                    TicketError::WrongAlgorithm
-                }
-                ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => TicketError::WrongParty,
-                _ => TicketError::Malformed(e),
-            })?
-            .claims;
-        let now = jsonwebtoken::get_current_timestamp();
-        if claims.iat > now + LEEWAY.as_secs() {
-            return Err(TicketError::IssuedInTheFuture);
-        }
-        if claims.exp.saturating_sub(claims.iat) > LIFETIME.as_secs() {
-            return Err(TicketError::LifetimeTooLong);
-        }
-        if claims.room_id.len() != 24 || !claims.room_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let claims: Claims = decode(token, &self.key, &self.validation)?;
+        check_times(claims.iat, claims.exp)?;
+        if !is_room_id(&claims.room_id) {
             return Err(TicketError::BadRoomId);
         }
         if claims.email.trim().is_empty() {
@@ -173,4 +152,51 @@ impl TicketVerifier {
         }
         Ok(claims)
     }
+}
+
+/// A validation for HS256 tokens of `audience` from the website, with the contract's leeway.
+pub(crate) fn validation(audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = LEEWAY.as_secs();
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[audience]);
+    validation
+}
+
+/// Decodes and checks a token's signature, algorithm, expiry, issuer and audience.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<T, TicketError> {
+    jsonwebtoken::decode::<T>(token, key, validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => TicketError::Expired,
+            ErrorKind::InvalidSignature => TicketError::BadSignature,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                TicketError::WrongAlgorithm
+            }
+            ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => TicketError::WrongParty,
+            _ => TicketError::Malformed(e),
+        })
+}
+
+/// The checks jsonwebtoken leaves to us: not issued in the future, not living longer than
+/// [`LIFETIME`].
+pub(crate) fn check_times(iat: u64, exp: u64) -> Result<(), TicketError> {
+    let now = jsonwebtoken::get_current_timestamp();
+    if iat > now + LEEWAY.as_secs() {
+        return Err(TicketError::IssuedInTheFuture);
+    }
+    if exp.saturating_sub(iat) > LIFETIME.as_secs() {
+        return Err(TicketError::LifetimeTooLong);
+    }
+    Ok(())
+}
+
+/// A room id as both services write it: an ObjectId's 24 hex characters.
+pub fn is_room_id(room_id: &str) -> bool {
+    room_id.len() == 24 && room_id.bytes().all(|b| b.is_ascii_hexdigit())
 }
