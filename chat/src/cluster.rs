@@ -98,6 +98,8 @@ pub enum Outgoing {
     Resync,
     /// Shutting down: take this replica's people out of every room.
     Goodbye { done: oneshot::Sender<()> },
+    /// The room was deleted: every replica closes its members there.
+    RoomDeleted { room_id: String },
 }
 
 /// The Redis side of a registry: two connections (commands, and subscriptions) and the state of
@@ -178,6 +180,9 @@ fn eval_command() -> CustomCommand {
 
 /// The start of every room's channel name.
 const CHANNEL_PREFIX: &str = "chat:room:";
+/// Every replica listens here for rooms deleted by their owners (the payload is the room id),
+/// whether it has members in them or not: it must turn away the tickets still out for them.
+const DELETED_CHANNEL: &str = "chat:rooms-deleted";
 
 fn channel(room_id: &str) -> String {
     format!("{CHANNEL_PREFIX}{room_id}")
@@ -564,6 +569,19 @@ async fn control_step(cluster: &Cluster, registry: &RoomRegistry, item: Outgoing
             }
             let _ = done.send(());
         }
+        Outgoing::RoomDeleted { room_id } => {
+            // Already done on this replica; without Redis the others learn it at their members'
+            // next reconnect (the ticket request answers 404).
+            if cluster.is_up()
+                && let Err(error) = cluster
+                    .commands
+                    .publish::<Value, _, _>(DELETED_CHANNEL, room_id)
+                    .await
+            {
+                tracing::warn!(%error, "could not pass a room deletion on to the other replicas");
+                cluster.set_down(&error);
+            }
+        }
         Outgoing::Message { .. } | Outgoing::Tabs { .. } => {}
     }
 }
@@ -595,6 +613,7 @@ async fn resync(cluster: &Cluster, registry: &RoomRegistry) {
         registry.hold(room);
     }
     let result = async {
+        cluster.subscriber.subscribe(DELETED_CHANNEL).await?;
         cluster.refresh_liveness().await?;
         let dirty: Vec<String> = lock(&cluster.dirty).drain().collect();
         let mut writes: Vec<(String, Vec<(String, usize)>)> = rooms
@@ -683,6 +702,12 @@ async fn receive_loop(
         let Some(registry) = registry.upgrade() else {
             return;
         };
+        if message.channel == DELETED_CHANNEL {
+            if let Some(room_id) = message.value.as_string() {
+                registry.room_deleted_here(&room_id);
+            }
+            continue;
+        }
         let Some(room_id) = message.channel.strip_prefix(CHANNEL_PREFIX) else {
             continue;
         };

@@ -16,6 +16,7 @@
 //! | 1008 | the client kept sending refused frames (`CHAT_MAX_STRIKES` in a row) |
 //! | 1009 | a frame or message larger than `CHAT_MAX_FRAME_BYTES` |
 //! | 4000 | idle: nothing received, not even a pong, for `CHAT_IDLE_TIMEOUT_SECS` |
+//! | 4004 | the room was deleted by its owner (after a `room_deleted` event) |
 //! | 4008 | too slow: the client's send queue (`CHAT_SEND_QUEUE`) overflowed |
 
 use std::net::SocketAddr;
@@ -71,6 +72,8 @@ pub enum CloseReason {
     TooBig,
     /// 4000: nothing received for `CHAT_IDLE_TIMEOUT_SECS`.
     Idle,
+    /// 4004: the room was deleted.
+    RoomDeleted,
     /// 4008: the send queue overflowed.
     TooSlow,
 }
@@ -86,6 +89,7 @@ impl CloseReason {
             Self::KeptAbusing => (CloseCode::Policy, "too many refused frames"),
             Self::TooBig => (CloseCode::Size, "frame too big"),
             Self::Idle => (CloseCode::Library(4000), "idle timeout"),
+            Self::RoomDeleted => (CloseCode::Library(4004), "room deleted"),
             Self::TooSlow => (CloseCode::Library(4008), "too slow"),
         };
         Some(CloseFrame {
@@ -154,6 +158,7 @@ pub async fn serve(
     let reason = tokio::select! {
         biased;
         () = shutdown.cancelled() => CloseReason::ShuttingDown,
+        () = outbox.room_deleted() => CloseReason::RoomDeleted,
         () = too_slow.cancelled() => CloseReason::TooSlow,
         () = writer_done.cancelled() => CloseReason::Gone,
         reason = reader.run(&mut stream) => reason,
@@ -482,12 +487,13 @@ mod tests {
             CloseReason::KeptAbusing,
             CloseReason::TooBig,
             CloseReason::Idle,
+            CloseReason::RoomDeleted,
             CloseReason::TooSlow,
         ]
         .into_iter()
         .map(|r| r.close_frame().map(|f| u16::from(f.code)).unwrap())
         .collect();
-        assert_eq!(codes, [1001, 1002, 1007, 1008, 1009, 4000, 4008]);
+        assert_eq!(codes, [1001, 1002, 1007, 1008, 1009, 4000, 4004, 4008]);
         assert!(CloseReason::Gone.close_frame().is_none());
     }
 }

@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 
 use contract::{Claims, TicketError, TicketVerifier};
 
+use crate::notice::NoticeDesk;
 use crate::per_person::{PersonSlot, SocketsPerPerson};
 
 /// The only path that upgrades.
@@ -186,6 +187,8 @@ impl Gate {
 /// `admitted`, which the accepting task reads once the handshake is done.
 pub struct Check<'a> {
     pub gate: &'a Gate,
+    /// Where a request for an internal path (the room-deleted notice) goes instead.
+    pub notices: &'a NoticeDesk,
     pub peer: SocketAddr,
     pub admitted: &'a mut Option<Admitted>,
     /// With Redis, whether rooms are shared through it now: told to a ticketless handshake (the
@@ -243,7 +246,7 @@ fn log_refusal(peer: SocketAddr, refusal: &Refusal) {
     }
 }
 
-fn bearer_from_authorization(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_from_authorization(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

@@ -9,6 +9,8 @@ pub mod config;
 pub mod connection;
 /// The HTTP handshake: path, origin, ticket.
 pub mod handshake;
+/// The website's notice that a room was deleted.
+mod notice;
 /// Open sockets per person, with a cap.
 pub mod per_person;
 /// The JSON events on the wire.

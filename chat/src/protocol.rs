@@ -85,6 +85,12 @@ pub enum ServerEvent {
     },
     /// To one client whose frame was refused; the connection stays open.
     Error { code: ErrorCode, message: String },
+    /// To everyone in a room its owner deleted, last: the connection then closes with 4004.
+    RoomDeleted {
+        room_id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
 }
 
 /// The limits a page may show its user, sent in `welcome`.

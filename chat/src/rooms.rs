@@ -60,7 +60,14 @@ struct Shared {
     closing: AtomicBool,
     /// With `REDIS_URL`: the other replicas' side of every room.
     cluster: Option<Arc<Cluster>>,
+    /// Rooms deleted lately, and when: a ticket issued just before a deletion still opens a
+    /// socket for [`DELETED_KEPT`], and it must land in no room.
+    deleted: Mutex<HashMap<String, Instant>>,
 }
+
+/// How long a deleted room is remembered: a ticket's lifetime and the clock leeway.
+const DELETED_KEPT: Duration =
+    Duration::from_secs(contract::ticket::LIFETIME.as_secs() + contract::ticket::LEEWAY.as_secs());
 
 /// One open room on this replica.
 pub struct Room {
@@ -76,6 +83,9 @@ struct RoomState {
     /// The last member left and the room is out of the map: a join that still holds it must
     /// start over.
     removed: bool,
+    /// Its owner deleted the room: everyone here was told and is being closed; nothing more is
+    /// broadcast.
+    deleted: bool,
     /// One seat per open connection.
     seats: HashMap<u64, Seat>,
     /// Open connections per person: presence is per person, across tabs. Sorted, so `members`
@@ -203,11 +213,27 @@ struct Seat {
 pub struct Outbox {
     queue: mpsc::Sender<Frame>,
     too_slow: CancellationToken,
+    room_deleted: CancellationToken,
 }
 
 impl Outbox {
     pub fn new(queue: mpsc::Sender<Frame>, too_slow: CancellationToken) -> Self {
-        Self { queue, too_slow }
+        Self {
+            queue,
+            too_slow,
+            room_deleted: CancellationToken::new(),
+        }
+    }
+
+    /// Resolves once the connection's room was deleted (its `room_deleted` event is queued).
+    pub async fn room_deleted(&self) {
+        self.room_deleted.cancelled().await;
+    }
+
+    /// Queues the `room_deleted` event and ends the connection.
+    fn end_room(&self, room_deleted: &Frame) {
+        self.deliver(room_deleted);
+        self.room_deleted.cancel();
     }
 
     /// Queues `frame` without waiting. A full queue marks the receiver too slow; it gets nothing
@@ -281,6 +307,7 @@ impl RoomRegistry {
                 },
                 closing: AtomicBool::new(false),
                 cluster,
+                deleted: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -314,6 +341,9 @@ impl RoomRegistry {
     pub async fn join(&self, newcomer: Newcomer, outbox: Outbox) -> Membership {
         let seat = self.shared.next_seat.fetch_add(1, Ordering::Relaxed);
         loop {
+            if self.was_deleted(&newcomer.room_id) {
+                return self.turn_away(newcomer, &outbox, seat);
+            }
             let room = self.find_or_open(&newcomer);
             if let Some(cluster) = &self.shared.cluster {
                 room.loaded.get_or_init(|| cluster.load(&room)).await;
@@ -322,6 +352,16 @@ impl RoomRegistry {
             if state.removed {
                 // Its last member left between the two locks; the map no longer holds it.
                 continue;
+            }
+            if state.deleted || self.was_deleted(&room.id) {
+                // Deleted since the check above: a fresh room opened for this join goes again.
+                state.deleted = true;
+                if state.seats.is_empty() {
+                    state.removed = true;
+                    self.unmap(&room);
+                }
+                drop(state);
+                return self.turn_away(newcomer, &outbox, seat);
             }
             let tabs = state.tabs.entry(newcomer.email.clone()).or_insert(0);
             *tabs += 1;
@@ -375,6 +415,88 @@ impl RoomRegistry {
                 seat,
                 email: newcomer.email,
             };
+        }
+    }
+
+    /// The room `room_id` was deleted by its owner: everyone in it, on every replica, gets
+    /// `room_deleted` and is closed with 4004, and for [`DELETED_KEPT`] nobody gets in again.
+    /// With Redis the other replicas hear it through Redis (this one at once, Redis or not).
+    /// Returns how many connections on this replica were told.
+    pub fn delete_room(&self, room_id: &str) -> usize {
+        let told = self.room_deleted_here(room_id);
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.send(Outgoing::RoomDeleted {
+                room_id: room_id.to_owned(),
+            });
+        }
+        told
+    }
+
+    /// [`RoomRegistry::delete_room`] on this replica only (what Redis brings from another).
+    pub(crate) fn room_deleted_here(&self, room_id: &str) -> usize {
+        {
+            let now = Instant::now();
+            let mut deleted = lock(&self.shared.deleted);
+            deleted.retain(|_, at| now.duration_since(*at) < DELETED_KEPT);
+            deleted.insert(room_id.to_owned(), now);
+        }
+        let Some(room) = self.room(room_id) else {
+            return 0;
+        };
+        let mut state = lock(&room.state);
+        if state.deleted {
+            return 0;
+        }
+        state.deleted = true;
+        let frame = room_deleted_event(room_id).to_frame();
+        for seat in state.seats.values() {
+            seat.outbox.end_room(&frame);
+        }
+        state.seats.len()
+    }
+
+    fn was_deleted(&self, room_id: &str) -> bool {
+        lock(&self.shared.deleted)
+            .get(room_id)
+            .is_some_and(|at| at.elapsed() < DELETED_KEPT)
+    }
+
+    /// A join for a deleted room: `room_deleted` at once, and a membership of no room that the
+    /// connection drops as it closes.
+    fn turn_away(&self, newcomer: Newcomer, outbox: &Outbox, seat: u64) -> Membership {
+        outbox.end_room(&room_deleted_event(&newcomer.room_id).to_frame());
+        let room = Arc::new(Room {
+            id: newcomer.room_id,
+            title: newcomer.room,
+            state: Mutex::new(RoomState {
+                removed: true,
+                deleted: true,
+                ..RoomState::default()
+            }),
+            loaded: tokio::sync::OnceCell::new(),
+        });
+        Membership {
+            registry: self.clone(),
+            room,
+            seat,
+            email: newcomer.email,
+        }
+    }
+
+    /// Takes `room` out of the map (unless it was opened again meanwhile) and, with Redis, stops
+    /// listening to it. Called under the room's lock, with `removed` set.
+    fn unmap(&self, room: &Arc<Room>) {
+        let mut rooms = lock(&self.shared.rooms);
+        if rooms.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            rooms.remove(&room.id);
+        }
+        drop(rooms);
+        if let Some(cluster) = &self.shared.cluster
+            && !self.closing()
+        {
+            cluster.send(Outgoing::Unsubscribe {
+                room_id: room.id.clone(),
+            });
         }
     }
 
@@ -638,25 +760,19 @@ impl Drop for Membership {
         if state.seats.is_empty() {
             // Marked and unmapped under the room's lock: see "Locking" above.
             state.removed = true;
-            let mut rooms = lock(&shared.rooms);
-            if rooms
-                .get(&self.room.id)
-                .is_some_and(|room| Arc::ptr_eq(room, &self.room))
-            {
-                rooms.remove(&self.room.id);
-            }
-            if let Some(cluster) = &shared.cluster
-                && !closing
-            {
-                cluster.send(Outgoing::Unsubscribe {
-                    room_id: self.room.id.clone(),
-                });
-            }
+            self.registry.unmap(&self.room);
         }
         drop(state);
         if let Some(due) = summary_due {
             self.registry.send_summary_at(&self.room, due);
         }
+    }
+}
+
+fn room_deleted_event(room_id: &str) -> ServerEvent {
+    ServerEvent::RoomDeleted {
+        room_id: room_id.to_owned(),
+        at: OffsetDateTime::now_utc(),
     }
 }
 
@@ -676,6 +792,9 @@ impl RoomState {
     }
 
     fn broadcast_frame(&self, frame: &Frame) {
+        if self.deleted {
+            return;
+        }
         for seat in self.seats.values() {
             seat.outbox.deliver(frame);
         }

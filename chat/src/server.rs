@@ -15,8 +15,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Limits};
 use crate::handshake::{Admitted, Check, Gate};
+use crate::notice::NoticeDesk;
 use crate::rooms::RoomRegistry;
-use contract::TicketVerifier;
+use contract::{NoticeVerifier, TicketVerifier};
 
 /// How long shutdown waits for connections to finish their closing handshakes.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -40,6 +41,7 @@ pub struct Server {
 /// What every connection task reads.
 struct Shared {
     gate: Gate,
+    notices: NoticeDesk,
     registry: RoomRegistry,
     limits: Limits,
     websocket: WebSocketConfig,
@@ -61,6 +63,7 @@ impl Server {
                 config.allowed_origins,
                 limits.max_sockets_per_person,
             ),
+            notices: NoticeDesk::new(NoticeVerifier::new(&config.jwt_secret), registry.clone()),
             registry,
             websocket: websocket_config(&limits),
             limits,
@@ -173,6 +176,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
     let mut admitted = None;
     let check = Check {
         gate: &shared.gate,
+        notices: &shared.notices,
         peer,
         admitted: &mut admitted,
         redis_up: shared.registry.redis_up(),

@@ -23,6 +23,7 @@
 //! | status | when |
 //! | --- | --- |
 //! | 404 | a path other than `/ws`, upgrade or not (a valid upgrade is refused by the Gate) |
+//! | 202 / 401 / 404 / 405 | a path under `/internal/`: the room-deleted notice ([`crate::notice`]) |
 //! | 405 | `/ws` with a method other than `GET` (`Allow: GET`) |
 //! | 426 | `GET /ws` that is not a WebSocket upgrade: no `Connection: Upgrade` / `Upgrade: websocket`, HTTP/1.0, or a `Sec-WebSocket-Version` other than 13 (`Upgrade: websocket`, `Sec-WebSocket-Version: 13`) |
 //! | 400 | a head that is not HTTP/1.x, an upgrade without `Sec-WebSocket-Key`, or bytes sent after an upgrade request before its answer |
@@ -45,6 +46,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{
     Callback, ErrorResponse, create_response, write_response,
 };
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use contract::notice::INTERNAL_PREFIX;
 
 use crate::handshake::{Check, WS_PATH, plain_text_response};
 
@@ -154,6 +157,11 @@ pub async fn accept(
         Ok(read) => read,
         Err(refusal) => return answer(tcp, None, refusal.status(), refusal.into_response()).await,
     };
+    if request.uri().path().starts_with(INTERNAL_PREFIX) {
+        let response = check.notices.answer(&request, peer);
+        let status = response.status();
+        return answer(tcp, Some(request.method()), status, response).await;
+    }
     let judged = create_response(&request)
         .map_err(|error| classify(&request, error))
         .and_then(|response| {

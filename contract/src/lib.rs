@@ -5,11 +5,11 @@
 //! Everything both sides must agree on for that to work lives here, and nothing else does. This
 //! crate does no I/O of its own besides reading the environment (and waiting for the stop signal).
 
-/// The room-deleted notice the website sends the chat: its token and its path.
-pub mod notice;
 /// Reading settings from the environment: one rule for empty values and errors that name the
 /// variable.
 pub mod env;
+/// The room-deleted notice the website sends the chat: its token and its path.
+pub mod notice;
 /// `JWT_SECRET`: the HS256 key shared by both services, with its one length rule.
 pub mod secret;
 /// The signal that stops either service.

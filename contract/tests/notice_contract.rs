@@ -49,7 +49,9 @@ fn with(change: impl Fn(&mut Value)) -> String {
 #[test]
 fn a_notice_the_website_signs_is_accepted_for_its_room() {
     let notice = NoticeIssuer::new(&secret(SECRET)).issue(ROOM_ID).unwrap();
-    let claims = verifier().verify(&notice, ROOM_ID).expect("the chat accepts it");
+    let claims = verifier()
+        .verify(&notice, ROOM_ID)
+        .expect("the chat accepts it");
     assert_eq!(claims.room_id, ROOM_ID);
     assert_eq!(claims.aud, "chat.room_deleted");
     assert!(claims.exp - claims.iat <= 60);
@@ -61,18 +63,31 @@ fn every_forged_stale_or_misdirected_notice_is_refused() {
         .issue("ann@example.org", "Rust", ROOM_ID)
         .unwrap();
     let cases: Vec<(&str, String, fn(&NoticeError) -> bool)> = vec![
-        ("signed with another secret", signed(&valid_claims(), "another secret of at least 32 bytes!"), |e| {
-            matches!(e, NoticeError::Token(TicketError::BadSignature))
-        }),
-        ("expired", with(|c| {
-            c["iat"] = json!(now() - 120);
-            c["exp"] = json!(now() - 60);
-        }), |e| matches!(e, NoticeError::Token(TicketError::Expired))),
-        ("for another room", NoticeIssuer::new(&secret(SECRET)).issue(OTHER_ROOM_ID).unwrap(), |e| {
-            matches!(e, NoticeError::OtherRoom)
-        }),
+        (
+            "signed with another secret",
+            signed(&valid_claims(), "another secret of at least 32 bytes!"),
+            |e| matches!(e, NoticeError::Token(TicketError::BadSignature)),
+        ),
+        (
+            "expired",
+            with(|c| {
+                c["iat"] = json!(now() - 120);
+                c["exp"] = json!(now() - 60);
+            }),
+            |e| matches!(e, NoticeError::Token(TicketError::Expired)),
+        ),
+        (
+            "for another room",
+            NoticeIssuer::new(&secret(SECRET))
+                .issue(OTHER_ROOM_ID)
+                .unwrap(),
+            |e| matches!(e, NoticeError::OtherRoom),
+        ),
         ("a chat ticket (audience chat)", chat_ticket, |e| {
-            matches!(e, NoticeError::Token(TicketError::WrongParty | TicketError::Malformed(_)))
+            matches!(
+                e,
+                NoticeError::Token(TicketError::WrongParty | TicketError::Malformed(_))
+            )
         }),
         ("wrong audience", with(|c| c["aud"] = json!("chat")), |e| {
             matches!(e, NoticeError::Token(TicketError::WrongParty))
@@ -80,27 +95,44 @@ fn every_forged_stale_or_misdirected_notice_is_refused() {
         ("wrong issuer", with(|c| c["iss"] = json!("someone")), |e| {
             matches!(e, NoticeError::Token(TicketError::WrongParty))
         }),
-        ("living too long", with(|c| c["exp"] = json!(now() + 3600)), |e| {
-            matches!(e, NoticeError::Token(TicketError::LifetimeTooLong))
-        }),
-        ("issued in the future", with(|c| {
-            c["iat"] = json!(now() + 600);
-            c["exp"] = json!(now() + 630);
-        }), |e| matches!(e, NoticeError::Token(TicketError::IssuedInTheFuture))),
-        ("without a room", with(|c| {
-            c.as_object_mut().unwrap().remove("room_id");
-        }), |e| matches!(e, NoticeError::Token(TicketError::Malformed(_)))),
-        ("unsigned (alg none)", {
-            let body = signed(&valid_claims(), SECRET);
-            let payload = body.split('.').nth(1).unwrap().to_owned();
-            format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.")
-        }, |e| matches!(e, NoticeError::Token(_))),
+        (
+            "living too long",
+            with(|c| c["exp"] = json!(now() + 3600)),
+            |e| matches!(e, NoticeError::Token(TicketError::LifetimeTooLong)),
+        ),
+        (
+            "issued in the future",
+            with(|c| {
+                c["iat"] = json!(now() + 600);
+                c["exp"] = json!(now() + 630);
+            }),
+            |e| matches!(e, NoticeError::Token(TicketError::IssuedInTheFuture)),
+        ),
+        (
+            "without a room",
+            with(|c| {
+                c.as_object_mut().unwrap().remove("room_id");
+            }),
+            |e| matches!(e, NoticeError::Token(TicketError::Malformed(_))),
+        ),
+        (
+            "unsigned (alg none)",
+            {
+                let body = signed(&valid_claims(), SECRET);
+                let payload = body.split('.').nth(1).unwrap().to_owned();
+                format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.")
+            },
+            |e| matches!(e, NoticeError::Token(_)),
+        ),
     ];
     for (case, token, expected) in cases {
         let refusal = verifier()
             .verify(&token, ROOM_ID)
             .expect_err(&format!("{case}: must be refused"));
-        assert!(expected(&refusal), "{case}: refused for the wrong reason: {refusal:?}");
+        assert!(
+            expected(&refusal),
+            "{case}: refused for the wrong reason: {refusal:?}"
+        );
     }
 }
 
@@ -113,7 +145,10 @@ fn a_notice_is_not_a_chat_ticket() {
 
 #[test]
 fn the_notice_path_names_one_well_formed_room() {
-    assert_eq!(notice_path(ROOM_ID), format!("/internal/rooms/{ROOM_ID}/deleted"));
+    assert_eq!(
+        notice_path(ROOM_ID),
+        format!("/internal/rooms/{ROOM_ID}/deleted")
+    );
     assert_eq!(room_in_notice_path(&notice_path(ROOM_ID)), Some(ROOM_ID));
     for path in [
         "/internal/rooms/not-an-id/deleted",

@@ -36,6 +36,11 @@ pub struct Config {
     /// `REQUEST_TIMEOUT_SECS`: how long a request may take in all, reading its body and loading
     /// and saving its session included; then it is answered 503. Longer than `mongodb_timeout`.
     pub request_timeout: Duration,
+    /// `CHAT_NOTICE_URL`: where the chat service listens, as seen from the website (comma-separated
+    /// base URLs, tried in order), for the room-deleted notice.
+    pub chat_notice_urls: Vec<String>,
+    /// `CHAT_NOTICE_TIMEOUT_MS`: the longest a deletion waits for the chat to take its notice.
+    pub chat_notice_timeout: Duration,
     /// How long startup keeps trying to reach MongoDB before giving up (not an env setting).
     pub mongodb_startup_wait: Duration,
 }
@@ -80,6 +85,16 @@ impl Config {
             login_max_failures: env.positive("LOGIN_MAX_FAILURES", 5)?,
             mongodb_timeout,
             request_timeout,
+            chat_notice_urls: env
+                .get("CHAT_NOTICE_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:9000".into())
+                .split(',')
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty())
+                .collect(),
+            chat_notice_timeout: Duration::from_millis(
+                env.positive("CHAT_NOTICE_TIMEOUT_MS", 1000_u64)?,
+            ),
             mongodb_startup_wait: Duration::from_secs(30),
         })
     }
@@ -113,6 +128,21 @@ mod tests {
         assert_eq!(config.login_max_failures, 5);
         assert_eq!(config.mongodb_timeout, Duration::from_secs(3));
         assert_eq!(config.request_timeout, Duration::from_secs(8));
+        assert_eq!(config.chat_notice_urls, ["http://127.0.0.1:9000"]);
+        assert_eq!(config.chat_notice_timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_chat_notice_goes_to_every_listed_replica_in_order() {
+        let config = config_from(&[
+            ("JWT_SECRET", SECRET),
+            ("CHAT_NOTICE_URL", "http://chat-1:9000, http://chat-2:9000/,"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.chat_notice_urls,
+            ["http://chat-1:9000", "http://chat-2:9000/"]
+        );
     }
 
     #[test]
@@ -128,6 +158,8 @@ mod tests {
             "LOGIN_MAX_FAILURES",
             "MONGODB_TIMEOUT_SECS",
             "REQUEST_TIMEOUT_SECS",
+            "CHAT_NOTICE_URL",
+            "CHAT_NOTICE_TIMEOUT_MS",
         ];
         let mut vars = vec![("JWT_SECRET", SECRET)];
         vars.extend(

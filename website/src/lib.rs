@@ -2,6 +2,8 @@
 
 /// Login, sessions, CSRF, throttling and chat tickets.
 pub mod auth;
+/// Telling the chat service that a room was deleted.
+pub mod chat_notice;
 /// Settings from the environment.
 pub mod config;
 /// MongoDB access: typed documents and named queries.

@@ -14,6 +14,7 @@ use crate::auth::password::Passwords;
 use crate::auth::session;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::ticket::{TicketIssuer, TicketRate};
+use crate::chat_notice::ChatNotice;
 use crate::config::Config;
 use crate::db::Db;
 use crate::routes;
@@ -55,6 +56,11 @@ impl Application {
             pages,
             passwords: Passwords::new().await?,
             tickets: TicketIssuer::new(&config.jwt_secret, TicketRate::default()),
+            chat_notice: ChatNotice::new(
+                &config.jwt_secret,
+                config.chat_notice_urls.clone(),
+                config.chat_notice_timeout,
+            ),
             throttle: Arc::new(LoginThrottle::new(db.clone(), config.login_max_failures)),
             settings: Settings {
                 trust_proxy_headers: config.trust_proxy_headers,

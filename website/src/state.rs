@@ -7,6 +7,7 @@ use axum::extract::FromRef;
 use crate::auth::password::Passwords;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::ticket::TicketIssuer;
+use crate::chat_notice::ChatNotice;
 use crate::db::Db;
 use crate::settings::Settings;
 use crate::templates::Pages;
@@ -17,6 +18,7 @@ pub struct AppState {
     pub pages: Pages,
     pub passwords: Passwords,
     pub tickets: TicketIssuer,
+    pub chat_notice: ChatNotice,
     pub throttle: Arc<LoginThrottle>,
     pub settings: Settings,
 }

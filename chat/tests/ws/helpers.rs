@@ -109,6 +109,42 @@ impl TestServer {
             .unwrap();
     }
 
+    /// Sends the website's room-deleted notice for `room_id` (signed with the shared secret,
+    /// or with `token` when given) and returns the HTTP status the chat answers.
+    pub async fn notify_deleted(&self, room_id: &str, token: Option<&str>) -> u16 {
+        let token = token.map_or_else(
+            || {
+                contract::NoticeIssuer::new(&Secret::new(SECRET).unwrap())
+                    .issue(room_id)
+                    .unwrap()
+            },
+            str::to_owned,
+        );
+        let path = contract::notice::notice_path(room_id);
+        self.http(&format!(
+            "POST {path} HTTP/1.1\r\nHost: chat\r\nAuthorization: Bearer {token}\r\n\
+             Content-Length: 0\r\n\r\n"
+        ))
+        .await
+    }
+
+    /// Sends one raw HTTP request and returns the status of the answer.
+    pub async fn http(&self, request: &str) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = TcpStream::connect(self.addr).await.unwrap();
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(EVENT_TIMEOUT, tcp.read_to_end(&mut raw))
+            .await
+            .expect("the server answers and closes")
+            .unwrap();
+        let raw = String::from_utf8_lossy(&raw);
+        raw.split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {raw:?}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("ws://{}{}", self.addr, path)
     }

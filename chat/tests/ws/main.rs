@@ -9,5 +9,6 @@ mod limits;
 mod plain_http;
 mod presence;
 mod replicas;
+mod room_deleted;
 mod rooms;
 mod shutdown;

@@ -267,6 +267,34 @@ async fn presence_counts_people_on_every_replica_and_tabs_on_two_replicas_as_one
 }
 
 #[tokio::test]
+async fn a_room_deleted_through_one_replica_closes_its_members_on_every_replica() {
+    let redis = Redis::start().await;
+    let (one, two, three) = (
+        replica(&redis).await,
+        replica(&redis).await,
+        replica(&redis).await,
+    );
+    let (mut ann, _) = arrive(&one, "ann@x.org", ROOM_ID).await;
+    let (mut bob, _) = arrive(&two, "bob@x.org", ROOM_ID).await;
+
+    // The website reaches one replica; the others hear it through Redis.
+    assert_eq!(one.notify_deleted(ROOM_ID, None).await, 202);
+
+    for member in [&mut ann, &mut bob] {
+        let event =
+            tokio::time::timeout(Duration::from_secs(2), member.next_of_type("room_deleted"))
+                .await
+                .expect("told within 2 s on every replica");
+        assert_eq!(event["room_id"], ROOM_ID);
+        assert_eq!(member.closed_with().await, 4004);
+    }
+    // A replica that had nobody in the room turns a ticket still out for it away too.
+    let mut late = three.connect("late@x.org", ROOM_ID).await;
+    assert_eq!(late.next_event().await["type"], "room_deleted");
+    assert_eq!(late.closed_with().await, 4004);
+}
+
+#[tokio::test]
 async fn rooms_stay_apart_across_replicas() {
     let redis = Redis::start().await;
     let (one, two) = (replica(&redis).await, replica(&redis).await);

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::auth::csrf::CsrfForm;
 use crate::auth::session::CurrentUser;
+use crate::chat_notice::ChatNotice;
 use crate::db::Db;
 use crate::db::rooms::Deleted;
 use crate::domain::RoomTitle;
@@ -47,15 +48,21 @@ pub async fn create_room(
     }
 }
 
+/// Deletes one of my rooms, then tells the chat so the people inside learn it at once (bounded by
+/// `CHAT_NOTICE_TIMEOUT_MS`; the deletion stands whatever the chat answers).
 pub async fn delete_room(
     user: CurrentUser,
     Path(room_id): Path<String>,
     State(db): State<Db>,
+    State(chat): State<ChatNotice>,
     CsrfForm(()): CsrfForm<()>,
 ) -> Result<Response, AppError> {
     let room_id = parse_room_id(&room_id)?;
     match db.delete_room_owned_by(room_id, user.id).await? {
-        Deleted::Yes => Ok(Redirect::to("/").into_response()),
+        Deleted::Yes => {
+            chat.room_deleted(&room_id.to_hex()).await;
+            Ok(Redirect::to("/").into_response())
+        }
         Deleted::NotFound => Err(AppError::RoomNotFound),
         Deleted::NotOwner => Err(AppError::NotYourRoom),
     }

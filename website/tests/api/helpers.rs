@@ -34,6 +34,9 @@ pub fn test_config() -> Config {
         login_max_failures: 5,
         mongodb_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(8),
+        // Nothing listens there: a test that wants the chat told points this at its own listener.
+        chat_notice_urls: vec!["http://127.0.0.1:9".to_owned()],
+        chat_notice_timeout: Duration::from_millis(500),
         mongodb_startup_wait: Duration::from_secs(10),
     }
 }

@@ -378,3 +378,72 @@ async fn the_chat_page_words_every_chat_error_and_close_code_in_its_language() {
         "the script explains a ticket refused for a deleted account"
     );
 }
+
+/// Reads one HTTP request from `listener` (head only: the notice has no body) and answers 202.
+async fn take_one_request(listener: tokio::net::TcpListener) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut tcp, _) = listener.accept().await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tcp.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    tcp.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    String::from_utf8(head).unwrap()
+}
+
+#[tokio::test]
+async fn deleting_a_room_tells_the_chat_with_a_notice_the_chat_accepts_for_that_room() {
+    let chat = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let chat_url = format!("http://{}", chat.local_addr().unwrap());
+    let app = TestApp::spawn_with(|config| {
+        // The first address refuses: the next one is tried.
+        config.chat_notice_urls = vec!["http://127.0.0.1:9".into(), chat_url];
+        config.chat_notice_timeout = std::time::Duration::from_secs(5);
+    })
+    .await;
+    let me = app.signed_up_browser("notice@example.org").await;
+    let room = me.created_room("told").await;
+    let received = tokio::spawn(take_one_request(chat));
+
+    assert_eq!(me.delete_room(&room).await.status(), StatusCode::SEE_OTHER);
+
+    let head = received.await.unwrap();
+    let request_line = head.lines().next().unwrap();
+    assert_eq!(request_line, format!("POST /internal/rooms/{room}/deleted HTTP/1.1"));
+    let notice = head
+        .lines()
+        .find_map(|line| line.strip_prefix("authorization: Bearer "))
+        .unwrap_or_else(|| panic!("no bearer notice in {head:?}"));
+    // What the chat runs on it (contract::NoticeVerifier), with the shared secret.
+    let verifier = contract::NoticeVerifier::new(&app.config.jwt_secret);
+    assert_eq!(verifier.verify(notice, &room).unwrap().room_id, room);
+}
+
+#[tokio::test]
+async fn a_chat_that_never_answers_does_not_hold_up_a_deletion_beyond_the_notice_timeout() {
+    // Accepts connections and never answers: a hung chat.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_url = format!("http://{}", hung.local_addr().unwrap());
+    let timeout = std::time::Duration::from_millis(300);
+    let app = TestApp::spawn_with(|config| {
+        config.chat_notice_urls = vec![hung_url];
+        config.chat_notice_timeout = timeout;
+    })
+    .await;
+    let me = app.signed_up_browser("hung@example.org").await;
+    let room = me.created_room("deleted anyway").await;
+
+    let started = std::time::Instant::now();
+    let response = me.delete_room(&room).await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(me.my_rooms().await.is_empty(), "the room is gone");
+    // Generous against a slow machine; without the bound the request would hang until the
+    // request timeout (8 s) answers 503.
+    assert!(started.elapsed() < timeout + std::time::Duration::from_secs(3));
+    drop(hung);
+}
