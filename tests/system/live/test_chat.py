@@ -1,10 +1,11 @@
 """The chat service through nginx's /ws: the ticket in Sec-WebSocket-Protocol, broadcast."""
 
 import json
+import time
 import uuid
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from conftest import PASSWORD, Visitor, unique_email
@@ -107,3 +108,36 @@ def test_a_plain_http_get_of_ws_is_answered_426_by_the_chat_not_502(visitor):
     assert response.status_code == 426, response.text
     assert response.headers["Upgrade"].lower() == "websocket"
     assert "WebSocket only" in response.text
+
+
+def delete_room(owner: Visitor, room_id: str) -> None:
+    response = owner.post(f"/rooms/{room_id}/delete", data={"csrf_token": owner.csrf_token()})
+    assert response.status_code == 303, response.text[:500]
+
+
+def told_of_deletion(connection: ClientConnection, room_id: str) -> int:
+    """Reads up to the `room_deleted` event (within the contract's 2 s) and returns the close code
+    that follows it."""
+    deadline = time.monotonic() + 2
+    while True:
+        event = json.loads(connection.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+        if event["type"] == "room_deleted":
+            assert event["room_id"] == room_id
+            break
+    with pytest.raises(ConnectionClosed) as closed:
+        connection.recv(timeout=5)
+    return closed.value.rcvd.code
+
+
+def test_a_room_its_owner_deletes_closes_everyone_inside_with_room_deleted_and_4004(room, base_url):
+    owner, room_id = room
+    guest = Visitor(base_url)
+    guest.register(unique_email(), PASSWORD)
+
+    with open_chat(base_url, ticket(guest, room_id)) as inside:
+        next_event(inside, "welcome")
+        delete_room(owner, room_id)
+        assert told_of_deletion(inside, room_id) == 4004
+
+    # The page's next step, a new ticket, says the room is gone.
+    assert guest.ticket(room_id).status_code == 404

@@ -219,6 +219,14 @@ def test_tickets_are_limited_per_address_with_429_and_retry_after(edge):
     assert request(edge, "GET", "/rooms", source="127.0.0.13").status == 200
 
 
+def test_the_services_internal_paths_are_never_forwarded(edge):
+    # The upstream answers 200 to anything: a 404 here is nginx's own.
+    notice = "/internal/rooms/0123456789abcdef01234567/deleted"
+    for method, path in [("POST", notice), ("GET", notice), ("POST", "/internal/"), ("GET", "/internal/x")]:
+        assert request(edge, method, path).status == 404, f"{method} {path}"
+    assert request(edge, "POST", "/rooms/0123456789abcdef01234567/delete").status == 200
+
+
 def open_socket(port: int, source: str) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port), 5, source_address=(source, 0))
     s.sendall(

@@ -21,7 +21,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import PASSWORD, Page, Visitor, unique_email
-from test_chat import next_event, ticket, ws_url
+from test_chat import delete_room, next_event, ticket, told_of_deletion, ws_url
 from test_edge_nginx import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -183,6 +183,29 @@ def test_chat_sockets_spread_over_both_chat_replicas_and_people_on_each_talk_in_
     lines = lines_of(stack, agent, "/ws")
     assert [line["status"] for line in lines] == [101, 101]
     assert {line["upstream_addr"] for line in lines} == replicas
+
+
+def test_a_deleted_room_closes_its_people_on_both_chat_replicas(stack, person):
+    room_id = person.create_room(f"Deleted {uuid.uuid4().hex[:8]}")
+    guest = Visitor(stack.base_url)
+    assert guest.register(unique_email(), PASSWORD).status_code == 303
+    agent = f"replicas-deleted-{uuid.uuid4().hex}"
+
+    # Opened at once, the two sockets land on the two replicas (the test above pins the spread).
+    with open_socket(stack, ticket(person, room_id), agent) as first, open_socket(stack, ticket(guest, room_id), agent) as second:
+        for chat in (first, second):
+            next_event(chat, "welcome")
+        delete_room(person, room_id)
+        assert [told_of_deletion(chat, room_id) for chat in (first, second)] == [4004, 4004]
+
+    deadline = time.monotonic() + 10
+    while len(lines_of(stack, agent, "/ws")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    rows = stack.status()
+    assert {line["upstream_addr"] for line in lines_of(stack, agent, "/ws")} == {
+        rows["chat-1"]["where"],
+        rows["chat-2"]["where"],
+    }
 
 
 def restart_steps(restarted: subprocess.CompletedProcess, service: str) -> list[str]:
