@@ -141,26 +141,3 @@ test('a page the chat closed for abuse (1008) stops reconnecting and says why', 
   await expect(state).toHaveAttribute('data-state', 'closed');
   await shot(alice.page, '19-chat-closed-for-abuse');
 });
-
-test('someone in a room its owner deletes is told so when the connection is renewed', async ({ browser }) => {
-  const owner = await signedInPerson(browser, 'owner', 'deleted-owner');
-  const guest = await signedInPerson(browser, 'guest', 'deleted-guest');
-  const title = 'Комната, которую удалят';
-  const roomId = await createRoom(owner.page, title);
-  await openChat(guest.page, roomId);
-
-  await owner.page.goto('/');
-  owner.page.once('dialog', (dialog) => dialog.accept());
-  await owner.page.getByTestId('room-item').filter({ hasText: title }).getByTestId('delete-room').click();
-  await expect(owner.page.getByTestId('no-rooms')).toBeVisible();
-
-  // The chat keeps no rooms of its own: the guest learns of it when the page asks for a new
-  // ticket, here after the chat service restarts, and stops reconnecting.
-  restartChatService();
-  const state = guest.page.getByTestId('connection-state');
-  await expect(state).toHaveAttribute('data-state', 'closed', { timeout: 30_000 });
-  await expect(events(guest.page).last()).toContainText('Эта комната удалена.');
-  await expect(guest.page.getByTestId('message-input')).toBeDisabled();
-  await shot(guest.page, '24-chat-room-deleted');
-  for (const person of [owner, guest]) await person.context.close();
-});
