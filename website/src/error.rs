@@ -55,6 +55,7 @@ impl AppError {
                 | ValidationError::PasswordTooShort
                 | ValidationError::PasswordTooLong
                 | ValidationError::PasswordTooCommon
+                | ValidationError::RoomTitleBlank
                 | ValidationError::InvalidRoomTitle
                 | ValidationError::RoomTitleInvalidCharacters
                 | ValidationError::RoomTitleInvisible => StatusCode::UNPROCESSABLE_ENTITY,
@@ -85,6 +86,7 @@ impl AppError {
                 ValidationError::PasswordTooShort => "password_too_short",
                 ValidationError::PasswordTooLong => "password_too_long",
                 ValidationError::PasswordTooCommon => "password_too_common",
+                ValidationError::RoomTitleBlank => "room_title_blank",
                 ValidationError::InvalidRoomTitle => "invalid_room_title",
                 ValidationError::RoomTitleInvalidCharacters => "room_title_invalid_characters",
                 ValidationError::RoomTitleInvisible => "room_title_invisible",

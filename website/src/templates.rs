@@ -34,6 +34,10 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("error.html", include_str!("../templates/error.html")),
 ];
 
+/// The site's icon, an asset like the others; `/favicon.ico` answers it too, for browsers and
+/// tools that ask there without reading the page.
+pub const FAVICON: &str = "favicon.svg";
+
 /// A file under `/static/`, linked with a content hash so it can be cached for a year.
 #[derive(Debug)]
 pub struct Asset {
@@ -100,6 +104,11 @@ impl Pages {
                 "text/javascript; charset=utf-8",
                 include_str!("../static/confirm.js"),
             ),
+            Asset::new(
+                FAVICON,
+                "image/svg+xml",
+                include_str!("../static/favicon.svg"),
+            ),
         ];
         Ok(Self {
             env: Arc::new(env),
@@ -151,6 +160,7 @@ impl Pages {
                 css_url => Value::from_safe_string(self.asset_url("app.css")),
                 chat_js_url => Value::from_safe_string(self.asset_url("chat.js")),
                 confirm_js_url => Value::from_safe_string(self.asset_url("confirm.js")),
+                favicon_url => Value::from_safe_string(self.asset_url(FAVICON)),
             }
         };
         let html = self.env.get_template(name)?.render(ctx)?;
@@ -175,7 +185,7 @@ fn lang_links(current_path: &str) -> Vec<Value> {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(input: &str) -> String {
+pub fn percent_encode(input: &str) -> String {
     let mut out = String::with_capacity(input.len() * 3);
     for byte in input.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -293,7 +303,7 @@ mod tests {
                         None,
                         "/",
                         name,
-                        context! { status => 404, message => "m" },
+                        context! { status => 404, heading => "h", message => "m" },
                     )
                     .unwrap_or_else(|e| panic!("{name} ({lang:?}): {e:#}"));
             }
@@ -339,7 +349,8 @@ mod tests {
         let room = context! { id => HOSTILE, title => HOSTILE, owner_email => HOSTILE };
         context! {
             action => HOSTILE, email => HOSTILE, error => HOSTILE, heading => HOSTILE,
-            message => HOSTILE, other_href => HOSTILE, other_link => HOSTILE,
+            message => HOSTILE, next => HOSTILE, next_query => HOSTILE, other_href => HOSTILE,
+            other_link => HOSTILE,
             other_prompt => HOSTILE, q => HOSTILE, status => HOSTILE, submit => HOSTILE,
             testid => HOSTILE, title => HOSTILE,
             rooms => vec![room.clone()],
@@ -363,6 +374,7 @@ mod tests {
             "css_url",
             "chat_js_url",
             "confirm_js_url",
+            "favicon_url",
         ];
         for (name, _) in TEMPLATES {
             let template = pages.env.get_template(name).unwrap();

@@ -2,11 +2,13 @@
 
 mod email;
 mod password;
+mod return_path;
 mod room_title;
 mod search_query;
 
 pub use email::Email;
 pub use password::Password;
+pub use return_path::ReturnPath;
 pub use room_title::RoomTitle;
 pub use search_query::SearchQuery;
 
@@ -22,6 +24,9 @@ pub enum ValidationError {
     PasswordTooLong,
     #[error("password among the most common ones")]
     PasswordTooCommon,
+    #[error("blank room title")]
+    RoomTitleBlank,
+    /// Longer than a title may be (100 characters after trimming).
     #[error("invalid room title")]
     InvalidRoomTitle,
     #[error("control characters in a room title")]

@@ -11,7 +11,9 @@ pub struct RoomTitle(String);
 impl RoomTitle {
     pub fn parse(input: &str) -> Result<Self, ValidationError> {
         let title = input.trim();
-        if title.is_empty() || char_count(title) > MAX_CHARS {
+        if title.is_empty() {
+            Err(ValidationError::RoomTitleBlank)
+        } else if char_count(title) > MAX_CHARS {
             Err(ValidationError::InvalidRoomTitle)
         } else if has_control_chars(title) || title.chars().any(is_bidi_control) {
             // A title is one line of text: a NUL or a newline only breaks the lists it is shown
@@ -35,14 +37,23 @@ mod tests {
 
     #[test]
     fn titles_keep_between_1_and_100_characters_after_trimming() {
-        assert!(RoomTitle::parse("").is_err(), "empty");
-        assert!(RoomTitle::parse("   ").is_err(), "blank");
+        for (blank, why) in [("", "empty"), ("   ", "spaces"), ("\t \n", "white space")] {
+            assert_eq!(
+                RoomTitle::parse(blank),
+                Err(ValidationError::RoomTitleBlank),
+                "{why}: its own message, not the length one"
+            );
+        }
         assert_eq!(RoomTitle::parse("  Я  ").unwrap().as_str(), "Я");
         assert!(
             RoomTitle::parse(&"ж".repeat(100)).is_ok(),
             "100 Cyrillic chars"
         );
-        assert!(RoomTitle::parse(&"ж".repeat(101)).is_err(), "101 chars");
+        assert_eq!(
+            RoomTitle::parse(&"ж".repeat(101)),
+            Err(ValidationError::InvalidRoomTitle),
+            "101 chars"
+        );
         assert!(RoomTitle::parse(&format!("  {}  ", "a".repeat(100))).is_ok());
     }
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
     reason = "no session yet: login and register rely on the Origin check"
 )]
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use minijinja::context;
+use minijinja::{Value, context};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -20,9 +20,9 @@ use crate::auth::password::Passwords;
 use crate::auth::session::{self, CurrentUser};
 use crate::auth::throttle::LoginThrottle;
 use crate::db::{Db, UserDoc};
-use crate::domain::{Email, Password};
+use crate::domain::{Email, Password, ReturnPath};
 use crate::error::AppError;
-use crate::templates::View;
+use crate::templates::{View, percent_encode};
 
 #[derive(Deserialize)]
 pub struct Credentials {
@@ -30,38 +30,85 @@ pub struct Credentials {
     email: String,
     #[serde(default)]
     password: String,
+    /// Where to go once signed in (see [`ReturnPath`]); carried by the form's hidden field.
+    next: Option<String>,
 }
 
-/// Starts the session of the user that registered or logged in and goes home. A refusal the
-/// visitor can fix shows the form again, with its message and the email as typed.
+/// `?next=/path` on the login and register pages.
+#[derive(Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// The login page that comes back to `next` afterwards: what a visitor without a session is sent
+/// to from a page that needs one.
+pub fn login_url(next: &ReturnPath) -> String {
+    if next.is_home() {
+        "/login".to_owned()
+    } else {
+        format!("/login?next={}", percent_encode(next.as_str()))
+    }
+}
+
+/// What the login and register forms show of `next`: the hidden field's value, and the query
+/// that the link to the other form carries on.
+fn next_context(next: &ReturnPath) -> Value {
+    if next.is_home() {
+        return context! { next => (), next_query => "" };
+    }
+    // Percent-encoded here: nothing left to escape.
+    let query = Value::from_safe_string(format!("?next={}", percent_encode(next.as_str())));
+    context! { next => next.as_str(), next_query => query }
+}
+
+/// Starts the session of the user that registered or logged in and goes to `next` (home unless
+/// they came from a page that needed a session). A refusal the visitor can fix shows the form
+/// again, with its message, the email as typed and `next` kept.
 async fn signed_in_or_form_again(
     view: &View,
     session: &Session,
     template: &str,
     email: &str,
+    next: &ReturnPath,
     outcome: Result<UserDoc, AppError>,
 ) -> Result<Response, AppError> {
     match outcome {
         Ok(user) => {
             session::sign_in(session, user.id, &user.email()).await?;
-            Ok(Redirect::to("/").into_response())
+            Ok(Redirect::to(next.as_str()).into_response())
         }
         Err(error) if error.status().is_client_error() => {
             let message = view.text(&error.message_key());
-            let html = view.render(None, template, context! { error => message, email })?;
+            let page = context! { error => message, email, ..next_context(next) };
+            let html = view.render(None, template, page)?;
             Ok(error.respond_with(html))
         }
         Err(error) => Err(error),
     }
 }
 
-pub async fn register_form(view: View, user: Option<CurrentUser>) -> Result<Response, AppError> {
+/// The login or register form, or straight to `next` for someone already signed in.
+fn form_or_next(
+    view: &View,
+    user: Option<CurrentUser>,
+    template: &str,
+    next: Option<&str>,
+) -> Result<Response, AppError> {
+    let next = ReturnPath::or_home(next);
     if user.is_some() {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(Redirect::to(next.as_str()).into_response());
     }
     Ok(view
-        .render(None, "register.html", context! {})?
+        .render(None, template, next_context(&next))?
         .into_response())
+}
+
+pub async fn register_form(
+    view: View,
+    user: Option<CurrentUser>,
+    Query(query): Query<Next>,
+) -> Result<Response, AppError> {
+    form_or_next(&view, user, "register.html", query.next.as_deref())
 }
 
 #[expect(
@@ -75,6 +122,7 @@ pub async fn register(
     State(passwords): State<Passwords>,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AppError> {
+    let next = ReturnPath::or_home(form.next.as_deref());
     let created = async {
         let email = Email::parse(&form.email)?;
         let password = Password::parse(form.password)?;
@@ -84,16 +132,23 @@ pub async fn register(
         Ok(user)
     }
     .await;
-    signed_in_or_form_again(&view, &session, "register.html", &form.email, created).await
+    signed_in_or_form_again(
+        &view,
+        &session,
+        "register.html",
+        &form.email,
+        &next,
+        created,
+    )
+    .await
 }
 
-pub async fn login_form(view: View, user: Option<CurrentUser>) -> Result<Response, AppError> {
-    if user.is_some() {
-        return Ok(Redirect::to("/").into_response());
-    }
-    Ok(view
-        .render(None, "login.html", context! {})?
-        .into_response())
+pub async fn login_form(
+    view: View,
+    user: Option<CurrentUser>,
+    Query(query): Query<Next>,
+) -> Result<Response, AppError> {
+    form_or_next(&view, user, "login.html", query.next.as_deref())
 }
 
 #[expect(
@@ -109,9 +164,14 @@ pub async fn login(
     State(throttle): State<Arc<LoginThrottle>>,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AppError> {
-    let Credentials { email, password } = form;
+    let Credentials {
+        email,
+        password,
+        next,
+    } = form;
+    let next = ReturnPath::or_home(next.as_deref());
     let user = login::authenticate(&db, &passwords, &throttle, client, &email, password).await;
-    signed_in_or_form_again(&view, &session, "login.html", &email, user).await
+    signed_in_or_form_again(&view, &session, "login.html", &email, &next, user).await
 }
 
 /// Signs the user out; an anonymous visitor has nothing to end and goes home all the same.

@@ -1,4 +1,4 @@
-//! `/static/{file}`: the embedded CSS and JavaScript.
+//! `/static/{file}`: the embedded CSS, JavaScript and icon; `/favicon.ico`: the icon.
 
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::error::AppError;
-use crate::templates::Pages;
+use crate::templates::{FAVICON, Pages};
 
 #[derive(Deserialize)]
 pub struct Version {
@@ -29,6 +29,21 @@ pub async fn serve_static(
     Ok((
         [(CONTENT_TYPE, asset.content_type), (CACHE_CONTROL, cache)],
         asset.body,
+    )
+        .into_response())
+}
+
+/// `/favicon.ico`, where browsers look for an icon when a page names none (a PDF, a JSON answer):
+/// the SVG icon itself, which browsers take whatever the URL's extension. Cached for a day, as
+/// this URL carries no version.
+pub async fn favicon(State(pages): State<Pages>) -> Result<Response, AppError> {
+    let icon = pages.asset(FAVICON).ok_or(AppError::PageNotFound)?;
+    Ok((
+        [
+            (CONTENT_TYPE, icon.content_type),
+            (CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        icon.body,
     )
         .into_response())
 }

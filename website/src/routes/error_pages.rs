@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use tower_sessions::Session;
 
+use super::accounts::login_url;
 use crate::auth::session::current_user;
+use crate::domain::ReturnPath;
 use crate::error::{AppError, ErrorTag};
 use crate::i18n::Lang;
 use crate::settings::Settings;
@@ -20,7 +22,7 @@ use crate::templates::{Pages, return_path};
 
 /// Renders every response tagged by [`AppError`]: JSON under `/api/`, otherwise an HTML page in
 /// the visitor's language (with the signed-in header when there is a user). A logged-out visitor
-/// on a page that needs login is sent to `/login`.
+/// on a page that needs login is sent to `/login`, which brings them back to that page.
 pub async fn render_error_pages(
     State(pages): State<Pages>,
     State(settings): State<Settings>,
@@ -72,7 +74,10 @@ async fn render_tagged(
         return (status, Json(body)).into_response();
     }
     if tag.code == AppError::Unauthenticated.code() {
-        return Redirect::to("/login").into_response();
+        // `current_path` is the page itself for a GET, and home for a form post (which a link
+        // cannot repeat).
+        let next = ReturnPath::or_home(Some(current_path));
+        return Redirect::to(&login_url(&next)).into_response();
     }
     // Best effort: an error page must not fail because the session cannot be read.
     let user = match session {
@@ -82,12 +87,13 @@ async fn render_tagged(
             .flatten(),
         None => None,
     };
+    let heading = pages.i18n().text(lang, heading_key(status));
     match pages.render_page(
         lang,
         user.as_ref(),
         current_path,
         "error.html",
-        context! { status => status.as_u16(), message },
+        context! { status => status.as_u16(), heading, message },
     ) {
         Ok(html) => (status, html).into_response(),
         Err(error) => {
@@ -99,6 +105,19 @@ async fn render_tagged(
             )
                 .into_response()
         }
+    }
+}
+
+/// The catalogue key of an error page's heading: what happened, in a few words, by status.
+fn heading_key(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "error_heading_400",
+        403 => "error_heading_403",
+        404 => "error_heading_404",
+        429 => "error_heading_429",
+        503 => "error_heading_503",
+        500..=599 => "error_heading_500",
+        _ => "error_title",
     }
 }
 
@@ -123,6 +142,53 @@ pub async fn page_not_found() -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `<h1>` of the error page for `status` in `lang`.
+    fn error_page_heading(lang: Lang, status: StatusCode) -> String {
+        let pages = Pages::load().unwrap();
+        let heading = pages.i18n().text(lang, heading_key(status));
+        let html = pages
+            .render_page(
+                lang,
+                None,
+                "/",
+                "error.html",
+                context! { status => status.as_u16(), heading, message => "m" },
+            )
+            .unwrap()
+            .0;
+        let open = r#"<h1 data-testid="error-heading">"#;
+        let start = html.find(open).expect("the heading") + open.len();
+        let end = start + html[start..].find("</h1>").expect("the h1 ends");
+        html[start..end].to_owned()
+    }
+
+    #[test]
+    fn each_error_page_says_what_happened_in_its_heading() {
+        let cases = [
+            (StatusCode::FORBIDDEN, "No access", "Нет доступа"),
+            (StatusCode::NOT_FOUND, "Not found", "Не найдено"),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "Слишком много запросов",
+            ),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Временно недоступно",
+            ),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Что-то пошло не так",
+            ),
+        ];
+        for (status, english, russian) in cases {
+            assert_eq!(error_page_heading(Lang::En, status), english, "{status}");
+            assert_eq!(error_page_heading(Lang::Ru, status), russian, "{status}");
+        }
+    }
 
     fn tag_code(response: &Response) -> Option<&'static str> {
         response.extensions().get::<ErrorTag>().map(|tag| tag.code)

@@ -64,6 +64,7 @@ pub fn router<Store: SessionStore + Clone>(
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{file}", get(assets::serve_static))
+        .route("/favicon.ico", get(assets::favicon))
         .fallback(error_pages::page_not_found)
         // Innermost first: CSRF refusals are AppErrors, rendered by the error layer around them
         // (which shows the session's user).

@@ -34,7 +34,7 @@ async fn registering_logs_the_user_in_and_goes_home() {
     assert_eq!(location(&response), "/");
     let home = app.get_html("/").await;
     assert!(
-        home.contains(r#"<strong data-testid="current-user">new.user@example.org</strong>"#),
+        home.contains(r#"data-testid="current-user" title="new.user@example.org">new.user@example.org</strong>"#),
         "the normalized email is shown: {home}"
     );
 }
@@ -231,5 +231,26 @@ async fn signed_in_users_visiting_login_or_register_go_home() {
         let response = browser.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(location(&response), "/");
+    }
+}
+
+#[tokio::test]
+async fn the_russian_forms_name_the_email_field_in_russian() {
+    let app = TestApp::spawn().await;
+    for path in ["/login", "/register"] {
+        let html = app
+            .client
+            .get(app.url(path))
+            .header(reqwest::header::ACCEPT_LANGUAGE, "ru")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains(r#"<label for="email">Электронная почта</label>"#),
+            "{path}: {html}"
+        );
     }
 }

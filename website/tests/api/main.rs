@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod after_login;
 mod binary;
 mod helpers;
 mod mongo_proxy;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 
-use crate::helpers::{TestApp, capture, location};
+use crate::helpers::{TestApp, capture, form_error, location};
 
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
@@ -377,4 +377,89 @@ async fn health_and_readiness_probes_answer() {
 async fn the_healthcheck_probe_sees_a_running_server() {
     let app = TestApp::spawn().await;
     assert!(website::healthcheck::probe(app.addr.port()).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_site_has_an_icon_linked_from_every_page_and_at_favicon_ico() {
+    let app = TestApp::spawn().await;
+    let html = app.get_html("/login").await;
+    let linked = capture(
+        &html,
+        r#"<link rel="icon" type="image/svg\+xml" href="(/static/favicon\.svg\?v=[0-9a-f]+)">"#,
+    );
+    assert_eq!(linked.len(), 1, "{html}");
+
+    for path in [linked[0].as_str(), "/favicon.ico"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()[CONTENT_TYPE], "image/svg+xml", "{path}");
+        let body = response.text().await.unwrap();
+        assert!(
+            body.starts_with("<svg") && body.contains("</svg>"),
+            "{path}"
+        );
+        assert!(!body.contains("<script"), "{path}: an icon runs nothing");
+    }
+}
+
+/// The `<h1>` of an error page.
+fn error_heading(html: &str) -> String {
+    capture(html, r#"<h1 data-testid="error-heading">([^<]*)</h1>"#)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no error heading in {html}"))
+}
+
+#[tokio::test]
+async fn error_pages_say_what_happened_in_their_heading_in_both_languages() {
+    let app = TestApp::spawn().await;
+    let owner = app.signed_up_browser("owner@example.org").await;
+    let room = owner.created_room("not yours").await;
+    let other = app.signed_up_browser("other@example.org").await;
+    let token = other.csrf_token().await;
+
+    for (lang, not_found, no_access) in [
+        ("en", "Not found", "No access"),
+        ("ru", "Не найдено", "Нет доступа"),
+    ] {
+        let missing = other
+            .client
+            .get(other.url("/rooms/0123456789abcdef01234567"))
+            .header(ACCEPT_LANGUAGE, lang)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let html = missing.text().await.unwrap();
+        assert_eq!(error_heading(&html), not_found, "{lang}");
+        assert!(html.contains(&format!("<title>{not_found} ·")), "{lang}");
+
+        let forbidden = other
+            .client
+            .post(other.url(&format!("/rooms/{room}/delete")))
+            .header(ACCEPT_LANGUAGE, lang)
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+        assert_eq!(error_heading(&forbidden.text().await.unwrap()), no_access);
+    }
+}
+
+#[tokio::test]
+async fn a_blank_room_title_gets_its_own_message() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("blank@example.org").await;
+
+    let blank = me.create_room("    ").await;
+    let too_long = me.create_room(&"ж".repeat(101)).await;
+
+    assert_eq!(blank.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let blank = form_error(&blank.text().await.unwrap()).unwrap();
+    let too_long = form_error(&too_long.text().await.unwrap()).unwrap();
+    assert!(blank.starts_with("Enter a room title"), "{blank}");
+    assert!(too_long.contains("too long"), "{too_long}");
+    assert_ne!(blank, too_long);
 }
