@@ -4,7 +4,7 @@ Standard library only. Every check reads the repository itself (routes, settings
 protocol, appendix files), so a report that no longer describes the code fails here.
 
     python3 tests/report/check_report.py --docx FILE --zip FILE --screenshots DIR --captures DIR \
-        [--expect-text TEXT]...
+        [--expect-text TEXT]... [--final]
 """
 
 from __future__ import annotations
@@ -24,11 +24,35 @@ from xml.etree import ElementTree
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs/tools"))
 
-from reportgen import captures, live_data, placeholders  # noqa: E402
+from reportgen import appendices, captures, live_data, placeholders, screenshots  # noqa: E402
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 SIZE_LIMIT = 2_000_000
+
+# Every case and page of the assignment has its screenshot in the report (docs/screenshots.tsv).
+REQUIRED_SCREENSHOTS = {
+    "the start page inviting a guest to register or log in": "01-landing.png",
+    "the registration page": "02-register-form.png",
+    "the user's page right after registering": "03-home-after-register.png",
+    "the login page": "41-login-form.png",
+    "an empty login form submitted": "40-login-empty-submitted.png",
+    "a wrong password": "04-login-wrong-password.png",
+    "logging out": "42-after-logout.png",
+    "my rooms after creating rooms": "07-my-rooms.png",
+    "a room title refused": "43-room-title-too-long.png",
+    "my rooms after deleting one": "08-my-rooms-after-delete.png",
+    "another user's room cannot be deleted": "26-forbidden-room.png",
+    "a search that is too short": "09-search-too-short.png",
+    "search results": "10-search-results.png",
+    "a search with no results": "44-search-no-results.png",
+    "the chat page opened from the search results": "23-chat-from-search.png",
+    "the notice that someone joined": "11-chat-joined-notice.png",
+    "a message reaching everyone in the room": "13-chat-two-users-bob.png",
+    "the deleted-room notice as the guest sees it": "24-chat-room-deleted.png",
+    "the English interface": "45-home-english.png",
+    "the chat on a phone": "22-phone-chat.png",
+}
 
 REQUIRED_SECTIONS = [
     "Введение",
@@ -40,6 +64,7 @@ REQUIRED_SECTIONS = [
     "Заключение",
     "Приложение А",
     "Приложение Б",
+    "Состав архива с кодом",
 ]
 
 # What each capture of the browser scenarios shows a grader, by the section that quotes it.
@@ -111,24 +136,16 @@ def section_text(paras: list[Paragraph], title: str) -> str:
 
 
 def listed_screenshots() -> list[tuple[str, str]]:
+    """The screenshots the report shows (docs/screenshots.tsv without the rows it leaves out)."""
     with (ROOT / "docs/screenshots.tsv").open(encoding="utf-8", newline="") as f:
         rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
-    return [(r[1], r[2]) for r in rows[1:]]
+    return [(r[1], r[2]) for r in rows[1:] if r[0].strip() != screenshots.LEFT_OUT]
 
 
-def appendix_files() -> list[str]:
-    """The files docs/appendices.txt puts in the appendices, read independently of the builder."""
-    lines = [line.strip() for line in (ROOT / "docs/appendices.txt").read_text(encoding="utf-8").splitlines()]
-
-    def expand(pattern: str) -> list[str]:
-        return sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern) if p.is_file())
-
-    excluded = {f for line in lines if line.startswith("!") for f in expand(line[1:].strip())}
-    files: list[str] = []
-    for line in lines:
-        if line and not line.startswith(("#", "==", "!")):
-            files += [f for f in expand(line) if f not in excluded and f not in files]
-    return files
+def appendix_entries() -> list[tuple[str, appendices.Entry]]:
+    """(appendix letter, entry) for every key file docs/appendices.txt puts in the appendices."""
+    loaded = appendices.load(ROOT / "docs/appendices.txt", ROOT)
+    return [(appendix.letter, entry) for appendix in loaded for entry in appendix.entries]
 
 
 def code_without_unit_tests(path: str) -> str:
@@ -189,7 +206,9 @@ def check_captures(paras: list[Paragraph], captures_dir: Path) -> None:
     check(not WHOLE_JWT.search(text), f"the report shows a whole ticket: {WHOLE_JWT.search(text)}")
 
 
-def check_docx(docx: Path, shots_dir: Path, captures_dir: Path, expected: list[str]) -> None:
+def check_docx(
+    docx: Path, zip_path: Path, shots_dir: Path, captures_dir: Path, expected: list[str], final: bool = False
+) -> None:
     size = docx.stat().st_size
     check(size <= SIZE_LIMIT, f"{docx.name} is {size:,} bytes, over {SIZE_LIMIT:,}")
     with zipfile.ZipFile(docx) as z:
@@ -207,6 +226,10 @@ def check_docx(docx: Path, shots_dir: Path, captures_dir: Path, expected: list[s
         check(any(section in h for h in headings), f"no top-level section {section!r} (headings: {headings})")
     for value in expected:
         check(value in text, f"the report does not contain {value!r}")
+    if final:
+        for name, value in placeholders.TITLE_PAGE.items():
+            check(value not in text, f"a --final report still holds the placeholder of {name}: {value!r}")
+        check(placeholders.CAPTURE_MARK not in text, "a --final report quotes a placeholder capture")
 
     # Every listed screenshot is embedded, with its caption, at its own size; plus every diagram.
     root = ElementTree.fromstring(document_xml)
@@ -218,7 +241,11 @@ def check_docx(docx: Path, shots_dir: Path, captures_dir: Path, expected: list[s
         f"{len(embedded)} pictures in the report, expected {len(shots)} screenshots + {len(diagrams)} diagrams",
     )
     captions = [p.text for p in paras if p.style == "ImageCaption"]
+    listed = {name for name, _ in shots}
+    for case, name in REQUIRED_SCREENSHOTS.items():
+        check(name in listed, f"no screenshot of {case} ({name}) in docs/screenshots.tsv")
     for name, caption in shots:
+        check(re.search(r"\((?:сценарий|website|chat), пп?\. ", caption) is not None, f"the caption of {name} does not say which requirement it shows")
         check(any(c.endswith(caption) for c in captions), f"no figure captioned {caption!r} ({name})")
     embedded_sizes = Counter(png_size(media[rid]) for rid in embedded if rid in media)
     wanted_sizes = Counter(png_size((shots_dir / name).read_bytes()) for name, _ in shots)
@@ -227,12 +254,30 @@ def check_docx(docx: Path, shots_dir: Path, captures_dir: Path, expected: list[s
     numbers = [int(m.group(1)) for c in captions if (m := re.match(r"Рисунок (\d+) — ", c))]
     check(numbers == list(range(1, len(captions) + 1)), f"figures are not numbered 1..n in order: {numbers}")
 
-    # The appendices hold the current code of every listed file.
-    files = appendix_files()
-    check(bool(files), "docs/appendices.txt lists no files")
-    for path in files:
-        check(squeeze(code_without_unit_tests(path)) in flat, f"the appendices do not hold the current {path}")
-        check(path in text, f"no appendix heading names {path}")
+    # The appendices hold the current code of every listed file (or of each item listed of it),
+    # under a heading that names the file, with its one-line caption; and the archive's file list.
+    entries = appendix_entries()
+    check(bool(entries), "docs/appendices.txt lists no files")
+    captions = [p.text for p in paras if p.style == "ListingCaption"]
+    for letter, entry in entries:
+        if entry.items:
+            for piece in appendices.fragments(ROOT, entry):
+                check(squeeze(piece) in flat, f"the appendices do not hold the current text of an item of {entry.path}")
+                check(squeeze(piece) in squeeze(code_without_unit_tests(entry.path)), f"an excerpt of {entry.path} is not in the file")
+        else:
+            check(squeeze(code_without_unit_tests(entry.path)) in flat, f"the appendices do not hold the current {entry.path}")
+        check(any(entry.path in p.text and p.style == "Heading2" for p in paras), f"no appendix heading names {entry.path}")
+        check(
+            any(squeeze(entry.caption[1:]) in squeeze(c) for c in captions),
+            f"the listing of {entry.path} has no caption saying what it is",
+        )
+    archive_list = section_text(paras, "Состав архива")
+    with zipfile.ZipFile(zip_path) as z:
+        archived = [n.split("/", 1)[1] for n in z.namelist() if not n.endswith("/")]
+    for name in archived:
+        folder, _, base = name.rpartition("/")
+        check(base in archive_list, f"the archive's file list does not show {name}")
+    check(len(archived) > 0, "the archive is empty")
 
     # The API section names every route of the website's route table, and the chat endpoint.
     api = section_text(paras, "Описание API")
@@ -318,10 +363,11 @@ def main() -> int:
     parser.add_argument("--screenshots", type=Path, required=True)
     parser.add_argument("--captures", type=Path, required=True)
     parser.add_argument("--expect-text", action="append", default=[])
+    parser.add_argument("--final", action="store_true", help="the report was built with --final: no placeholder is left")
     args = parser.parse_args()
     check(args.docx.stem == args.zip.stem, "the DOCX and the ZIP are not named alike")
     check(args.docx.stem.endswith("_webdev_lab_1"), f"{args.docx.name} is not named <Фамилия>_<Имя>_webdev_lab_1")
-    check_docx(args.docx, args.screenshots, args.captures, args.expect_text)
+    check_docx(args.docx, args.zip, args.screenshots, args.captures, args.expect_text, args.final)
     check_zip(args.zip, args.zip.stem)
     if failures:
         print(f"{len(failures)} report check(s) failed:", file=sys.stderr)

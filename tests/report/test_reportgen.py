@@ -117,19 +117,55 @@ class Appendices(unittest.TestCase):
         code = "#[cfg(test)]\nmod tests {\n}\n\nfn after() {}\n"
         self.assertEqual(appendices.split_unit_tests("x.rs", code), (code, 0))
 
-    def test_the_list_expands_globs_in_order_and_honours_exclusions(self):
+    def test_the_list_gives_each_file_a_caption_and_may_name_items(self):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            for name in ("src/main.rs", "src/a.rs", "src/b.rs"):
-                (root / name).parent.mkdir(parents=True, exist_ok=True)
-                (root / name).write_text("fn x() {}\n")
+            code = (
+                "//! The module.\n//! Two lines.\n\nuse x;\n\n/// Says hi.\n#[inline]\npub fn hi() -> &'static str {\n"
+                '    "{"\n}\n\nfn other() {}\n\nimpl Drop for X {\n    fn drop(&mut self) {}\n}\n'
+            )
+            (root / "src").mkdir()
+            (root / "src/main.rs").write_text(code)
+            (root / "src/a.rs").write_text("fn a() {}\n")
             listing = root / "list.txt"
-            listing.write_text("== Код\nsrc/main.rs\nsrc/*.rs\n!src/b.rs\n", encoding="utf-8")
+            listing.write_text(
+                "== Код\nsrc/a.rs — файл а\nsrc/main.rs — главный файл\n    @ //!\n    @ pub fn hi(\n"
+                "    @ impl Drop for X\n== Архив\n@archive\nsrc/ — код\n",
+                encoding="utf-8",
+            )
             loaded = appendices.load(listing, root)
-            self.assertEqual([(a.letter, a.files) for a in loaded], [("А", ["src/main.rs", "src/a.rs"])])
-            listing.write_text("== Код\nsrc/gone.rs\n", encoding="utf-8")
-            with self.assertRaisesRegex(appendices.AppendixError, "gone.rs"):
-                appendices.load(listing, root)
+            self.assertEqual([(a.letter, a.files) for a in loaded], [("А", ["src/a.rs", "src/main.rs"]), ("Б", [])])
+            self.assertEqual(loaded[0].entries[0].caption, "файл а")
+            self.assertTrue(loaded[1].archive)
+            self.assertEqual(loaded[1].folders, {"src/": "код"})
+            shown = appendices.excerpt(root, loaded[0].entries[1])
+            self.assertEqual(
+                shown.text,
+                "//! The module.\n//! Two lines.\n// …\n/// Says hi.\n#[inline]\npub fn hi() -> &'static str {\n"
+                '    "{"\n}\n// …\nimpl Drop for X {\n    fn drop(&mut self) {}\n}',
+            )
+            for piece in appendices.fragments(root, loaded[0].entries[1]):
+                self.assertIn(piece, code)
+
+    def test_a_missing_file_item_or_caption_stops_the_build(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (root / "a.rs").write_text("fn a() {}\n")
+            listing = root / "list.txt"
+            for text, error in (
+                ("== Код\ngone.rs — нет такого\n", "gone.rs"),
+                ("== Код\na.rs\n", "one line saying what it is"),
+                ("== Код\na.rs — файл\n    @ fn b(\n", "fn b"),
+                ("== Код\n*.rs — все\n", "pattern"),
+            ):
+                listing.write_text(text, encoding="utf-8")
+                with self.assertRaisesRegex(appendices.AppendixError, error):
+                    appendices.load(listing, root)
+
+    def test_the_repositorys_list_loads(self):
+        loaded = appendices.load(ROOT / "docs/appendices.txt", ROOT)
+        self.assertTrue(any(a.archive for a in loaded))
+        self.assertTrue(all(entry.caption for a in loaded for entry in a.entries))
 
 
 class DatabaseTables(unittest.TestCase):

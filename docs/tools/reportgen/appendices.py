@@ -1,21 +1,32 @@
-"""The appendices: the key source files, read from the repository when the report is built.
+"""The appendices: the key code of each backend, read from the repository when the report is built,
+and the list of every file of the code archive.
 
-`docs/appendices.txt` lists them. A line `== Title` opens an appendix (lettered А, Б, В, ... as
-GOST 7.32 asks: without Ё, З, Й, О, Ч, Ъ, Ы, Ь); the lines after it are paths or glob patterns
-relative to the repository root, taken in order, each file once; a line `!pattern` leaves the
-matching files out wherever they would come in. A pattern that matches nothing is an error, so a
-renamed file cannot silently drop out of the report.
+`docs/appendices.txt` says what goes in:
 
-A Rust file's unit tests (a trailing `#[cfg(test)] mod tests { ... }`) are left out of the listing
-with a note: they are in the ZIP archive, and the report keeps to the code that runs.
+    == Title                       opens an appendix (lettered А, Б, В, ... as GOST 7.32 asks:
+                                   without Ё, З, Й, О, Ч, Ъ, Ы, Ь)
+    path — caption                 a file, with one line saying what it is; the whole file
+        @ start of a line          ... or only these items of it: each `@` line names the first
+        @ ...                      line of an item (a function, a type, an impl block) by how it
+                                   begins; the item runs with its doc comments and attributes to
+                                   its closing brace. `@ //!` is the module's own doc comment.
+    @archive                       every file of the ZIP archive, one line each
+    dir/ — text                    (after @archive) what a folder of the archive holds
+
+A file or item that is not there stops the build, so a renamed file cannot silently drop out.
+A Rust file's unit tests (a trailing `#[cfg(test)] mod tests { ... }`) are left out of a whole-file
+listing with a note: they are in the ZIP archive, and the report keeps to the code that runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 LETTERS = "АБВГДЕЖИКЛМНПРСТУФХЦШЩЭЮЯ"
+CAPTION_SEPARATOR = " — "
 
 LANGUAGES = {
     ".rs": "rust",
@@ -36,59 +47,86 @@ LANGUAGES = {
 
 
 class AppendixError(ValueError):
-    """`docs/appendices.txt` names something that is not in the repository."""
+    """`docs/appendices.txt` names something that is not in the repository, or is malformed."""
+
+
+@dataclass
+class Entry:
+    path: str
+    caption: str
+    items: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Appendix:
     letter: str
     title: str
-    files: list[str]
+    entries: list[Entry] = field(default_factory=list)
+    archive: bool = False
+    folders: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def files(self) -> list[str]:
+        return [entry.path for entry in self.entries]
 
 
 def _language(path: str) -> str:
     name = Path(path).name
     if name == "Dockerfile" or name.endswith(".Dockerfile"):
         return "dockerfile"
-    if name in ("run", "report", "test", "stack") or Path(path).suffix == "":
+    if Path(path).suffix == "":
         return "bash"
     return LANGUAGES.get(Path(path).suffix, "")
 
 
-def _expand(root: Path, pattern: str) -> list[str]:
-    if any(ch in pattern for ch in "*?["):
-        return sorted(p.relative_to(root).as_posix() for p in root.glob(pattern) if p.is_file())
-    return [pattern] if (root / pattern).is_file() else []
+def _split_caption(line: str, where: str) -> tuple[str, str]:
+    path, sep, caption = line.partition(CAPTION_SEPARATOR)
+    if not sep or not path.strip() or not caption.strip():
+        raise AppendixError(f"{where}: {line!r} needs the form `path — one line saying what it is`")
+    return path.strip(), caption.strip()
 
 
 def load(list_file: Path, root: Path) -> list[Appendix]:
     appendices: list[Appendix] = []
-    lines = list(enumerate(list_file.read_text(encoding="utf-8").splitlines(), start=1))
     seen: set[str] = set()
-    for number, raw in lines:
-        if raw.strip().startswith("!"):
-            excluded = _expand(root, raw.strip()[1:].strip())
-            if not excluded:
-                raise AppendixError(f"{list_file}:{number}: {raw.strip()!r} matches no file in the repository")
-            seen.update(excluded)
-    for number, raw in lines:
+    for number, raw in enumerate(list_file.read_text(encoding="utf-8").splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith("#") or line.startswith("!"):
+        where = f"{list_file}:{number}"
+        if not line or line.startswith("#"):
             continue
         if line.startswith("=="):
             if len(appendices) == len(LETTERS):
-                raise AppendixError(f"{list_file}:{number}: too many appendices")
-            appendices.append(Appendix(LETTERS[len(appendices)], line[2:].strip(), []))
+                raise AppendixError(f"{where}: too many appendices")
+            appendices.append(Appendix(LETTERS[len(appendices)], line[2:].strip()))
             continue
         if not appendices:
-            raise AppendixError(f"{list_file}:{number}: a file before the first `== Title` line")
-        matches = _expand(root, line)
-        if not matches:
-            raise AppendixError(f"{list_file}:{number}: {line!r} matches no file in the repository")
-        for path in matches:
-            if path not in seen:
-                seen.add(path)
-                appendices[-1].files.append(path)
+            raise AppendixError(f"{where}: a line before the first `== Title` line")
+        current = appendices[-1]
+        if line == "@archive":
+            current.archive = True
+        elif line.startswith("@"):
+            if not current.entries:
+                raise AppendixError(f"{where}: an `@ item` line before any file")
+            selector = line[1:].strip()
+            if not selector:
+                raise AppendixError(f"{where}: an empty `@` line")
+            current.entries[-1].items.append(selector)
+        elif current.archive:
+            folder, text = _split_caption(line, where)
+            current.folders[folder.rstrip("/") + "/"] = text
+        else:
+            path, caption = _split_caption(line, where)
+            if any(ch in path for ch in "*?["):
+                raise AppendixError(f"{where}: name each key file ({path!r} is a pattern)")
+            if not (root / path).is_file():
+                raise AppendixError(f"{where}: {path!r} is not a file in the repository")
+            if path in seen:
+                raise AppendixError(f"{where}: {path} is listed twice")
+            seen.add(path)
+            current.entries.append(Entry(path, caption))
+    for appendix in appendices:
+        for entry in appendix.entries:
+            excerpt(root, entry)  # every item must be found now, before anything slow runs
     return appendices
 
 
@@ -119,17 +157,150 @@ def split_unit_tests(path: str, text: str) -> tuple[str, int]:
     return text, 0
 
 
-def markdown(appendices: list[Appendix], root: Path) -> str:
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])\'|//.*$')
+
+
+def _braces(line: str) -> int:
+    """Opening minus closing braces of a line of code, outside strings, chars and comments."""
+    code = _STRING.sub("", line)
+    return code.count("{") - code.count("}")
+
+
+def item_span(lines: list[str], selector: str, path: str = "") -> tuple[int, int]:
+    """The first and last line (0-based, inclusive) of the item whose first line begins with
+    `selector` (leading spaces aside), its doc comments and attributes included."""
+    if selector == "//!":
+        end = 0
+        while end < len(lines) and lines[end].startswith("//!"):
+            end += 1
+        if end == 0:
+            raise AppendixError(f"{path}: no module doc comment (`//!`) at the top")
+        return 0, end - 1
+    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith(selector)), None)
+    if start is None:
+        raise AppendixError(f"{path}: no line begins with {selector!r} (docs/appendices.txt names it)")
+    first = start
+    while first > 0 and lines[first - 1].lstrip().startswith(("///", "#[", "// ")) and lines[first - 1].strip():
+        first -= 1
+    depth, opened = 0, False
+    for end in range(start, len(lines)):
+        depth += _braces(lines[end])
+        opened = opened or "{" in _STRING.sub("", lines[end])
+        if opened and depth <= 0:
+            return first, end
+        if not opened and _STRING.sub("", lines[end]).rstrip().endswith(";"):
+            return first, end
+    raise AppendixError(f"{path}: the item {selector!r} does not end")
+
+
+@dataclass
+class Listing:
+    text: str
+    test_lines: int  # unit-test lines left out of a whole file
+    shown: int  # lines shown, for an excerpt
+    total: int  # lines of the file without its unit tests
+
+
+def excerpt(root: Path, entry: Entry) -> Listing:
+    """What the appendix shows of a file: all of it (without unit tests), or its chosen items in
+    file order, with `…` where lines are skipped."""
+    text = (root / entry.path).read_text(encoding="utf-8").expandtabs(4).rstrip("\n")
+    code, test_lines = split_unit_tests(entry.path, text)
+    lines = code.split("\n")
+    if not entry.items:
+        return Listing(code, test_lines, len(lines), len(lines))
+    spans = sorted(item_span(lines, selector, entry.path) for selector in entry.items)
+    out: list[str] = []
+    last = -1
+    comment = "#" if Path(entry.path).suffix in (".sh", ".py", ".toml", ".yml", ".yaml") else "//"
+    for first, end in spans:
+        if first <= last:
+            first = last + 1
+            if first > end:
+                continue
+        if first > last + 1:
+            out.append(f"{comment} …")
+        out.extend(lines[first : end + 1])
+        last = end
+    if last < len(lines) - 1:
+        out.append(f"{comment} …")
+    shown = sum(1 for line in out if line != f"{comment} …")
+    return Listing("\n".join(out), 0, shown, len(lines))
+
+
+def fragments(root: Path, entry: Entry) -> list[str]:
+    """The pieces of an excerpt's text between the `…` lines: each appears verbatim in the file."""
+    listing = excerpt(root, entry)
+    return [piece.strip("\n") for piece in re.split(r"^(?://|#) …$", listing.text, flags=re.M) if piece.strip()]
+
+
+def _lines_word(n: int) -> str:
+    if n % 10 == 1 and n % 100 != 11:
+        return "строка"
+    if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14):
+        return "строки"
+    return "строк"
+
+
+def _archive_listing(appendix: Appendix, archive: Path, in_report: dict[str, str]) -> str:
+    """Every file of the ZIP, one line each, grouped by folder: name, lines, and where the report
+    shows it."""
+    with zipfile.ZipFile(archive) as z:
+        names = [info for info in z.infolist() if not info.is_dir()]
+        prefix = names[0].filename.split("/", 1)[0] + "/" if names else ""
+        rows: dict[str, list[tuple[str, str, str]]] = {}
+        for info in names:
+            path = info.filename[len(prefix) :]
+            data = z.read(info)
+            if b"\0" in data:
+                size = f"{len(data)} Б"
+            else:
+                size = str(data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1))
+            folder, _, name = path.rpartition("/")
+            rows.setdefault(folder + "/" if folder else "./", []).append((name, size, in_report.get(path, "")))
+    width = max(len(name) for files in rows.values() for name, _, _ in files) + 2
     out = []
+    for folder in sorted(rows, key=lambda f: (f != "./", f)):
+        note = appendix.folders.get(folder, "")
+        out.append(f"{folder}  {note}".rstrip())
+        for name, size, where in sorted(rows[folder]):
+            out.append(f"  {name.ljust(width)}{size.rjust(6)}  {where}".rstrip())
+    return "\n".join(out)
+
+
+def markdown(appendices: list[Appendix], root: Path, archive: Path | None = None) -> str:
+    out = []
+    in_report = {
+        entry.path: f"прил. {appendix.letter}.{index}"
+        for appendix in appendices
+        for index, entry in enumerate(appendix.entries, start=1)
+    }
     for appendix in appendices:
         number = LETTERS.index(appendix.letter) + 1
         out.append(f"# Приложение {appendix.letter}. {appendix.title} {{.unnumbered #app_{number}}}\n")
-        for index, path in enumerate(appendix.files, start=1):
-            text = (root / path).read_text(encoding="utf-8").expandtabs(4).rstrip("\n")
-            text, test_lines = split_unit_tests(path, text)
-            fence = _fence(text)
-            out.append(f"## {appendix.letter}.{index} Файл `{path}` {{.unnumbered .notoc}}\n")
-            out.append(f"{fence}{_language(path)}\n{text}\n{fence}\n")
-            if test_lines:
-                out.append(f"Модульные тесты этого файла ({test_lines} строк) опущены; они есть в архиве с кодом.\n")
+        for index, entry in enumerate(appendix.entries, start=1):
+            listing = excerpt(root, entry)
+            fence = _fence(listing.text)
+            out.append(f"## {appendix.letter}.{index} `{entry.path}` {{.unnumbered .notoc}}\n")
+            note = ""
+            if entry.items:
+                note = (
+                    f" Фрагменты файла: {listing.shown} из {listing.total} {_lines_word(listing.total)}; "
+                    "пропуски отмечены «…», файл целиком — в архиве."
+                )
+            elif listing.test_lines:
+                note = f" Модульные тесты файла ({listing.test_lines} {_lines_word(listing.test_lines)}) — в архиве."
+            caption = entry.caption[:1].upper() + entry.caption[1:]
+            out.append(f"::: {{custom-style=\"Listing Caption\"}}\n{caption}.{note}\n:::\n")
+            out.append(f"{fence}{_language(entry.path)}\n{listing.text}\n{fence}\n")
+        if appendix.archive:
+            if archive is None:
+                raise AppendixError("@archive needs the code archive, which is built first")
+            out.append(
+                "Архив с кодом — это все файлы репозитория в последней фиксации (`git archive HEAD`). "
+                "Ниже каждый файл архива одной строкой: имя, число строк (для двоичных файлов — размер) "
+                "и приложение, где приведён его код.\n"
+            )
+            listing = _archive_listing(appendix, archive, in_report)
+            out.append(f"```{{.text .filelist}}\n{listing}\n```\n")
     return "\n".join(out)

@@ -7,12 +7,14 @@ Directives, each alone on a line of a chapter file, are replaced by generated te
     @pagebreak                a page break
     @diagram NAME Caption     docs/diagrams/NAME.dot or NAME.seq, drawn, as a numbered figure
     @db-collections           fields and indexes of every collection, from db/schema.json
+    @db-commands              the commands db/init's script sends to create the collections'
+                              validators and indexes (the script run under node, recorded)
     @db-user                  the application's database user, from the init script in db/
     @db-listing               the collections as stored after a scenario through the real website
                               (a private stack filled over HTTP, printed by scripts/data)
     @screenshots              every screenshot of docs/screenshots.tsv
     @capture NAME             a text the browser scenarios captured (e2e/artifacts/captures/NAME.txt)
-    @appendices               the source files listed in docs/appendices.txt
+    @appendices               the key code and the archive's file list, as docs/appendices.txt says
 
 `{{REPORT_X}}` anywhere in a chapter is the variable's value (docs/report.env, or the environment).
 """
@@ -72,6 +74,8 @@ def _expand(line: str, ctx: dict) -> str:
         return database.collections_markdown(
             root / "db/schema.json", database.load_descriptions(root / "docs/db-fields.tsv")
         )
+    if name == "db-commands":
+        return database.init_commands_markdown(root)
     if name == "db-user":
         return database.app_user_markdown(root)
     if name == "db-listing":
@@ -83,7 +87,7 @@ def _expand(line: str, ctx: dict) -> str:
     if name == "capture":
         return captures.markdown(rest.strip(), ctx["captures"])
     if name == "appendices":
-        return appendices.markdown(appendices.load(root / "docs/appendices.txt", root), root)
+        return appendices.markdown(appendices.load(root / "docs/appendices.txt", root), root, ctx.get("archive"))
     raise BuildError(f"unknown directive {line.strip()!r}")
 
 
@@ -96,11 +100,12 @@ def assemble(
     *,
     db_listing: Callable[[], str],
     capture_dir: Path,
+    archive: Path | None = None,
 ) -> str:
     """The whole report as one Markdown text, numbered, with the table of contents in place;
     `level` is how hard the screenshots are compressed (see images.COMPRESSION_LEVELS);
     `db_listing()` gives the text of `@db-listing` (live_data.listing); `capture_dir` holds the
-    texts of `@capture NAME`."""
+    texts of `@capture NAME`; `archive` is the code archive that `@archive` lists."""
     ctx = {
         "root": root,
         "build": build,
@@ -108,6 +113,7 @@ def assemble(
         "captures": capture_dir,
         "level": level,
         "db_listing": db_listing,
+        "archive": archive,
     }
     chapters = sorted((root / "docs/report").glob("*.md"))
     if not chapters:
@@ -235,10 +241,15 @@ def main(argv: list[str] | None = None) -> int:
         reference = reference_docx.build(build / "reference.docx")
         docx, archive = out / f"{stem}.docx", out / f"{stem}.zip"
         source = build / "report.md"
+        appendices.load(root / "docs/appendices.txt", root)  # before anything slow is started
+        # The archive first: an appendix lists its files.
+        _archive(root, stem, archive)
         # Once per build, however many compression levels are tried.
         db_listing = functools.cache(lambda: live_data.listing(root, build))
         for level in range(len(images.COMPRESSION_LEVELS)):
-            markdown = assemble(root, values, build, shots, level, db_listing=db_listing, capture_dir=captured)
+            markdown = assemble(
+                root, values, build, shots, level, db_listing=db_listing, capture_dir=captured, archive=archive
+            )
             source.write_text(markdown, encoding="utf-8")
             _pandoc(source, reference, docx)
             postprocess.apply(
@@ -254,7 +265,6 @@ def main(argv: list[str] | None = None) -> int:
                     "compressing the screenshots harder",
                     file=sys.stderr,
                 )
-        _archive(root, stem, archive)
         for path in (docx, archive):
             print(f"{path}  {_check_size(path):,} bytes")
         if box:

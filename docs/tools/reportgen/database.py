@@ -9,7 +9,10 @@ description is used for a field that has none there, so a new field never goes m
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -206,4 +209,80 @@ def app_user_markdown(root: Path) -> str:
                 db = database_name
             lines.append(f"| `{role}` | `{db}` | {meaning.get(role, '—')} |")
         lines.append("")
+    return "\n".join(lines)
+
+
+RECORDER = "tests/system/static/mongosh_recorder.js"
+LINE_WIDTH = 92
+
+
+def _compact(value, indent: int = 0) -> str:
+    """JSON as mongosh prints it to a reader: a value that fits on its line stays on one line,
+    a larger object or array opens one line per member."""
+    flat = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    if len(flat) + indent <= LINE_WIDTH or not isinstance(value, (dict, list)) or not value:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(value, dict):
+        members = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {_compact(v, indent + 2)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(members) + "\n" + " " * indent + "}"
+    members = [f"{pad}{_compact(v, indent + 2)}" for v in value]
+    return "[\n" + ",\n".join(members) + "\n" + " " * indent + "]"
+
+
+def _schema_commands(schema: dict) -> list[dict]:
+    """The commands db/init/webchat.js sends on an empty database, built from schema.json the way
+    the script builds them (tests/system/static/test_db_init.py holds the script to this)."""
+    commands = []
+    for name, spec in schema["collections"].items():
+        commands.append(
+            {"create": name, "validator": spec["validator"], "validationLevel": "strict", "validationAction": "error"}
+        )
+        commands.append({"createIndexes": name, "indexes": spec["indexes"]})
+    return commands
+
+
+def init_commands(root: Path) -> tuple[list[dict], str]:
+    """The commands the init script sends to an empty MongoDB for the collections, and how they
+    were obtained: by running the script itself under node with a recording `db` (no server
+    needed), or, without node, built from schema.json the same way."""
+    schema = json.loads((root / "db/schema.json").read_text(encoding="utf-8"))
+    script = init_script(root / "db")
+    recorder = root / RECORDER
+    if script is not None and recorder.is_file() and shutil.which("node"):
+        environment = {
+            **os.environ,
+            "WEBCHAT_SCHEMA": str(root / "db/schema.json"),
+            "MONGO_APP_USERNAME": "webchat",
+            "MONGO_APP_PASSWORD": "not-shown",
+        }
+        result = subprocess.run(
+            ["node", str(recorder), str(script), "", ""], capture_output=True, text=True, env=environment
+        )
+        if result.returncode == 0:
+            recorded = [entry["command"] for entry in json.loads(result.stdout)]
+            commands = [c for c in recorded if "create" in c or "createIndexes" in c]
+            return commands, "recorded"
+        print(f"note: could not run {script} under node ({result.stderr.strip()}); using schema.json", file=sys.stderr)
+    return _schema_commands(schema), "schema"
+
+
+def init_commands_markdown(root: Path) -> str:
+    commands, how = init_commands(root)
+    script = init_script(root / "db")
+    rel = script.relative_to(root).as_posix() if script else "db/init"
+    if how == "recorded":
+        origin = (
+            f"Эти команды записаны при сборке отчёта: скрипт `{rel}` выполняется так же, как его "
+            "выполняет mongosh в контейнере базы данных, но вместо сервера команды принимает "
+            "записывающий объект `db`, поэтому здесь они приведены ровно в том виде, в каком уходят "
+            "в MongoDB."
+        )
+    else:
+        origin = f"Эти команды построены из `db/schema.json` так же, как их строит скрипт `{rel}`."
+    lines = [origin + "\n"]
+    body = []
+    for command in commands:
+        body.append(f"db.runCommand({_compact(command)})")
+    lines.append("```javascript\n" + "\n\n".join(body) + "\n```\n")
     return "\n".join(lines)

@@ -1,6 +1,6 @@
-"""Placeholders a report may still hold, so that none goes out unnoticed: the title page's
-`REPORT_*` values that `docs/report.env` ships with (`Наименование университета`, the file name
-`Фамилия_Имя_...`), and the stand-in screenshots and captures `tests/report/placeholders.py` makes
+"""Placeholders a report may still hold, so that none goes out unnoticed: the `REPORT_*` values
+that `docs/report.env` ships with (`Наименование университета`, the file name `Фамилия_Имя_...`,
+whether the teacher agreed to the deviation from the assignment), and the stand-in screenshots and captures `tests/report/placeholders.py` makes
 for testing the pipeline. `scripts/report` prints a boxed warning naming each; `scripts/report --final` refuses
 to build while any is left.
 """
@@ -21,6 +21,8 @@ TITLE_PAGE = {
     "REPORT_UNIVERSITY": "Наименование университета",
     "REPORT_DEPARTMENT": "Кафедра «Наименование кафедры»",
     "REPORT_TEACHER": "Фамилия И. О.",
+    # Only the author knows whether the teacher agreed to Rust instead of Python/FastAPI.
+    "REPORT_AGREEMENT": "согласование с преподавателем: УКАЖИТЕ, СОГЛАСОВАНА ЛИ ЗАМЕНА",
 }
 
 # tests/report/placeholders.py writes this tEXt chunk into every picture it draws.
@@ -82,7 +84,7 @@ def report(values: Mapping[str, str], variables: Sequence[str], pictures: Sequen
         "",
     ]
     if variables:
-        lines.append("Title page and file names — set these REPORT_* variables:")
+        lines.append("The author's data (title page, file names, agreement) — set these REPORT_* variables:")
         lines.extend(f"  {name}={values.get(name, '')!r}" for name in variables)
         lines.append("  in docs/report.env or the environment, e.g.")
         lines.append("  REPORT_SURNAME=Иванов REPORT_NAME=Иван REPORT_GROUP=ИУ5-31М scripts/report")

@@ -2,13 +2,14 @@
 
 - Paragraphs in table cells get the `TableText` style (12 pt, single spacing). Pandoc gives them
   `Compact`, which tight lists share; and a table style's own font settings are not honoured by
-  LibreOffice, which also drops the monospace font of inline code in cells if the table style
-  sets any character properties.
+  LibreOffice. Code words in cells (field names, settings) get the `Table Code` character style
+  with its monospace font and size also set directly on the run, which both LibreOffice and Word
+  honour.
 - A thin spacer paragraph follows every table, so the next paragraph does not stick to it.
 - Screenshots get a thin grey frame (a white page on white paper has no edge otherwise), and
   pictures keep only their file name as a description, not the path they were built at.
 - The document's properties name the author and the title, as the title page does.
-- Listings are set in the 9 pt of the `Source Code` style. Pandoc's highlighting styles (`*Tok`)
+- Listings are set in the 8 pt of the `Source Code` style. Pandoc's highlighting styles (`*Tok`)
   derive from `Verbatim Char`, the style of code words in the text, and would carry its larger
   size into the listings; plain listings use `Verbatim Char` itself and get `Code Block Char`.
 - Word is asked to update fields on opening, which fills in the page numbers of the table of
@@ -23,14 +24,24 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-TABLE_CODE = '<w:rStyle w:val="VerbatimChar" /><w:sz w:val="20" /><w:szCs w:val="20" />'
+# Code words in table cells: the `Table Code` character style, and its font and size once more as
+# direct formatting, because LibreOffice lays out a character style's font inside a table cell in
+# the cell paragraph's font (and a smaller size). "Courier New" is what Word shows; LibreOffice
+# shows its metric twin Liberation Mono.
+TABLE_CODE_FONT = "Courier New"
+TABLE_CODE = (
+    '<w:rStyle w:val="TableCode" />'
+    f'<w:rFonts w:ascii="{TABLE_CODE_FONT}" w:hAnsi="{TABLE_CODE_FONT}" w:eastAsia="{TABLE_CODE_FONT}" '
+    f'w:cs="{TABLE_CODE_FONT}" />'
+    '<w:sz w:val="22" /><w:szCs w:val="22" />'
+)
 SPACER = '<w:p><w:pPr><w:pStyle w:val="TableSpacer"/></w:pPr></w:p>'
 
 
 def _tables(document_xml: str) -> str:
     def cell_styles(match: re.Match) -> str:
         table = match.group(0).replace('<w:pStyle w:val="Compact" />', '<w:pStyle w:val="TableText" />')
-        # Code in cells one point smaller than in the text, so long setting names fit a column.
+        # Code in cells in 11 pt beside the cells' 12 pt text, as code words are in the body.
         return table.replace('<w:rStyle w:val="VerbatimChar" />', TABLE_CODE)
 
     document_xml = re.sub(r"<w:tbl>.*?</w:tbl>", cell_styles, document_xml, flags=re.S)
@@ -63,7 +74,7 @@ def _properties(core_xml: str, title: str, author: str) -> str:
     return core_xml
 
 
-CODE_BLOCK_SIZE = '<w:sz w:val="18" /><w:szCs w:val="18" />'
+CODE_BLOCK_SIZE = '<w:sz w:val="16" /><w:szCs w:val="16" />'
 
 
 def _listings(document_xml: str) -> str:

@@ -24,7 +24,7 @@ CODE_FONT = "Courier New"
 # Sizes are in half-points, lengths in twentieths of a point (twips): 567 twips = 1 cm.
 BODY_SIZE = 28  # 14 pt
 SMALL_SIZE = 24  # 12 pt: tables, captions
-CODE_SIZE = 18  # 9 pt: listings in the appendices
+CODE_SIZE = 16  # 8 pt: listings (the appendices' code is formatted for 100 columns)
 CODE_INLINE_SIZE = 22  # 11 pt: code words in the text and in tables
 LINE_ONE_AND_HALF = 360
 LINE_SINGLE = 240
@@ -188,10 +188,22 @@ STYLES = [
     ),
     # A plain left-aligned paragraph without indent (lists of variables, notes under figures).
     _para("Plain", "Plain", custom=True, ppr='<w:jc w:val="left"/>'),
+    # The one line above each listing of the appendices that says what the file is.
+    _para(
+        "ListingCaption",
+        "Listing Caption",
+        custom=True,
+        ppr=f'<w:keepNext/><w:spacing w:before="60" w:after="60" w:line="{LINE_SINGLE}" w:lineRule="auto"/><w:jc w:val="left"/>',
+        rpr=f'<w:i/><w:iCs/><w:sz w:val="{SMALL_SIZE}"/><w:szCs w:val="{SMALL_SIZE}"/>',
+    ),
 ]
 
 CHAR_STYLES = [
     f'<w:style w:type="character" w:customStyle="1" w:styleId="VerbatimChar"><w:name w:val="Verbatim Char"/>'
+    f'<w:basedOn w:val="DefaultParagraphFont"/><w:rPr>'
+    f'<w:rFonts w:ascii="{CODE_FONT}" w:hAnsi="{CODE_FONT}" w:eastAsia="{CODE_FONT}" w:cs="{CODE_FONT}"/>'
+    f'<w:sz w:val="{CODE_INLINE_SIZE}"/><w:szCs w:val="{CODE_INLINE_SIZE}"/></w:rPr></w:style>',
+    f'<w:style w:type="character" w:customStyle="1" w:styleId="TableCode"><w:name w:val="Table Code"/>'
     f'<w:basedOn w:val="DefaultParagraphFont"/><w:rPr>'
     f'<w:rFonts w:ascii="{CODE_FONT}" w:hAnsi="{CODE_FONT}" w:eastAsia="{CODE_FONT}" w:cs="{CODE_FONT}"/>'
     f'<w:sz w:val="{CODE_INLINE_SIZE}"/><w:szCs w:val="{CODE_INLINE_SIZE}"/></w:rPr></w:style>',
