@@ -6,6 +6,7 @@ and the list of every file of the code archive.
     == Title                       opens an appendix (lettered А, Б, В, ... as GOST 7.32 asks:
                                    without Ё, З, Й, О, Ч, Ъ, Ы, Ь)
     path — caption                 a file, with one line saying what it is; the whole file
+                                   (`path | other` — the first of them that exists)
         @ start of a line          ... or only these items of it: each `@` line names the first
         @ ...                      line of an item (a function, a type, an impl block) by how it
                                    begins; the item runs with its doc comments and attributes to
@@ -115,11 +116,14 @@ def load(list_file: Path, root: Path) -> list[Appendix]:
             folder, text = _split_caption(line, where)
             current.folders[folder.rstrip("/") + "/"] = text
         else:
-            path, caption = _split_caption(line, where)
-            if any(ch in path for ch in "*?["):
-                raise AppendixError(f"{where}: name each key file ({path!r} is a pattern)")
-            if not (root / path).is_file():
-                raise AppendixError(f"{where}: {path!r} is not a file in the repository")
+            paths, caption = _split_caption(line, where)
+            # `a | b`: the first that exists, for a module on its way from a file to a folder.
+            choices = [p.strip() for p in paths.split("|")]
+            if any(ch in p for p in choices for ch in "*?["):
+                raise AppendixError(f"{where}: name each key file ({paths!r} is a pattern)")
+            path = next((p for p in choices if (root / p).is_file()), None)
+            if path is None:
+                raise AppendixError(f"{where}: {paths!r} is not a file in the repository")
             if path in seen:
                 raise AppendixError(f"{where}: {path} is listed twice")
             seen.add(path)
