@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs/tools"))
 
-from reportgen import appendices, captures, database, document, placeholders, seqdiag, variables  # noqa: E402
+from reportgen import appendices, captures, database, document, placeholders, postprocess, screenshots, seqdiag, variables  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("placeholder_pictures", ROOT / "tests/report/placeholders.py")
 placeholder_pictures = importlib.util.module_from_spec(_spec)
@@ -168,6 +168,49 @@ class Appendices(unittest.TestCase):
         self.assertTrue(all(entry.caption for a in loaded for entry in a.entries))
 
 
+class Screenshots(unittest.TestCase):
+    def picture(self, folder: Path, name: str, width: int, height: int) -> Path:
+        path = folder / name
+        path.write_bytes(placeholder_pictures._png(width, height, [b"\xff" * 3 * width] * height, mark=False))
+        return path
+
+    def test_every_picture_is_printed_at_one_scale_two_to_a_page_or_alone_when_tall(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            desktop = screenshots.display_width_cm(self.picture(folder, "a.png", 1366, 768))
+            self.assertEqual(desktop, screenshots.MAX_WIDTH_CM)
+            self.assertLessEqual(desktop * 768 / 1366, screenshots.HALF_PAGE_CM, "two fit on a page")
+            phone = screenshots.display_width_cm(self.picture(folder, "b.png", 390, 844))
+            self.assertAlmostEqual(phone / 390, desktop / 1366, delta=0.001 + 0.2 / 390)
+            a_bit_taller = screenshots.display_width_cm(self.picture(folder, "c.png", 1366, 1000))
+            self.assertAlmostEqual(a_bit_taller * 1000 / 1366, screenshots.HALF_PAGE_CM, places=1)
+            very_tall = screenshots.display_width_cm(self.picture(folder, "d.png", 1366, 4000))
+            self.assertLessEqual(very_tall * 4000 / 1366, screenshots.FULL_PAGE_CM + 0.01)
+
+    def test_a_screenshot_neither_shown_nor_left_out_is_named(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            listing = folder / "list.tsv"
+            listing.write_text("group\tfile\tcaption\nЧат\ta.png\tПодпись\n-\tb.png\tтот же вид, что a\n", encoding="utf-8")
+            for name in ("a.png", "b.png", "c.png"):
+                self.picture(folder, name, 2, 2)
+            self.assertEqual([s.file for s in screenshots.load(listing)], ["a.png"])
+            self.assertEqual([s.file for s in screenshots.left_out(listing)], ["b.png"])
+            self.assertEqual(screenshots.unlisted(listing, folder), ["c.png"])
+
+    def test_the_repositorys_list_captions_name_a_requirement(self):
+        for shot in screenshots.load(ROOT / "docs/screenshots.tsv"):
+            self.assertRegex(shot.caption, r"\((сценарий|website|chat), пп?\. ", shot.file)
+
+
+class TableCode(unittest.TestCase):
+    def test_code_in_table_cells_gets_its_monospace_font_directly(self):
+        xml = '<w:tbl><w:p><w:r><w:rPr><w:rStyle w:val="VerbatimChar" /></w:rPr><w:t>email</w:t></w:r></w:p></w:tbl>'
+        out = postprocess._tables(xml)
+        self.assertIn('<w:rStyle w:val="TableCode" /><w:rFonts w:ascii="Courier New"', out)
+        self.assertIn('<w:sz w:val="22" />', out)
+
+
 class DatabaseTables(unittest.TestCase):
     def test_fields_constraints_and_indexes_come_from_the_schema(self):
         schema = json.loads((ROOT / "db/schema.json").read_text(encoding="utf-8"))
@@ -183,6 +226,16 @@ class DatabaseTables(unittest.TestCase):
         self.assertIn("| Адрес |", text)
         ttl_row = next(line for line in text.splitlines() if "`expires_at_ttl`" in line)
         self.assertIn("TTL: документ удаляется в момент, указанный в поле", ttl_row)
+
+    def test_the_init_commands_create_every_collection_with_its_validator_and_indexes(self):
+        schema = json.loads((ROOT / "db/schema.json").read_text(encoding="utf-8"))
+        commands, _how = database.init_commands(ROOT)
+        self.assertEqual(commands, database._schema_commands(schema))
+        text = database.init_commands_markdown(ROOT)
+        for name in schema["collections"]:
+            self.assertIn(f'"create": "{name}"', text)
+            self.assertIn(f'"createIndexes": "{name}"', text)
+        self.assertIn('"validationLevel": "strict"', text)
 
 
 class Captures(unittest.TestCase):
