@@ -1,8 +1,6 @@
 //! The chat service: WebSocket rooms on bare tokio-tungstenite, opened with a JWT ticket in a
 //! handshake header. It keeps nothing but open rooms and who is in them.
 
-/// Rooms and presence across replicas, through Redis (`REDIS_URL`).
-mod cluster;
 /// Settings from the environment.
 pub mod config;
 /// One client: reader, writer, limits, close codes.
@@ -15,13 +13,15 @@ mod notice;
 pub mod per_person;
 /// The JSON events on the wire.
 pub mod protocol;
-/// Rooms and fan-out.
+/// Rooms and fan-out, across replicas through Redis (`REDIS_URL`).
 pub mod rooms;
 /// The server: accept loop, connection cap, graceful shutdown.
 mod server;
+/// Locking that survives a panic elsewhere.
+mod sync;
 /// The HTTP request a connection opens with: `101` and a WebSocket, or a plain status.
 mod upgrade;
 
-pub use cluster::{HEARTBEAT, REPLICA_TTL};
 pub use config::{Config, Limits};
+pub use rooms::redis::{HEARTBEAT, REPLICA_TTL};
 pub use server::{SHUTDOWN_DEADLINE, Server, run};

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::rooms::lock;
+use crate::sync::lock;
 
 /// Open sockets per email, at most `max` each.
 #[derive(Debug)]

@@ -57,12 +57,15 @@ fn a_notice_the_website_signs_is_accepted_for_its_room() {
     assert!(claims.exp - claims.iat <= 60);
 }
 
+/// One refused notice: what is wrong with it, the notice, and the error it must give.
+type RefusedCase = (&'static str, String, fn(&NoticeError) -> bool);
+
 #[test]
 fn every_forged_stale_or_misdirected_notice_is_refused() {
     let chat_ticket = TicketIssuer::new(&secret(SECRET))
         .issue("ann@example.org", "Rust", ROOM_ID)
         .unwrap();
-    let cases: Vec<(&str, String, fn(&NoticeError) -> bool)> = vec![
+    let cases: Vec<RefusedCase> = vec![
         (
             "signed with another secret",
             signed(&valid_claims(), "another secret of at least 32 bytes!"),

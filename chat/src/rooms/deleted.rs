@@ -1,0 +1,92 @@
+//! Rooms deleted by their owners: everyone inside is told and closed, and for a while nobody
+//! gets in again (a ticket issued just before the deletion is still valid).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::outbox::Outbox;
+use super::redis::Control;
+use super::{Membership, Newcomer, Room, RoomRegistry, RoomState};
+use crate::protocol::ServerEvent;
+use crate::sync::lock;
+
+/// How long a deleted room is remembered: a ticket's lifetime and the clock leeway.
+const DELETED_KEPT: Duration =
+    Duration::from_secs(contract::ticket::LIFETIME.as_secs() + contract::ticket::LEEWAY.as_secs());
+
+impl RoomRegistry {
+    /// The room `room_id` was deleted by its owner: everyone in it, on every replica, gets
+    /// `room_deleted` and is closed with 4004, and for [`DELETED_KEPT`] nobody gets in again.
+    /// With Redis the other replicas hear it through Redis (this one at once, Redis or not).
+    /// Returns how many connections on this replica were told.
+    pub fn delete_room(&self, room_id: &str) -> usize {
+        let told = self.room_deleted_here(room_id);
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.control(Control::RoomDeleted {
+                room_id: room_id.to_owned(),
+            });
+        }
+        told
+    }
+
+    /// [`RoomRegistry::delete_room`] on this replica only (what Redis brings from another).
+    pub(super) fn room_deleted_here(&self, room_id: &str) -> usize {
+        {
+            let now = Instant::now();
+            let mut deleted = lock(&self.shared.deleted);
+            deleted.retain(|_, at| now.duration_since(*at) < DELETED_KEPT);
+            deleted.insert(room_id.to_owned(), now);
+        }
+        let Some(room) = self.room(room_id) else {
+            return 0;
+        };
+        let mut state = lock(&room.state);
+        if state.deleted {
+            return 0;
+        }
+        state.deleted = true;
+        let frame = room_deleted_event(room_id).to_frame();
+        for seat in state.seats.values() {
+            seat.outbox.end_room(&frame);
+        }
+        state.seats.len()
+    }
+
+    pub(super) fn was_deleted(&self, room_id: &str) -> bool {
+        lock(&self.shared.deleted)
+            .get(room_id)
+            .is_some_and(|at| at.elapsed() < DELETED_KEPT)
+    }
+
+    /// A join for a deleted room: `room_deleted` at once, and a membership of no room that the
+    /// connection drops as it closes.
+    pub(super) fn turn_away(&self, newcomer: Newcomer, outbox: &Outbox, seat: u64) -> Membership {
+        outbox.end_room(&room_deleted_event(&newcomer.room_id).to_frame());
+        let room = Arc::new(Room {
+            id: newcomer.room_id,
+            title: newcomer.room,
+            state: Mutex::new(RoomState {
+                removed: true,
+                deleted: true,
+                ..RoomState::default()
+            }),
+            loaded: tokio::sync::OnceCell::new(),
+        });
+        Membership {
+            registry: self.clone(),
+            room,
+            seat,
+            email: newcomer.email,
+        }
+    }
+}
+
+fn room_deleted_event(room_id: &str) -> ServerEvent {
+    ServerEvent::RoomDeleted {
+        room_id: room_id.to_owned(),
+        at: OffsetDateTime::now_utc(),
+    }
+}

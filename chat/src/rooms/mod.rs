@@ -1,0 +1,618 @@
+//! The room registry: who is in which room, and delivering an event to a room.
+//!
+//! The only state connections share. [`RoomRegistry::join`] seats a connection and returns a
+//! [`Membership`], which can [`say`](Membership::say) something to its room and leaves it when
+//! dropped. Without Redis rooms live in this process; with `REDIS_URL` the same interface spans
+//! every replica ([`redis`]), which hands back what the room channels bring as [`Inbound`].
+//! One std `Mutex` guards the map of rooms and one each room; neither is held across an `.await`,
+//! and delivering never waits (a full queue marks its receiver too slow). chat/README.md,
+//! "Rooms inside", tells the locking and presence rules at length.
+
+mod deleted;
+mod everywhere;
+mod outbox;
+mod presence;
+pub mod redis;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use crate::config::Limits;
+use crate::protocol::{AnnouncedLimits, Frame, ServerEvent};
+use crate::sync::lock;
+use everywhere::{Everywhere, Remote};
+pub use outbox::Outbox;
+use presence::{Change, Presence, PresenceRule};
+use redis::{Cluster, Control, Publish, ReplicaId};
+
+/// The rooms of this process. Cloning shares the same registry.
+#[derive(Clone)]
+pub struct RoomRegistry {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
+    next_seat: AtomicU64,
+    limits: AnnouncedLimits,
+    presence: PresenceRule,
+    /// Set at shutdown: everyone is leaving, so nobody needs to hear about it.
+    closing: AtomicBool,
+    /// With `REDIS_URL`: the other replicas' side of every room.
+    cluster: Option<Arc<Cluster>>,
+    /// Rooms deleted lately, and when: a ticket issued just before a deletion still opens a
+    /// socket for [`DELETED_KEPT`], and it must land in no room.
+    deleted: Mutex<HashMap<String, Instant>>,
+}
+
+/// One open room on this replica.
+pub struct Room {
+    id: String,
+    title: String,
+    state: Mutex<RoomState>,
+    /// With Redis: set once the room is subscribed to and knows who is in it elsewhere.
+    loaded: tokio::sync::OnceCell<()>,
+}
+
+#[derive(Default)]
+struct RoomState {
+    /// The last member left and the room is out of the map: a join that still holds it must
+    /// start over.
+    removed: bool,
+    /// Its owner deleted the room: everyone here was told and is being closed; nothing more is
+    /// broadcast.
+    deleted: bool,
+    /// One seat per open connection.
+    seats: HashMap<u64, Seat>,
+    /// Open connections per person: presence is per person, across tabs. Sorted, so `members`
+    /// comes out in a stable order.
+    tabs: BTreeMap<String, usize>,
+    presence: Presence,
+    /// With Redis: who is in the room on every replica, this one included, as the room channel
+    /// told it. `None` in a single process, where `tabs` says it all.
+    everywhere: Option<Everywhere>,
+    /// With Redis, while the room loads who is where: what the channel brought meanwhile, applied
+    /// on top of the snapshot.
+    held: Option<Vec<Remote>>,
+}
+
+struct Seat {
+    outbox: Outbox,
+}
+
+/// Who is joining which room.
+pub struct Newcomer {
+    pub room_id: String,
+    pub room: String,
+    pub email: String,
+}
+
+/// A room as the Redis side sees it: something with an id to subscribe to and load.
+pub(super) type RoomHandle = Arc<Room>;
+
+/// Who is in a room on each other replica, as Redis holds it: tabs per person.
+pub(super) type Snapshot = HashMap<ReplicaId, HashMap<String, usize>>;
+
+/// What the Redis side hands the registry: all it receives, and what it could not publish.
+pub(super) enum Inbound {
+    /// A serialized event for everyone in the room here.
+    Frame { room_id: String, frame: Frame },
+    /// A fact about some replica's part of a room's presence.
+    Presence { room_id: String, fact: Remote },
+    /// Who is in `room` elsewhere, after a load or resync (`None`: Redis failed meanwhile).
+    Snapshot {
+        room: RoomHandle,
+        elsewhere: Option<Snapshot>,
+    },
+    /// A replica's liveness key expired: its people leave every room.
+    ReplicaGone(ReplicaId),
+    /// Some replica was told that the room was deleted.
+    RoomDeleted(String),
+}
+
+/// One connection's place in a room. Dropping it leaves the room (announcing `left`) and removes
+/// the room when it was the last member — whatever ended the connection.
+pub struct Membership {
+    registry: RoomRegistry,
+    room: Arc<Room>,
+    seat: u64,
+    email: String,
+}
+
+/// A registry the Redis tasks hold without keeping it alive.
+#[derive(Clone)]
+pub(super) struct WeakRegistry(Weak<Shared>);
+
+impl WeakRegistry {
+    pub(super) fn upgrade(&self) -> Option<RoomRegistry> {
+        self.0.upgrade().map(|shared| RoomRegistry { shared })
+    }
+}
+
+impl RoomRegistry {
+    /// A registry whose `welcome` events announce `limits` and whose rooms coalesce presence by
+    /// its `presence_*` settings. Rooms live in this process.
+    pub fn new(limits: &Limits) -> Self {
+        Self::build(limits, None)
+    }
+
+    /// A registry whose rooms span every replica that shares the Redis at `url` (`REDIS_URL`).
+    /// Starts its Redis tasks (so it needs a Tokio runtime) and does not wait for Redis: until
+    /// Redis answers, rooms are local to this replica ([`RoomRegistry::wait_for_redis`]).
+    pub fn shared_through(limits: &Limits, url: &str) -> Result<Self, fred::error::Error> {
+        let (cluster, receivers) = Cluster::new(url)?;
+        let cluster = Arc::new(cluster);
+        let registry = Self::build(limits, Some(cluster.clone()));
+        cluster.start(receivers, WeakRegistry(Arc::downgrade(&registry.shared)));
+        Ok(registry)
+    }
+
+    fn build(limits: &Limits, cluster: Option<Arc<Cluster>>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                rooms: Mutex::new(HashMap::new()),
+                next_seat: AtomicU64::new(1),
+                limits: AnnouncedLimits::from(limits),
+                presence: PresenceRule {
+                    window: limits.presence_window,
+                    burst: limits.presence_burst,
+                },
+                closing: AtomicBool::new(false),
+                cluster,
+                deleted: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// `None` without Redis; otherwise whether rooms are shared through it right now (`false`:
+    /// degraded, each replica's rooms are its own until Redis is back).
+    pub fn redis_up(&self) -> Option<bool> {
+        self.shared.cluster.as_ref().map(|cluster| cluster.is_up())
+    }
+
+    /// Resolves once rooms are shared through Redis (at once without Redis).
+    pub async fn wait_for_redis(&self) {
+        if let Some(mut up) = self.watch_redis() {
+            let _ = up.wait_for(|up| *up).await;
+        }
+    }
+
+    /// With Redis: follows [`RoomRegistry::redis_up`] as it changes.
+    pub fn watch_redis(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.shared
+            .cluster
+            .as_ref()
+            .map(|cluster| cluster.watch_up())
+    }
+
+    /// Seats a connection in its room (creating the room on first join), sends it `welcome`, then
+    /// announces the join to everyone in the room, the newcomer included: a `joined` at once, or
+    /// its part in the next `presence` summary when the room is in a burst. Without Redis it never
+    /// waits; with Redis the first join of a room here waits for the room to be loaded, and the
+    /// `joined` comes back through the room's channel.
+    pub async fn join(&self, newcomer: Newcomer, outbox: Outbox) -> Membership {
+        let seat = self.shared.next_seat.fetch_add(1, Ordering::Relaxed);
+        loop {
+            if self.was_deleted(&newcomer.room_id) {
+                return self.turn_away(newcomer, &outbox, seat);
+            }
+            let room = self.find_or_open(&newcomer);
+            if let Some(cluster) = &self.shared.cluster {
+                room.loaded.get_or_init(|| cluster.load(&room)).await;
+            }
+            let mut state = lock(&room.state);
+            if state.removed {
+                // Its last member left between the two locks; the map no longer holds it.
+                continue;
+            }
+            if state.deleted || self.was_deleted(&room.id) {
+                // Deleted since the check above: a fresh room opened for this join goes again.
+                state.deleted = true;
+                if state.seats.is_empty() {
+                    state.removed = true;
+                    self.unmap(&room);
+                }
+                drop(state);
+                return self.turn_away(newcomer, &outbox, seat);
+            }
+            let tabs = state.tabs.entry(newcomer.email.clone()).or_insert(0);
+            *tabs += 1;
+            let (first, tabs) = (*tabs == 1, *tabs);
+            let members = match &state.everywhere {
+                None => state.tabs.keys().cloned().collect(),
+                Some(everywhere) => {
+                    let mut members: Vec<String> = everywhere
+                        .people
+                        .keys()
+                        .chain(state.tabs.keys())
+                        .cloned()
+                        .collect();
+                    members.sort();
+                    members.dedup();
+                    members
+                }
+            };
+            let welcome = ServerEvent::Welcome {
+                room: room.title.clone(),
+                room_id: room.id.clone(),
+                you: newcomer.email.clone(),
+                members,
+                limits: self.shared.limits.clone(),
+            };
+            outbox.deliver(&welcome.to_frame());
+            state.seats.insert(seat, Seat { outbox });
+            let summary_due = match &self.shared.cluster {
+                None => state.announce(
+                    &newcomer.email,
+                    Change::Joined { first },
+                    self.shared.presence,
+                ),
+                // Queued under the room's lock: this replica's changes reach Redis in order.
+                Some(cluster) => {
+                    cluster.publish(Publish::Tabs {
+                        room_id: room.id.clone(),
+                        user: newcomer.email.clone(),
+                        tabs,
+                    });
+                    None
+                }
+            };
+            drop(state);
+            if let Some(due) = summary_due {
+                self.send_summary_at(&room, due);
+            }
+            return Membership {
+                registry: self.clone(),
+                room,
+                seat,
+                email: newcomer.email,
+            };
+        }
+    }
+
+    /// Takes `room` out of the map (unless it was opened again meanwhile) and, with Redis, stops
+    /// listening to it. Called under the room's lock, with `removed` set.
+    fn unmap(&self, room: &Arc<Room>) {
+        let mut rooms = lock(&self.shared.rooms);
+        if rooms.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            rooms.remove(&room.id);
+        }
+        drop(rooms);
+        if let Some(cluster) = &self.shared.cluster
+            && !self.closing()
+        {
+            cluster.control(Control::Unsubscribe {
+                room_id: room.id.clone(),
+            });
+        }
+    }
+
+    /// Stops announcing `left` for the rest of this registry's life: at shutdown every member
+    /// leaves, and telling each of N members about the other N - 1 would cost N² events.
+    pub fn close(&self) {
+        self.shared.closing.store(true, Ordering::Relaxed);
+    }
+
+    /// With Redis, at shutdown: takes this replica's people out of every room at once (the other
+    /// replicas announce them as `left`) and closes the connections to Redis.
+    pub async fn leave_cluster(&self) {
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.leave().await;
+        }
+    }
+
+    /// How many rooms have at least one member (a gauge for tests and logs).
+    pub fn room_count(&self) -> usize {
+        lock(&self.shared.rooms).len()
+    }
+
+    /// The room `newcomer` asks for, opened if nobody is in it: the only work done under the
+    /// map's lock on the way in.
+    fn find_or_open(&self, newcomer: &Newcomer) -> Arc<Room> {
+        let clustered = self.shared.cluster.is_some();
+        lock(&self.shared.rooms)
+            .entry(newcomer.room_id.clone())
+            .or_insert_with(|| {
+                Arc::new(Room {
+                    id: newcomer.room_id.clone(),
+                    title: newcomer.room.clone(),
+                    state: Mutex::new(RoomState {
+                        everywhere: clustered.then(Everywhere::default),
+                        ..RoomState::default()
+                    }),
+                    loaded: tokio::sync::OnceCell::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// The open room `room_id` on this replica, if anyone here is in it.
+    fn room(&self, room_id: &str) -> Option<Arc<Room>> {
+        lock(&self.shared.rooms).get(room_id).cloned()
+    }
+
+    /// Every open room on this replica.
+    fn rooms(&self) -> Vec<Arc<Room>> {
+        lock(&self.shared.rooms).values().cloned().collect()
+    }
+
+    /// Takes what the Redis side brings (or delivers here when Redis cannot carry it).
+    pub(super) fn receive(&self, inbound: Inbound) {
+        match inbound {
+            Inbound::Frame { room_id, frame } => {
+                if let Some(room) = self.room(&room_id) {
+                    lock(&room.state).broadcast_frame(&frame);
+                }
+            }
+            Inbound::Presence { room_id, fact } => {
+                if let Some(room) = self.room(&room_id) {
+                    self.apply(&room, fact);
+                }
+            }
+            Inbound::Snapshot { room, elsewhere } => self.loaded(&room, elsewhere),
+            Inbound::ReplicaGone(replica) => {
+                tracing::info!(%replica, "a replica stopped refreshing its presence: its people left");
+                for room in self.rooms() {
+                    self.apply(
+                        &room,
+                        Remote::Gone {
+                            replica: replica.clone(),
+                        },
+                    );
+                }
+            }
+            Inbound::RoomDeleted(room_id) => {
+                self.room_deleted_here(&room_id);
+            }
+        }
+    }
+
+    /// From now until its [`Inbound::Snapshot`], `room` keeps what its channel brings about
+    /// presence instead of applying it.
+    pub(super) fn hold(&self, room: &RoomHandle) {
+        lock(&room.state).held.get_or_insert_with(Vec::new);
+    }
+
+    /// For a resync: every open room, held (as [`RoomRegistry::hold`]), with the people this
+    /// replica holds in it.
+    pub(super) fn hold_all(&self) -> Vec<(RoomHandle, Vec<(String, usize)>)> {
+        self.rooms()
+            .into_iter()
+            .map(|room| {
+                self.hold(&room);
+                let people = people_here(&room);
+                (room, people)
+            })
+            .collect()
+    }
+
+    /// Whether anyone on this replica is in `room_id`.
+    pub(super) fn is_open(&self, room_id: &str) -> bool {
+        lock(&self.shared.rooms).contains_key(room_id)
+    }
+
+    /// The ids of the open rooms here.
+    pub(super) fn room_ids(&self) -> Vec<String> {
+        lock(&self.shared.rooms).keys().cloned().collect()
+    }
+
+    /// The other replicas that hold someone in a room here.
+    pub(super) fn replicas_elsewhere(&self) -> HashSet<ReplicaId> {
+        let mut replicas = HashSet::new();
+        for room in self.rooms() {
+            if let Some(everywhere) = &lock(&room.state).everywhere {
+                replicas.extend(everywhere.replicas().cloned());
+            }
+        }
+        if let Some(cluster) = &self.shared.cluster {
+            replicas.remove(&cluster.me);
+        }
+        replicas
+    }
+
+    /// Applies a presence fact about some replica's part of `room` and announces what changed
+    /// (or keeps it for later while the room loads).
+    fn apply(&self, room: &Arc<Room>, remote: Remote) {
+        let mut state = lock(&room.state);
+        if let Some(held) = &mut state.held {
+            held.push(remote);
+            return;
+        }
+        let summary_due = state.apply(remote, self.shared.presence, self.closing());
+        drop(state);
+        if let Some(due) = summary_due {
+            self.send_summary_at(room, due);
+        }
+    }
+
+    /// `room`'s snapshot is in (`None`: Redis failed meanwhile): the other replicas' parts
+    /// replaced by it (a replica missing from it is left as it was: it may simply not have
+    /// written yet), this replica's by its own seats, then what the channel brought meanwhile.
+    fn loaded(&self, room: &Arc<Room>, elsewhere: Option<Snapshot>) {
+        let mut facts: Vec<Remote> = Vec::new();
+        if let Some(elsewhere) = elsewhere {
+            facts.extend(
+                elsewhere
+                    .into_iter()
+                    .map(|(replica, people)| Remote::All { replica, people }),
+            );
+            if let Some(cluster) = &self.shared.cluster {
+                facts.push(Remote::All {
+                    replica: cluster.me.clone(),
+                    people: people_here(room).into_iter().collect(),
+                });
+            }
+        }
+        let mut state = lock(&room.state);
+        let held = state.held.take().unwrap_or_default();
+        let mut summary_due = None;
+        for remote in facts.into_iter().chain(held) {
+            let due = state.apply(remote, self.shared.presence, self.closing());
+            summary_due = summary_due.or(due);
+        }
+        drop(state);
+        if let Some(due) = summary_due {
+            self.send_summary_at(room, due);
+        }
+    }
+
+    fn closing(&self) -> bool {
+        self.shared.closing.load(Ordering::Relaxed)
+    }
+
+    /// Sends `room`'s pending presence summary at `due`, from a timer task. Outside a runtime
+    /// (nothing left to run a timer) it goes out at once rather than never.
+    fn send_summary_at(&self, room: &Arc<Room>, due: Instant) {
+        let shared = self.shared.clone();
+        let room = room.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep_until(due).await;
+                    room.send_summary(&shared);
+                });
+            }
+            Err(_) => room.send_summary(&shared),
+        }
+    }
+}
+
+impl Room {
+    /// The room's id (its Redis channel is named after it).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Broadcasts the pending presence summary, if anyone's presence changed after all.
+    fn send_summary(&self, shared: &Shared) {
+        let mut state = lock(&self.state);
+        let summary = state.take_summary();
+        if let Some(event) = summary
+            && !shared.closing.load(Ordering::Relaxed)
+        {
+            state.broadcast(&event);
+        }
+    }
+}
+
+impl Membership {
+    /// Sends a chat message to everyone in the room, the sender included. Everyone receives the
+    /// room's messages in the same order: the order in which they passed through here.
+    pub fn say(&self, text: String) {
+        let state = lock(&self.room.state);
+        // Stamped under the lock, so timestamps never run backwards within a room (with Redis:
+        // within what one replica sends).
+        let event = ServerEvent::Message {
+            user: self.email.clone(),
+            text,
+            at: OffsetDateTime::now_utc(),
+        };
+        match &self.registry.shared.cluster {
+            None => state.broadcast(&event),
+            // Everyone, this replica included, gets it back from Redis, in Redis's order.
+            Some(cluster) => cluster.publish(Publish::Message {
+                room_id: self.room.id.clone(),
+                frame: event.to_frame(),
+            }),
+        }
+    }
+
+    /// The room this membership is in.
+    pub fn room_id(&self) -> &str {
+        &self.room.id
+    }
+
+    /// Whose membership this is.
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let shared = &self.registry.shared;
+        let mut state = lock(&self.room.state);
+        if state.seats.remove(&self.seat).is_none() {
+            return;
+        }
+        let last = match state.tabs.get_mut(&self.email) {
+            Some(tabs) if *tabs > 1 => {
+                *tabs -= 1;
+                false
+            }
+            _ => {
+                state.tabs.remove(&self.email);
+                true
+            }
+        };
+        let closing = shared.closing.load(Ordering::Relaxed);
+        let summary_due = match &shared.cluster {
+            _ if closing => None,
+            None => state.announce(&self.email, Change::Left { last }, shared.presence),
+            Some(cluster) => {
+                cluster.publish(Publish::Tabs {
+                    room_id: self.room.id.clone(),
+                    user: self.email.clone(),
+                    tabs: state.tabs.get(&self.email).copied().unwrap_or(0),
+                });
+                None
+            }
+        };
+        if state.seats.is_empty() {
+            // Marked and unmapped under the room's lock: see "Locking" above.
+            state.removed = true;
+            self.registry.unmap(&self.room);
+        }
+        drop(state);
+        if let Some(due) = summary_due {
+            self.registry.send_summary_at(&self.room, due);
+        }
+    }
+}
+
+impl RoomState {
+    /// Serializes `event` once and queues the same bytes for every seat.
+    fn broadcast(&self, event: &ServerEvent) {
+        self.broadcast_frame(&event.to_frame());
+    }
+
+    fn broadcast_frame(&self, frame: &Frame) {
+        if self.deleted {
+            return;
+        }
+        for seat in self.seats.values() {
+            seat.outbox.deliver(frame);
+        }
+    }
+
+    /// People in the room: on every replica with Redis, here without.
+    fn online(&self) -> usize {
+        match &self.everywhere {
+            Some(everywhere) => everywhere.people.len(),
+            None => self.tabs.len(),
+        }
+    }
+
+    fn is_present(&self, user: &str) -> bool {
+        match &self.everywhere {
+            Some(everywhere) => everywhere.is_present(user),
+            None => self.tabs.contains_key(user),
+        }
+    }
+}
+
+/// The people on this replica in `room`, with their tabs.
+fn people_here(room: &Room) -> Vec<(String, usize)> {
+    lock(&room.state)
+        .tabs
+        .iter()
+        .map(|(user, tabs)| (user.clone(), *tabs))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,431 @@
+//! The replica's Redis tasks: sending (in order, data in pipelined runs), receiving (in Redis's
+//! order, to the registry), the heartbeat (liveness, resync, dead replicas) and the connection
+//! watch. Redis down: what cannot be published is delivered here, nothing is retried behind the
+//! members' backs, and a resync after the reconnection puts Redis right again.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use fred::prelude::{ClientLike, Error as RedisError, KeysInterface, PubsubInterface, Value};
+use fred::types::{ClusterHash, CustomCommand};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::wire::{self, DELETED_CHANNEL, Payload, WireOp};
+use super::{Cluster, Control, HEARTBEAT, Outgoing, Publish, REPLICA_TTL, ROOM_TTL};
+use crate::rooms::everywhere::Remote;
+use crate::rooms::{Inbound, RoomHandle, RoomRegistry, WeakRegistry};
+use crate::sync::lock;
+
+/// Items the sending task takes at once (one pipeline, one round trip).
+const MAX_BATCH: usize = 512;
+
+/// `EVAL`, sent as a plain command: fred's pipelines take no scripts otherwise.
+fn eval_command() -> CustomCommand {
+    CustomCommand::new_static("EVAL", ClusterHash::FirstKey, false)
+}
+
+/// Takes what is queued, in order, and sends runs of data as one pipeline.
+pub(super) async fn send_loop(
+    cluster: Arc<Cluster>,
+    registry: WeakRegistry,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    let mut batch = Vec::new();
+    let mut run = Vec::new();
+    while let Some(first) = queue.recv().await {
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        for item in batch.drain(..) {
+            match item {
+                Outgoing::Publish(data) => run.push(data),
+                Outgoing::Control(step) => {
+                    publish(&cluster, &registry, &mut run).await;
+                    control_step(&cluster, &registry, step).await;
+                }
+            }
+        }
+        publish(&cluster, &registry, &mut run).await;
+    }
+}
+
+/// Publishes a run of data in one pipeline; what cannot be published is delivered or applied on
+/// this replica.
+async fn publish(cluster: &Cluster, registry: &RoomRegistry, run: &mut Vec<Publish>) {
+    if run.is_empty() {
+        return;
+    }
+    if !cluster.is_up() {
+        for item in run.drain(..) {
+            local_fallback(cluster, registry, item);
+        }
+        return;
+    }
+    let pipeline = cluster.commands.pipeline();
+    for item in run.iter() {
+        let queued: Result<(), RedisError> = match item {
+            Publish::Message { room_id, frame } => {
+                pipeline
+                    .publish(wire::channel(room_id), wire::message_payload(frame))
+                    .await
+            }
+            Publish::Tabs {
+                room_id,
+                user,
+                tabs,
+            } => {
+                let op = WireOp::Tabs {
+                    replica: cluster.me.to_string(),
+                    user: user.clone(),
+                    tabs: *tabs,
+                };
+                let args = wire::presence_args(&cluster.me, room_id, &op, ROOM_TTL);
+                pipeline.custom(eval_command(), args).await
+            }
+        };
+        if let Err(error) = queued {
+            tracing::warn!(%error, "could not queue a Redis command");
+        }
+    }
+    let mut results = pipeline.try_all::<Value>().await.into_iter();
+    for item in run.drain(..) {
+        match results.next() {
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                cluster.set_down(&error);
+                local_fallback(cluster, registry, item);
+            }
+            None => {
+                cluster.set_down(&"no answer from Redis");
+                local_fallback(cluster, registry, item);
+            }
+        }
+    }
+}
+
+/// What a member here should see when Redis cannot carry it: the message, or the presence change,
+/// on this replica only.
+fn local_fallback(cluster: &Cluster, registry: &RoomRegistry, item: Publish) {
+    registry.receive(match item {
+        Publish::Message { room_id, frame } => Inbound::Frame { room_id, frame },
+        Publish::Tabs {
+            room_id,
+            user,
+            tabs,
+        } => {
+            cluster.mark_dirty(&room_id);
+            let fact = Remote::Tabs {
+                replica: cluster.me.clone(),
+                user,
+                tabs,
+            };
+            Inbound::Presence { room_id, fact }
+        }
+    });
+}
+
+async fn control_step(cluster: &Cluster, registry: &RoomRegistry, step: Control) {
+    match step {
+        Control::Load { room, done } => {
+            if cluster.is_up() {
+                registry.hold(&room);
+                let rooms = [room];
+                if let Err(error) = load_rooms(cluster, registry, &rooms).await {
+                    cluster.set_down(&error);
+                    release(registry, &rooms);
+                }
+            }
+            let _ = done.send(());
+        }
+        Control::Unsubscribe { room_id } => {
+            if !registry.is_open(&room_id)
+                && cluster.is_up()
+                && let Err(error) = cluster
+                    .subscriber
+                    .unsubscribe(wire::channel(&room_id))
+                    .await
+            {
+                cluster.set_down(&error);
+            }
+        }
+        Control::Resync => {
+            cluster.resync_queued.store(false, Ordering::Relaxed);
+            if cluster.connected() {
+                resync(cluster, registry).await;
+            }
+        }
+        Control::Goodbye { done } => {
+            if cluster.is_up() {
+                goodbye(cluster, registry).await;
+            }
+            let _ = done.send(());
+        }
+        Control::RoomDeleted { room_id } => {
+            // Already done on this replica; without Redis the others learn it at their members'
+            // next reconnect (the ticket request answers 404).
+            if cluster.is_up()
+                && let Err(error) = cluster
+                    .commands
+                    .publish::<Value, _, _>(DELETED_CHANNEL, room_id)
+                    .await
+            {
+                tracing::warn!(%error, "could not pass a room deletion on to the other replicas");
+                cluster.set_down(&error);
+            }
+        }
+    }
+}
+
+/// Subscribes to `rooms` and hands the registry who is in each elsewhere. The rooms hold what
+/// their channels bring until then.
+async fn load_rooms(
+    cluster: &Cluster,
+    registry: &RoomRegistry,
+    rooms: &[RoomHandle],
+) -> Result<(), RedisError> {
+    if rooms.is_empty() {
+        return Ok(());
+    }
+    let channels: Vec<String> = rooms.iter().map(|room| wire::channel(room.id())).collect();
+    cluster.subscriber.subscribe(channels).await?;
+    let snapshots = cluster.snapshots(rooms).await?;
+    for (room, elsewhere) in rooms.iter().zip(snapshots) {
+        registry.receive(Inbound::Snapshot {
+            room: room.clone(),
+            elsewhere: Some(elsewhere),
+        });
+    }
+    Ok(())
+}
+
+/// Lets held rooms apply what they kept, without a snapshot (Redis failed meanwhile).
+fn release(registry: &RoomRegistry, rooms: &[RoomHandle]) {
+    for room in rooms {
+        registry.receive(Inbound::Snapshot {
+            room: room.clone(),
+            elsewhere: None,
+        });
+    }
+}
+
+/// After a reconnection, or when this replica's liveness key was gone: resubscribe, write this
+/// replica's whole state (and nobody in the rooms it left meanwhile), read everybody else's.
+async fn resync(cluster: &Cluster, registry: &RoomRegistry) {
+    let held = registry.hold_all();
+    let rooms: Vec<RoomHandle> = held.iter().map(|(room, _)| room.clone()).collect();
+    let result = async {
+        cluster.subscriber.subscribe(DELETED_CHANNEL).await?;
+        cluster.refresh_liveness().await?;
+        let dirty: Vec<String> = lock(&cluster.dirty).drain().collect();
+        let mut writes: Vec<(String, Vec<(String, usize)>)> = held
+            .into_iter()
+            .map(|(room, people)| (room.id().to_owned(), people))
+            .collect();
+        for room_id in dirty {
+            if !registry.is_open(&room_id) {
+                writes.push((room_id, Vec::new()));
+            }
+        }
+        write_states(cluster, writes).await?;
+        load_rooms(cluster, registry, &rooms).await
+    }
+    .await;
+    match result {
+        Ok(()) => cluster.set_up(),
+        Err(error) => {
+            cluster.set_down(&error);
+            release(registry, &rooms);
+        }
+    }
+}
+
+/// Writes this replica's whole part of each room (`all`), in one pipeline.
+async fn write_states(
+    cluster: &Cluster,
+    writes: Vec<(String, Vec<(String, usize)>)>,
+) -> Result<(), RedisError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let pipeline = cluster.commands.pipeline();
+    for (room_id, people) in writes {
+        let op = WireOp::All {
+            replica: cluster.me.to_string(),
+            people,
+        };
+        let args = wire::presence_args(&cluster.me, &room_id, &op, ROOM_TTL);
+        let _: () = pipeline.custom(eval_command(), args).await?;
+    }
+    for result in pipeline.try_all::<Value>().await {
+        result?;
+    }
+    Ok(())
+}
+
+/// SIGTERM: nobody of this replica is in any room any more, and it is not alive.
+async fn goodbye(cluster: &Cluster, registry: &RoomRegistry) {
+    let mut rooms = registry.room_ids();
+    rooms.extend(lock(&cluster.dirty).drain());
+    rooms.sort();
+    rooms.dedup();
+    let writes = rooms.into_iter().map(|id| (id, Vec::new())).collect();
+    if let Err(error) = write_states(cluster, writes).await {
+        tracing::warn!(%error, "could not take this replica's people out of Redis");
+    }
+    let _: Result<Value, _> = cluster.commands.del(wire::replica_key(&cluster.me)).await;
+}
+
+/// What the channels bring, in Redis's order, to the registry.
+pub(super) async fn receive_loop(
+    cluster: Arc<Cluster>,
+    registry: WeakRegistry,
+    mut messages: broadcast::Receiver<fred::types::Message>,
+) {
+    loop {
+        let message = match messages.recv().await {
+            Ok(message) => message,
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "fell behind the Redis channels: events were lost, presence is reloaded"
+                );
+                cluster.request_resync();
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        if let Some(inbound) = inbound(&message) {
+            registry.receive(inbound);
+        }
+        // Let the writers drain their queues between two events: a burst from Redis would
+        // otherwise fill every member's queue before any writer runs (and close them with 4008).
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What one pub/sub message means for the registry.
+fn inbound(message: &fred::types::Message) -> Option<Inbound> {
+    if message.channel == DELETED_CHANNEL {
+        return message.value.as_string().map(Inbound::RoomDeleted);
+    }
+    let room_id = wire::room_of_channel(&message.channel)?.to_owned();
+    let payload = message
+        .value
+        .as_bytes()
+        .map(|bytes| bytes.to_vec().into())?;
+    match wire::parse_payload(&payload) {
+        Ok(Payload::Message(frame)) => Some(Inbound::Frame { room_id, frame }),
+        Ok(Payload::Presence(WireOp::Tabs {
+            replica,
+            user,
+            tabs,
+        })) => Some(Inbound::Presence {
+            room_id,
+            fact: Remote::Tabs {
+                replica: replica.into(),
+                user,
+                tabs,
+            },
+        }),
+        Ok(Payload::Presence(WireOp::All { replica, people })) => Some(Inbound::Presence {
+            room_id,
+            fact: Remote::All {
+                replica: replica.into(),
+                people: people.into_iter().collect(),
+            },
+        }),
+        Err(error) => {
+            tracing::warn!(%error);
+            None
+        }
+    }
+}
+
+/// Every [`HEARTBEAT`] (or at once after a reconnection): refresh this replica's liveness key,
+/// resync if the link just came back or the key was gone, keep the room hashes alive, and take
+/// the people of replicas whose key expired out of the rooms.
+pub(super) async fn heartbeat_loop(cluster: Arc<Cluster>, registry: WeakRegistry) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Every presence write renews a room's hash: a few refreshes per TTL are plenty.
+    let rooms_every = (ROOM_TTL.as_secs() / HEARTBEAT.as_secs() / 4).max(1);
+    let mut beats: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = cluster.nudge.notified() => {}
+        }
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        if !cluster.connected() {
+            cluster.set_down(&"connection lost");
+            continue;
+        }
+        match cluster.refresh_liveness().await {
+            Err(error) => {
+                cluster.set_down(&error);
+                continue;
+            }
+            Ok(previous) if previous.is_none() || !cluster.is_up() => {
+                cluster.request_resync();
+                continue;
+            }
+            Ok(_) => {}
+        }
+        beats += 1;
+        if beats.is_multiple_of(rooms_every)
+            && let Err(error) = cluster.keep_rooms_alive(registry.room_ids()).await
+        {
+            cluster.set_down(&error);
+            continue;
+        }
+        let settled =
+            lock(&cluster.up_since).is_some_and(|since| since.elapsed() >= REPLICA_TTL + HEARTBEAT);
+        if settled {
+            let replicas: Vec<_> = registry.replicas_elsewhere().into_iter().collect();
+            match cluster.dead_among(&replicas).await {
+                Ok(dead) => {
+                    for replica in dead {
+                        registry.receive(Inbound::ReplicaGone(replica));
+                    }
+                }
+                Err(error) => cluster.set_down(&error),
+            }
+        }
+    }
+}
+
+/// Connection errors mark the link down (logged once); a reconnection wakes the heartbeat, which
+/// resyncs.
+pub(super) async fn watch_connection(
+    cluster: Arc<Cluster>,
+    mut errors: broadcast::Receiver<(RedisError, Option<fred::types::config::Server>)>,
+    mut reconnects: broadcast::Receiver<fred::types::config::Server>,
+) {
+    loop {
+        tokio::select! {
+            error = errors.recv() => match error {
+                Ok((error, _)) => cluster.set_down(&error),
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            reconnected = reconnects.recv() => match reconnected {
+                Ok(_) | Err(RecvError::Lagged(_)) => cluster.nudge.notify_one(),
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}
