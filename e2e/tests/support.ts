@@ -35,9 +35,12 @@ export function recordConsole(page: Page, label: string): void {
   page.on('pageerror', (err) => appendFileSync(file, `[pageerror] ${err.message}\n`));
 }
 
-/** A full-page screenshot under artifacts/screenshots/, named for the report. */
-export async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+/**
+ * A screenshot under artifacts/screenshots/, named for the report: the full page, or with
+ * `{ fullPage: false }` only what the screen shows.
+ */
+export async function shot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
+  await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: options.fullPage ?? true });
 }
 
 /**
@@ -63,8 +66,9 @@ export const test = base.extend<{ consoleLabel: string }>({
   },
 });
 
+/** The email field of the login and register forms, in either language. */
 export function emailField(page: Page) {
-  return page.getByLabel(/email/i);
+  return page.getByLabel(/email|электронная почта/i);
 }
 
 export function passwordField(page: Page) {

@@ -9,6 +9,9 @@
   const stateEl = document.querySelector('[data-testid="connection-state"]');
   const eventsEl = document.querySelector('[data-testid="messages"]');
   const onlineEl = document.querySelector('[data-testid="online"]');
+  const onlineToggle = document.getElementById("online-toggle");
+  const onlinePanel = document.getElementById("online-panel");
+  const onlineCountEl = document.querySelector('[data-testid="online-count"]');
   const form = document.getElementById("composer");
   const input = document.querySelector('[data-testid="message-input"]');
   const sendButton = document.querySelector('[data-testid="send"]');
@@ -81,20 +84,26 @@
     });
   }
 
+  // A message is a bubble: author and time on top, the text below. The page's own user's
+  // messages are marked `mine` (shown on the other side, in another colour).
   function addMessage(user, text, at) {
     addEvent("message", (item) => {
-      const time = document.createElement("span");
-      time.className = "event-time";
-      time.textContent = formatTime(at);
+      if (user === config.me) item.classList.add("mine");
       const who = document.createElement("span");
       who.className = "event-user";
       who.dataset.testid = "event-user";
       who.textContent = user;
+      const time = document.createElement("span");
+      time.className = "event-time";
+      time.textContent = formatTime(at);
+      const meta = document.createElement("span");
+      meta.className = "event-meta";
+      meta.append(who, time);
       const body = document.createElement("span");
       body.className = "event-text";
       body.dataset.testid = "event-text";
       body.textContent = text;
-      item.append(time, who, body);
+      item.append(meta, body);
     });
   }
 
@@ -104,6 +113,7 @@
       const li = document.createElement("li");
       li.dataset.testid = "member";
       li.textContent = email;
+      li.title = email;
       if (email === config.me) li.className = "me";
       onlineEl.appendChild(li);
     }
@@ -113,7 +123,30 @@
       li.textContent = t("chat_online_more", { count: online - tabs.size });
       onlineEl.appendChild(li);
     }
+    onlineCountEl.textContent = String(Math.max(online, tabs.size));
   }
+
+  // The online list on a narrow screen: a panel over the messages, opened by the count button
+  // and closed by it again, by Escape or by a click elsewhere. (A wide screen always shows the
+  // list and hides the button; the stylesheet decides.)
+  function setOnlinePanel(open) {
+    onlineToggle.setAttribute("aria-expanded", String(open));
+    onlinePanel.classList.toggle("open", open);
+  }
+
+  onlineToggle.addEventListener("click", () => {
+    setOnlinePanel(onlineToggle.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && onlinePanel.classList.contains("open")) {
+      setOnlinePanel(false);
+      onlineToggle.focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    const inside = onlinePanel.contains(event.target) || onlineToggle.contains(event.target);
+    if (!inside && onlinePanel.classList.contains("open")) setOnlinePanel(false);
+  });
 
   // Presence in a crowd (chat/README.md, "Presence in a crowd"): past a few joins or leaves at
   // once the chat service sends one `presence` summary per short window. The page shows a burst
