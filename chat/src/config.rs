@@ -30,7 +30,15 @@ pub struct Config {
     /// `REDIS_URL`: replicas that share it form one chat service; `None` (unset or empty): one
     /// process, no Redis.
     pub redis_url: Option<String>,
+    /// `CHAT_METRICS_ADDR`: where `/metrics` is served ([`DEFAULT_METRICS_ADDR`] when unset);
+    /// `None` (set to nothing): no metrics.
+    pub metrics_addr: Option<SocketAddr>,
 }
+
+/// `CHAT_METRICS_ADDR` when unset: every interface, so that Prometheus reaches it inside Compose's
+/// network (which nginx never forwards to it). Set it to nothing to turn metrics off.
+pub const DEFAULT_METRICS_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9101);
 
 /// The knobs that bound what one client, one room and the whole process may cost.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +184,7 @@ impl Config {
                 .collect(),
             limits,
             redis_url,
+            metrics_addr: env.addr_or_off("CHAT_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
         })
     }
 }
@@ -207,6 +216,22 @@ mod tests {
         assert!(config.allowed_origins.is_empty());
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.redis_url, None);
+        assert_eq!(config.metrics_addr, Some(DEFAULT_METRICS_ADDR));
+        assert_eq!(DEFAULT_METRICS_ADDR.to_string(), "0.0.0.0:9101");
+    }
+
+    #[test]
+    fn metrics_are_off_when_their_address_is_set_to_nothing() {
+        let config = load(&[("JWT_SECRET", SECRET), ("CHAT_METRICS_ADDR", "")]).unwrap();
+        assert_eq!(config.metrics_addr, None);
+        let config = load(&[
+            ("JWT_SECRET", SECRET),
+            ("CHAT_METRICS_ADDR", "127.0.0.1:9301"),
+        ])
+        .unwrap();
+        assert_eq!(config.metrics_addr.map(|a| a.port()), Some(9301));
+        let err = load(&[("JWT_SECRET", SECRET), ("CHAT_METRICS_ADDR", "9301")]).unwrap_err();
+        assert!(err.to_string().contains("CHAT_METRICS_ADDR"), "{err}");
     }
 
     #[test]

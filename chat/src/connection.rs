@@ -38,6 +38,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
+use crate::metrics::Metrics;
 use crate::protocol::{ClientEvent, ErrorCode, Frame, ServerEvent, parse_client_event};
 use crate::rooms::{Membership, Newcomer, Outbox, RoomRegistry};
 use contract::Claims;
@@ -79,6 +80,36 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Every reason, in declaration order (the metrics index their counters by it).
+    pub const ALL: [Self; 10] = [
+        Self::ClientClosed,
+        Self::Gone,
+        Self::ShuttingDown,
+        Self::ProtocolError,
+        Self::InvalidUtf8,
+        Self::KeptAbusing,
+        Self::TooBig,
+        Self::Idle,
+        Self::RoomDeleted,
+        Self::TooSlow,
+    ];
+
+    /// The `reason` label of `webchat_chat_disconnects_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ClientClosed => "client_closed",
+            Self::Gone => "gone",
+            Self::ShuttingDown => "shutdown",
+            Self::ProtocolError => "protocol_error",
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::KeptAbusing => "policy",
+            Self::TooBig => "too_big",
+            Self::Idle => "idle",
+            Self::RoomDeleted => "room_deleted",
+            Self::TooSlow => "slow_consumer",
+        }
+    }
+
     /// The frame to send, or `None` when the client closed or is unreachable.
     fn close_frame(self) -> Option<CloseFrame> {
         let (code, reason) = match self {
@@ -115,6 +146,7 @@ pub async fn serve(
     peer: SocketAddr,
     registry: RoomRegistry,
     limits: &Limits,
+    metrics: &Metrics,
     shutdown: CancellationToken,
 ) {
     let (queue_tx, queue_rx) = mpsc::channel(limits.send_queue);
@@ -133,6 +165,7 @@ pub async fn serve(
         )
         .await;
     tracing::info!(%peer, room_id = membership.room_id(), user = %membership.email(), "connection opened");
+    metrics.connection_opened();
 
     let (close_tx, close_rx) = oneshot::channel();
     let writer_done = CancellationToken::new();
@@ -148,6 +181,7 @@ pub async fn serve(
         membership: &membership,
         outbox: &outbox,
         limits,
+        metrics,
         bucket: TokenBucket::new(
             limits.messages_per_second,
             limits.messages_burst,
@@ -164,6 +198,7 @@ pub async fn serve(
         reason = reader.run(&mut stream) => reason,
     };
     tracing::info!(%peer, room_id = membership.room_id(), user = %membership.email(), ?reason, "connection closed");
+    metrics.connection_closed(reason);
     // Leave first: the room hears `left` even if the closing handshake drags on.
     drop(membership);
     drop(outbox);
@@ -207,6 +242,7 @@ struct Reader<'a> {
     membership: &'a Membership,
     outbox: &'a Outbox,
     limits: &'a Limits,
+    metrics: &'a Metrics,
     bucket: TokenBucket,
     /// Refused frames in a row.
     strikes: u32,
@@ -238,7 +274,7 @@ impl Reader<'_> {
             match outcome {
                 Ok(()) => self.strikes = 0,
                 Err(error) => {
-                    self.outbox.deliver(&error.to_frame());
+                    let _ = self.outbox.deliver(&error.to_frame());
                     self.strikes += 1;
                     if self.strikes >= self.limits.max_strikes {
                         return CloseReason::KeptAbusing;
@@ -277,6 +313,7 @@ impl Reader<'_> {
             ));
         }
         self.membership.say(text.to_owned());
+        self.metrics.message_received();
         Ok(())
     }
 }

@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 
 use contract::{Claims, TicketError, TicketVerifier};
 
+use crate::metrics::{Handshake, Metrics};
 use crate::notice::NoticeDesk;
 use crate::per_person::{PersonSlot, SocketsPerPerson};
 
@@ -56,6 +57,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// How the refusal is counted (`webchat_chat_handshakes_total{result}`).
+    fn outcome(&self) -> Handshake {
+        match self {
+            Self::NotFound | Self::BearerWithoutSubprotocol => Handshake::BadRequest,
+            Self::ForeignOrigin(_) => Handshake::Origin,
+            Self::NoTicket => Handshake::NoTicket,
+            Self::BadTicket(_) => Handshake::BadTicket,
+            Self::TooManySockets => Handshake::OverLimit,
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -194,6 +206,8 @@ pub struct Check<'a> {
     /// With Redis, whether rooms are shared through it now: told to a ticketless handshake (the
     /// health probe) in [`REDIS_HEADER`].
     pub redis_up: Option<bool>,
+    /// Where the handshake's result is counted.
+    pub metrics: &'a Metrics,
 }
 
 /// On the 401 answer to a handshake without any ticket, with `REDIS_URL`: `up`, or `down` while
@@ -215,10 +229,12 @@ impl Callback for Check<'_> {
                     );
                 }
                 *self.admitted = Some(admission.admitted);
+                self.metrics.handshake(Handshake::Ok);
                 Ok(response)
             }
             Err(refusal) => {
                 log_refusal(self.peer, &refusal);
+                self.metrics.handshake(refusal.outcome());
                 let probe = matches!(refusal, Refusal::NoTicket);
                 let mut response = refusal.into_response();
                 if let (true, Some(up)) = (probe, self.redis_up) {

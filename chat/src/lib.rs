@@ -7,6 +7,8 @@ pub mod config;
 pub mod connection;
 /// The HTTP handshake: path, origin, ticket.
 pub mod handshake;
+/// What the chat counts, and `/metrics` on a listener of its own.
+pub mod metrics;
 /// The website's notice that a room was deleted.
 mod notice;
 /// Open sockets per person, with a cap.
@@ -24,4 +26,4 @@ mod upgrade;
 
 pub use config::{Config, Limits};
 pub use rooms::redis::{HEARTBEAT, REPLICA_TTL};
-pub use server::{SHUTDOWN_DEADLINE, Server, run};
+pub use server::{SHUTDOWN_DEADLINE, Server, StartError, run};

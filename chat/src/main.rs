@@ -35,9 +35,7 @@ async fn start() -> anyhow::Result<()> {
     config.jwt_secret.warn_if_public_example();
     let listener = listen(config.addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on CHAT_ADDR {}: {e}", config.addr))?;
-    chat::run(listener, config, contract::shutdown::signal())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot use REDIS_URL: {e}"))
+    Ok(chat::run(listener, config, contract::shutdown::signal()).await?)
 }
 
 /// Connections the kernel may hold waiting for `accept` (capped by `net.core.somaxconn`). A

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Limits};
 use crate::handshake::{Admitted, Check, Gate};
+use crate::metrics::{Handshake, Metrics};
 use crate::notice::NoticeDesk;
 use crate::rooms::RoomRegistry;
 use contract::{NoticeVerifier, TicketVerifier};
@@ -35,7 +36,18 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// keep a handle on its rooms.
 pub struct Server {
     listener: TcpListener,
+    /// `CHAT_METRICS_ADDR`'s listener, when on.
+    metrics_listener: Option<TcpListener>,
     shared: Arc<Shared>,
+}
+
+/// Why a server could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use REDIS_URL: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("cannot serve metrics on CHAT_METRICS_ADDR {addr}: {reason}")]
+    Metrics { addr: SocketAddr, reason: String },
 }
 
 /// What every connection task reads.
@@ -45,17 +57,32 @@ struct Shared {
     registry: RoomRegistry,
     limits: Limits,
     websocket: WebSocketConfig,
+    metrics: Metrics,
 }
 
 impl Server {
     /// A server on `listener`. With `REDIS_URL` (`config.redis_url`) its rooms are shared with the
     /// other replicas through Redis; that starts tasks, so it must be called within a Tokio
-    /// runtime. Fails only on a Redis URL the client cannot use.
-    pub fn new(listener: TcpListener, config: Config) -> Result<Self, fred::error::Error> {
+    /// runtime. With `CHAT_METRICS_ADDR` (`config.metrics_addr`) it binds that address for
+    /// `/metrics`. Fails on a Redis URL the client cannot use or a metrics address it cannot bind.
+    pub fn new(listener: TcpListener, config: Config) -> Result<Self, StartError> {
+        let metrics_error = |reason: String| StartError::Metrics {
+            addr: config
+                .metrics_addr
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            reason,
+        };
+        let metrics = Metrics::new(config.metrics_addr.is_some())
+            .map_err(|error| metrics_error(error.to_string()))?;
+        let metrics_listener = config
+            .metrics_addr
+            .map(crate::metrics::bind)
+            .transpose()
+            .map_err(|error| metrics_error(error.to_string()))?;
         let limits = config.limits;
         let registry = match &config.redis_url {
-            None => RoomRegistry::new(&limits),
-            Some(url) => RoomRegistry::shared_through(&limits, url)?,
+            None => RoomRegistry::counted(&limits, metrics.clone()),
+            Some(url) => RoomRegistry::shared_through(&limits, url, metrics.clone())?,
         };
         let shared = Shared {
             gate: Gate::new(
@@ -67,11 +94,25 @@ impl Server {
             registry,
             websocket: websocket_config(&limits),
             limits,
+            metrics,
         };
         Ok(Self {
             listener,
+            metrics_listener,
             shared: Arc::new(shared),
         })
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// The server's metric handles (tests read what they counted with [`Metrics::render`]).
+    pub fn metrics(&self) -> Metrics {
+        self.shared.metrics.clone()
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -85,9 +126,19 @@ impl Server {
 
     /// Accepts clients until `shutdown` completes, then closes every connection with 1001 and
     /// waits for them, at most [`SHUTDOWN_DEADLINE`].
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let stopping = CancellationToken::new();
         let tracker = TaskTracker::new();
+        if let Some(listener) = self.metrics_listener.take() {
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics at /metrics");
+            let registry = self.shared.registry.clone();
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                self.shared.metrics.clone(),
+                move |metrics| metrics.observe_registry(registry.room_count(), registry.redis_up()),
+                stopping.clone(),
+            ));
+        }
         let slots = Arc::new(Semaphore::new(self.shared.limits.max_connections));
         tracing::info!(addr = ?self.local_addr().ok(), "chat listening");
         tokio::pin!(shutdown);
@@ -153,7 +204,7 @@ pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), fred::error::Error> {
+) -> Result<(), StartError> {
     let server = Server::new(listener, config)?;
     let registry = server.registry();
     if registry.redis_up().is_some()
@@ -180,6 +231,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
         peer,
         admitted: &mut admitted,
         redis_up: shared.registry.redis_up(),
+        metrics: &shared.metrics,
     };
     let handshake = crate::upgrade::accept(tcp, check, shared.websocket);
     // The handshake has no timeout of its own: without one a half-sent request holds a slot.
@@ -193,6 +245,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
             }
             Err(_elapsed) => {
                 tracing::info!(%peer, "handshake timed out");
+                shared.metrics.handshake(Handshake::Timeout);
                 return;
             }
         },
@@ -206,6 +259,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
         peer,
         shared.registry.clone(),
         &shared.limits,
+        &shared.metrics,
         stopping,
     )
     .await;

@@ -2,9 +2,11 @@
 //!
 //! A variable set to nothing (or only whitespace) counts as unset: Compose files and shells often
 //! pass `NAME=` for "no value", which should mean the default, not an empty address. Every error
-//! names the variable, so a failed start says exactly what to fix.
+//! names the variable, so a failed start says exactly what to fix. The one exception is
+//! [`Env::addr_or_off`], where an empty value turns a listener off.
 
 use std::fmt::Display;
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -69,6 +71,26 @@ impl<L: Fn(&str) -> Option<String>> Env<L> {
         }
     }
 
+    /// An optional listen address: `default` when `name` is unset, `None` (off) when it is set
+    /// to nothing, else the address it names. The one setting where empty and unset differ: the
+    /// metrics listeners (`WEBSITE_METRICS_ADDR`, `CHAT_METRICS_ADDR`) are on by default and
+    /// turned off by an empty value.
+    pub fn addr_or_off(
+        &self,
+        name: &'static str,
+        default: SocketAddr,
+    ) -> Result<Option<SocketAddr>, ConfigError> {
+        match (self.lookup)(name) {
+            None => Ok(Some(default)),
+            Some(value) if value.trim().is_empty() => Ok(None),
+            Some(value) => value
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e| ConfigError::invalid(name, value, e)),
+        }
+    }
+
     /// Like [`Env::parse_or`], and the value may not be zero.
     pub fn positive<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
     where
@@ -122,6 +144,21 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Env::new(move |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn an_optional_address_is_the_default_when_unset_off_when_empty() {
+        let default = SocketAddr::from(([0, 0, 0, 0], 9100));
+        let read = |pairs: &[(&str, &str)]| env(pairs).addr_or_off("METRICS_ADDR", default);
+        assert_eq!(read(&[]).unwrap(), Some(default));
+        assert_eq!(read(&[("METRICS_ADDR", "")]).unwrap(), None);
+        assert_eq!(read(&[("METRICS_ADDR", "  ")]).unwrap(), None);
+        assert_eq!(
+            read(&[("METRICS_ADDR", "127.0.0.1:9200")]).unwrap(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9200)))
+        );
+        let err = read(&[("METRICS_ADDR", "nowhere")]).unwrap_err();
+        assert!(err.to_string().contains("METRICS_ADDR"), "{err}");
     }
 
     #[test]

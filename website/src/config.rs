@@ -43,7 +43,15 @@ pub struct Config {
     pub chat_notice_timeout: Duration,
     /// How long startup keeps trying to reach MongoDB before giving up (not an env setting).
     pub mongodb_startup_wait: Duration,
+    /// `WEBSITE_METRICS_ADDR`: where `/metrics` is served ([`DEFAULT_METRICS_ADDR`] when unset);
+    /// `None` (set to nothing): no metrics.
+    pub metrics_addr: Option<SocketAddr>,
 }
+
+/// `WEBSITE_METRICS_ADDR` when unset: every interface, so that Prometheus reaches it inside
+/// Compose's network (which nginx never forwards to it). Set it to nothing to turn metrics off.
+pub const DEFAULT_METRICS_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9100);
 
 impl Config {
     /// Reads the process environment.
@@ -96,6 +104,7 @@ impl Config {
                 env.positive("CHAT_NOTICE_TIMEOUT_MS", 1000_u64)?,
             ),
             mongodb_startup_wait: Duration::from_secs(30),
+            metrics_addr: env.addr_or_off("WEBSITE_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
         })
     }
 }
@@ -130,13 +139,33 @@ mod tests {
         assert_eq!(config.request_timeout, Duration::from_secs(8));
         assert_eq!(config.chat_notice_urls, ["http://127.0.0.1:9000"]);
         assert_eq!(config.chat_notice_timeout, Duration::from_secs(1));
+        assert_eq!(config.metrics_addr, Some(DEFAULT_METRICS_ADDR));
+        assert_eq!(DEFAULT_METRICS_ADDR.to_string(), "0.0.0.0:9100");
+    }
+
+    #[test]
+    fn metrics_are_off_when_their_address_is_set_to_nothing() {
+        let config = config_from(&[("JWT_SECRET", SECRET), ("WEBSITE_METRICS_ADDR", "")]).unwrap();
+        assert_eq!(config.metrics_addr, None);
+        let config = config_from(&[
+            ("JWT_SECRET", SECRET),
+            ("WEBSITE_METRICS_ADDR", "127.0.0.1:9300"),
+        ])
+        .unwrap();
+        assert_eq!(config.metrics_addr.map(|a| a.port()), Some(9300));
+        let err =
+            config_from(&[("JWT_SECRET", SECRET), ("WEBSITE_METRICS_ADDR", "x")]).unwrap_err();
+        assert!(err.to_string().contains("WEBSITE_METRICS_ADDR"), "{err}");
     }
 
     #[test]
     fn the_chat_notice_goes_to_every_listed_replica_in_order() {
         let config = config_from(&[
             ("JWT_SECRET", SECRET),
-            ("CHAT_NOTICE_URL", "http://chat-1:9000, http://chat-2:9000/,"),
+            (
+                "CHAT_NOTICE_URL",
+                "http://chat-1:9000, http://chat-2:9000/,",
+            ),
         ])
         .unwrap();
         assert_eq!(

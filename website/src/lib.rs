@@ -16,6 +16,8 @@ pub mod error;
 pub mod healthcheck;
 /// Languages and message catalogues.
 pub mod i18n;
+/// What the website counts, and `/metrics` on a listener of its own.
+pub mod metrics;
 /// The HTTP handlers and the route table.
 pub mod routes;
 /// The settings handlers and extractors read per request.

@@ -17,6 +17,7 @@ use crate::auth::ticket::{TicketIssuer, TicketRate};
 use crate::chat_notice::ChatNotice;
 use crate::config::Config;
 use crate::db::Db;
+use crate::metrics::{self, Metrics};
 use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -42,43 +43,63 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     db: Db,
+    /// `WEBSITE_METRICS_ADDR`'s listener, when on.
+    metrics_listener: Option<TcpListener>,
+    metrics: Metrics,
 }
 
 impl Application {
     /// Connects to MongoDB (waiting for it a bounded time), ensures the indexes and binds
-    /// `config.addr`.
+    /// `config.addr`, and `config.metrics_addr` when metrics are on.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = Db::connect(&config).await?;
+        let metrics = Metrics::new(config.metrics_addr.is_some())
+            .context("setting up the metrics recorder")?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on WEBSITE_METRICS_ADDR {addr} (empty turns metrics off)")
+            })?),
+            None => None,
+        };
+        let db = Db::connect(&config, &metrics).await?;
         db.ensure_indexes().await?;
         let pages = Pages::load().context("loading templates and catalogues")?;
         let state = AppState {
             db: db.clone(),
             pages,
-            passwords: Passwords::new().await?,
-            tickets: TicketIssuer::new(&config.jwt_secret, TicketRate::default()),
+            passwords: Passwords::new(metrics.clone()).await?,
+            tickets: TicketIssuer::new(&config.jwt_secret, TicketRate::default(), metrics.clone()),
             chat_notice: ChatNotice::new(
                 &config.jwt_secret,
                 config.chat_notice_urls.clone(),
                 config.chat_notice_timeout,
             ),
-            throttle: Arc::new(LoginThrottle::new(db.clone(), config.login_max_failures)),
+            throttle: Arc::new(LoginThrottle::new(
+                db.clone(),
+                config.login_max_failures,
+                metrics.clone(),
+            )),
             settings: Settings {
                 trust_proxy_headers: config.trust_proxy_headers,
                 session_max_age: config.session_max_age,
                 cookie_secure: config.cookie_secure,
             },
+            metrics: metrics.clone(),
         };
         state.tickets.spawn_sweeper();
         let idle = time::Duration::try_from(config.session_idle)
             .context("SESSION_IDLE_MINUTES is out of range")?;
-        let sessions = SessionManagerLayer::new(session::store(&db))
+        let sessions = SessionManagerLayer::new(session::store(&db, metrics.clone()))
             .with_name(session_cookie_name(config.cookie_secure))
             .with_path("/")
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(config.cookie_secure)
             .with_expiry(Expiry::OnInactivity(idle));
-        let router = routes::router(state, sessions, config.request_timeout);
+        // Outside every layer of the route table: each request is counted with the status it
+        // finally got, and timed from first to last.
+        let router = routes::router(state, sessions, config.request_timeout).layer(
+            axum::middleware::from_fn_with_state(metrics.clone(), metrics::track_requests),
+        );
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on WEBSITE_ADDR {}", config.addr))?;
@@ -86,7 +107,16 @@ impl Application {
             listener,
             router,
             db,
+            metrics_listener,
+            metrics,
         })
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -100,11 +130,16 @@ impl Application {
         self.db.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish; `/metrics` is
+    /// served meanwhile on its own listener.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let _metrics_server = self.metrics_listener.map(|listener| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics at {}", metrics::PATH);
+            metrics::serve(listener, self.metrics)
+        });
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

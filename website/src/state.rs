@@ -9,6 +9,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::ticket::TicketIssuer;
 use crate::chat_notice::ChatNotice;
 use crate::db::Db;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::templates::Pages;
 
@@ -21,4 +22,5 @@ pub struct AppState {
     pub chat_notice: ChatNotice,
     pub throttle: Arc<LoginThrottle>,
     pub settings: Settings,
+    pub metrics: Metrics,
 }

@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::config::Limits;
+use crate::metrics::{Dropped, Metrics};
 use crate::protocol::{AnnouncedLimits, Frame, ServerEvent};
 use crate::sync::lock;
 use everywhere::{Everywhere, Remote};
@@ -47,6 +48,8 @@ struct Shared {
     /// Rooms deleted lately, and when: a ticket issued just before a deletion still opens a
     /// socket for [`DELETED_KEPT`], and it must land in no room.
     deleted: Mutex<HashMap<String, Instant>>,
+    /// Where fan-outs, deliveries and drops are counted (each room holds a clone).
+    metrics: Metrics,
 }
 
 /// One open room on this replica.
@@ -78,6 +81,8 @@ struct RoomState {
     /// With Redis, while the room loads who is where: what the channel brought meanwhile, applied
     /// on top of the snapshot.
     held: Option<Vec<Remote>>,
+    /// The registry's metrics: one fan-out adds its deliveries once.
+    metrics: Metrics,
 }
 
 struct Seat {
@@ -137,21 +142,30 @@ impl RoomRegistry {
     /// A registry whose `welcome` events announce `limits` and whose rooms coalesce presence by
     /// its `presence_*` settings. Rooms live in this process.
     pub fn new(limits: &Limits) -> Self {
-        Self::build(limits, None)
+        Self::build(limits, None, Metrics::off())
+    }
+
+    /// [`RoomRegistry::new`] counting into `metrics`.
+    pub fn counted(limits: &Limits, metrics: Metrics) -> Self {
+        Self::build(limits, None, metrics)
     }
 
     /// A registry whose rooms span every replica that shares the Redis at `url` (`REDIS_URL`).
     /// Starts its Redis tasks (so it needs a Tokio runtime) and does not wait for Redis: until
     /// Redis answers, rooms are local to this replica ([`RoomRegistry::wait_for_redis`]).
-    pub fn shared_through(limits: &Limits, url: &str) -> Result<Self, fred::error::Error> {
-        let (cluster, receivers) = Cluster::new(url)?;
+    pub fn shared_through(
+        limits: &Limits,
+        url: &str,
+        metrics: Metrics,
+    ) -> Result<Self, fred::error::Error> {
+        let (cluster, receivers) = Cluster::new(url, metrics.clone())?;
         let cluster = Arc::new(cluster);
-        let registry = Self::build(limits, Some(cluster.clone()));
+        let registry = Self::build(limits, Some(cluster.clone()), metrics);
         cluster.start(receivers, WeakRegistry(Arc::downgrade(&registry.shared)));
         Ok(registry)
     }
 
-    fn build(limits: &Limits, cluster: Option<Arc<Cluster>>) -> Self {
+    fn build(limits: &Limits, cluster: Option<Arc<Cluster>>, metrics: Metrics) -> Self {
         Self {
             shared: Arc::new(Shared {
                 rooms: Mutex::new(HashMap::new()),
@@ -164,6 +178,7 @@ impl RoomRegistry {
                 closing: AtomicBool::new(false),
                 cluster,
                 deleted: Mutex::new(HashMap::new()),
+                metrics,
             }),
         }
     }
@@ -243,7 +258,7 @@ impl RoomRegistry {
                 members,
                 limits: self.shared.limits.clone(),
             };
-            outbox.deliver(&welcome.to_frame());
+            let _ = outbox.deliver(&welcome.to_frame());
             state.seats.insert(seat, Seat { outbox });
             let summary_due = match &self.shared.cluster {
                 None => state.announce(
@@ -322,6 +337,7 @@ impl RoomRegistry {
                     title: newcomer.room.clone(),
                     state: Mutex::new(RoomState {
                         everywhere: clustered.then(Everywhere::default),
+                        metrics: self.shared.metrics.clone(),
                         ..RoomState::default()
                     }),
                     loaded: tokio::sync::OnceCell::new(),
@@ -580,12 +596,27 @@ impl RoomState {
         self.broadcast_frame(&event.to_frame());
     }
 
+    /// Counted once per fan-out, not per receiver: its deliveries, their bytes, its time, and
+    /// the receivers it missed by reason.
     fn broadcast_frame(&self, frame: &Frame) {
         if self.deleted {
             return;
         }
+        let started = std::time::Instant::now();
+        let mut queued = 0;
+        let mut missed = [0_u64; Dropped::ALL.len()];
         for seat in self.seats.values() {
-            seat.outbox.deliver(frame);
+            match seat.outbox.deliver(frame) {
+                Ok(()) => queued += 1,
+                Err(reason) => missed[reason as usize] += 1,
+            }
+        }
+        self.metrics
+            .fanned_out(queued, frame.len(), started.elapsed());
+        for (reason, count) in Dropped::ALL.into_iter().zip(missed) {
+            if count > 0 {
+                self.metrics.dropped(reason, count);
+            }
         }
     }
 

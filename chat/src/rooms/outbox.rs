@@ -5,6 +5,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Dropped;
 use crate::protocol::Frame;
 
 /// Where the events for one connection go: its bounded queue, and the signal raised when that
@@ -32,21 +33,25 @@ impl Outbox {
 
     /// Queues the `room_deleted` event and ends the connection.
     pub(super) fn end_room(&self, room_deleted: &Frame) {
-        self.deliver(room_deleted);
+        let _ = self.deliver(room_deleted);
         self.room_deleted.cancel();
     }
 
     /// Queues `frame` without waiting. A full queue marks the receiver too slow; it gets nothing
-    /// more, so the events it does get have no gap in the middle.
-    pub fn deliver(&self, frame: &Frame) {
+    /// more, so the events it does get have no gap in the middle. Says why when it was not
+    /// queued (the room counts it).
+    pub fn deliver(&self, frame: &Frame) -> Result<(), Dropped> {
         if self.too_slow.is_cancelled() {
-            return;
+            return Err(Dropped::Closing);
         }
         match self.queue.try_send(frame.clone()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.too_slow.cancel(),
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.too_slow.cancel();
+                Err(Dropped::SlowConsumer)
+            }
             // The connection is already going away; its membership leaves in a moment.
-            Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Closed(_)) => Err(Dropped::Gone),
         }
     }
 }

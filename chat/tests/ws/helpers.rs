@@ -53,6 +53,7 @@ pub fn test_config(limits: Limits) -> Config {
         allowed_origins: Vec::new(),
         limits,
         redis_url: None,
+        metrics_addr: None,
     }
 }
 
@@ -60,6 +61,8 @@ pub fn test_config(limits: Limits) -> Config {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub registry: RoomRegistry,
+    /// Where `/metrics` answers, when the config asked for it.
+    pub metrics_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -74,6 +77,7 @@ impl TestServer {
         let server = chat::Server::new(listener, config).unwrap();
         let addr = server.local_addr().unwrap();
         let registry = server.registry();
+        let metrics_addr = server.metrics_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -81,6 +85,7 @@ impl TestServer {
         Self {
             addr,
             registry,
+            metrics_addr,
             stop: Some(stop),
             task,
         }
@@ -92,6 +97,7 @@ impl TestServer {
         Self {
             addr,
             registry: RoomRegistry::new(&test_limits()),
+            metrics_addr: None,
             stop: None,
             task: tokio::spawn(async {}),
         }

@@ -6,6 +6,7 @@
 mod handshake;
 mod helpers;
 mod limits;
+mod metrics;
 mod plain_http;
 mod presence;
 mod replicas;

@@ -408,6 +408,7 @@ impl Process {
             .env("JWT_SECRET", SECRET)
             .env("CHAT_ADDR", format!("127.0.0.1:{port}"))
             .env("REDIS_URL", redis.url())
+            .env("CHAT_METRICS_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -37,6 +37,8 @@ fn chat_command(env: &[(&str, &str)]) -> Command {
     command
         .env_clear()
         .env("RUST_LOG", "info")
+        // A free port: never the default one another chat on this machine may hold.
+        .env("CHAT_METRICS_ADDR", "127.0.0.1:0")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -3,6 +3,7 @@
 use crate::db::{Db, UserDoc};
 use crate::domain::Email;
 use crate::error::AppError;
+use crate::metrics::Login;
 
 use super::client_addr::ClientAddr;
 use super::password::Passwords;
@@ -13,8 +14,22 @@ use super::throttle::LoginThrottle;
 /// ([`AppError::TooManyAttempts`]; the counts are shared by every replica through MongoDB); then
 /// the password is verified, and a failure is recorded against both. An unknown email and a wrong
 /// password take the same time and give the same answer, [`AppError::InvalidCredentials`]; a
-/// success forgives the account's failures.
+/// success forgives the account's failures. Every attempt is counted by its result
+/// (`webchat_website_logins_total`).
 pub async fn authenticate(
+    db: &Db,
+    passwords: &Passwords,
+    throttle: &LoginThrottle,
+    client: ClientAddr,
+    email: &str,
+    password: String,
+) -> Result<UserDoc, AppError> {
+    let outcome = attempt(db, passwords, throttle, client, email, password).await;
+    throttle.count(Login::of(&outcome));
+    outcome
+}
+
+async fn attempt(
     db: &Db,
     passwords: &Passwords,
     throttle: &LoginThrottle,

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::domain::Password;
 use crate::error::AppError;
+use crate::metrics::{Metrics, PasswordJob};
 
 /// OWASP's recommended argon2id settings: 19 MiB, 2 passes, 1 lane.
 const MEMORY_KIB: u32 = 19 * 1024;
@@ -23,6 +24,8 @@ const PARALLELISM: u32 = 1;
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    /// Time on a slot and waiting for one, and the jobs running and waiting now.
+    metrics: Metrics,
     /// Verified against when the email is unknown, so that answer takes as long as a wrong
     /// password and the timing does not tell which emails are registered.
     dummy_hash: Arc<str>,
@@ -54,26 +57,30 @@ fn verify_blocking(password: &str, phc: &str) -> anyhow::Result<bool> {
 }
 
 impl Passwords {
-    pub async fn new() -> anyhow::Result<Self> {
+    pub async fn new(metrics: Metrics) -> anyhow::Result<Self> {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let dummy_hash = tokio::task::spawn_blocking(|| hash_blocking("not a real password"))
             .await
             .context("hashing the dummy password")??;
         Ok(Self {
             permits: Arc::new(Semaphore::new(cpus)),
+            metrics,
             dummy_hash: dummy_hash.into(),
         })
     }
 
     async fn run<T: Send + 'static>(
         &self,
+        kind: PasswordJob,
         job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, AppError> {
+        let waiting = self.metrics.password_job_queued();
         let _permit = self
             .permits
             .acquire()
             .await
             .context("the password semaphore is never closed")?;
+        let _running = waiting.started(kind);
         let result = tokio::task::spawn_blocking(job)
             .await
             .context("password hashing task panicked")??;
@@ -83,7 +90,8 @@ impl Passwords {
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
     pub async fn hash(&self, password: &Password) -> Result<String, AppError> {
         let password = password.expose().to_owned();
-        self.run(move || hash_blocking(&password)).await
+        self.run(PasswordJob::Hash, move || hash_blocking(&password))
+            .await
     }
 
     /// Whether `password` matches `stored`; with no stored hash (unknown email) it does the same
@@ -91,7 +99,11 @@ impl Passwords {
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy_hash.to_string());
-        let matches = self.run(move || verify_blocking(&password, &phc)).await?;
+        let matches = self
+            .run(PasswordJob::Verify, move || {
+                verify_blocking(&password, &phc)
+            })
+            .await?;
         Ok(known && matches)
     }
 }
@@ -102,7 +114,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
-        let passwords = Passwords::new().await.unwrap();
+        let passwords = Passwords::new(Metrics::new(false).unwrap()).await.unwrap();
         let hash = passwords
             .hash(&Password::parse("correct horse".into()).unwrap())
             .await
@@ -127,7 +139,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_account_never_verifies_even_with_the_dummy_password() {
-        let passwords = Passwords::new().await.unwrap();
+        let passwords = Passwords::new(Metrics::new(false).unwrap()).await.unwrap();
         assert!(
             !passwords
                 .verify("not a real password".into(), None)

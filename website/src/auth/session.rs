@@ -29,6 +29,7 @@ use crate::db::sessions::{self, SessionUser, USER_KEY};
 use crate::db::{Db, MongoSessionStore};
 use crate::domain::Email;
 use crate::error::AppError;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 
 /// Touching the session on every request would rewrite it constantly; once a minute keeps the
@@ -45,17 +46,29 @@ const MAX_CACHED_SESSIONS: u64 = 100_000;
 /// The session store: MongoDB, with a bounded in-process cache in front.
 pub type Store = CachingSessionStore<ShortLived<MokaStore>, MongoSessionStore>;
 
-pub fn store(db: &Db) -> Store {
-    let cache = ShortLived(MokaStore::new(Some(MAX_CACHED_SESSIONS)));
+pub fn store(db: &Db, metrics: Metrics) -> Store {
+    let cache = ShortLived {
+        cache: MokaStore::new(Some(MAX_CACHED_SESSIONS)),
+        metrics,
+    };
     CachingSessionStore::new(cache, db.session_store())
 }
 
 /// A cache that keeps each record at most [`CACHE_TTL`]. `MokaStore` keeps a record until the
 /// record's own expiry date, so it is handed a copy whose expiry date is no later than that.
 /// (tower-sessions recomputes a session's expiry date whenever it saves, so the shortened date of
-/// a cached copy goes no further.)
-#[derive(Debug, Clone)]
-pub struct ShortLived<Cache>(Cache);
+/// a cached copy goes no further.) Each lookup counts as a hit or a miss.
+#[derive(Clone)]
+pub struct ShortLived<Cache> {
+    cache: Cache,
+    metrics: Metrics,
+}
+
+impl<Cache: std::fmt::Debug> std::fmt::Debug for ShortLived<Cache> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ShortLived").field(&self.cache).finish()
+    }
+}
 
 fn short_lived(record: &Record) -> Record {
     let mut copy = record.clone();
@@ -68,19 +81,21 @@ impl<Cache: SessionStore> SessionStore for ShortLived<Cache> {
     /// MongoDB has just given this record its id (replacing a taken one); the cache only mirrors
     /// that, so it saves rather than draws an id of its own.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        self.0.save(&short_lived(record)).await
+        self.cache.save(&short_lived(record)).await
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.0.save(&short_lived(record)).await
+        self.cache.save(&short_lived(record)).await
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        self.0.load(id).await
+        let found = self.cache.load(id).await?;
+        self.metrics.session_cache_lookup(found.is_some());
+        Ok(found)
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.0.delete(id).await
+        self.cache.delete(id).await
     }
 }
 

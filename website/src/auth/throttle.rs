@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::db::Db;
 use crate::error::AppError;
+use crate::metrics::{Login, Metrics};
 
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Many people can share one address (NAT, offices), so an address gets more room than an account.
@@ -19,6 +20,8 @@ const ADDRESS_FACTOR: u32 = 4;
 
 pub struct LoginThrottle {
     db: Db,
+    /// Where logins are counted by result.
+    metrics: Metrics,
     account_limit: u64,
     address_limit: u64,
 }
@@ -33,13 +36,19 @@ fn address_key(addr: IpAddr) -> String {
 }
 
 impl LoginThrottle {
-    pub fn new(db: Db, max_failures_per_account: u32) -> Self {
+    pub fn new(db: Db, max_failures_per_account: u32, metrics: Metrics) -> Self {
         let per_account = max_failures_per_account.max(1);
         Self {
             db,
+            metrics,
             account_limit: per_account.into(),
             address_limit: per_account.saturating_mul(ADDRESS_FACTOR).into(),
         }
+    }
+
+    /// Counts a login by its result (`webchat_website_logins_total`).
+    pub fn count(&self, result: Login) {
+        self.metrics.login(result);
     }
 
     /// Refuses the attempt while the account or the address has too many recent failures.

@@ -8,6 +8,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use mongodb::bson::oid::ObjectId;
 
 use crate::error::AppError;
+use crate::metrics::Metrics;
 
 pub use contract::ticket::LIFETIME;
 
@@ -40,14 +41,17 @@ pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct TicketIssuer {
     issuer: contract::TicketIssuer,
     rate: std::sync::Arc<DefaultKeyedRateLimiter<ObjectId>>,
+    /// Tickets issued and refused.
+    metrics: Metrics,
 }
 
 impl TicketIssuer {
-    pub fn new(secret: &Secret, rate: TicketRate) -> Self {
+    pub fn new(secret: &Secret, rate: TicketRate, metrics: Metrics) -> Self {
         let quota = Quota::per_minute(rate.per_minute).allow_burst(rate.burst);
         Self {
             issuer: contract::TicketIssuer::new(secret),
             rate: std::sync::Arc::new(RateLimiter::keyed(quota)),
+            metrics,
         }
     }
 
@@ -77,12 +81,16 @@ impl TicketIssuer {
         room_title: &str,
         room_id: ObjectId,
     ) -> Result<String, AppError> {
-        self.rate
-            .check_key(&user_id)
-            .map_err(|_| AppError::TooManyTickets)?;
-        self.issuer
+        if self.rate.check_key(&user_id).is_err() {
+            self.metrics.ticket_refused();
+            return Err(AppError::TooManyTickets);
+        }
+        let ticket = self
+            .issuer
             .issue(email, room_title, &room_id.to_hex())
-            .map_err(|e| AppError::Internal(e.into()))
+            .map_err(|e| AppError::Internal(e.into()))?;
+        self.metrics.ticket_issued();
+        Ok(ticket)
     }
 }
 
@@ -96,7 +104,7 @@ mod tests {
             per_minute: NonZeroU32::new(per_minute).unwrap(),
             burst: NonZeroU32::new(burst).unwrap(),
         };
-        TicketIssuer::new(&secret, rate)
+        TicketIssuer::new(&secret, rate, Metrics::new(false).unwrap())
     }
 
     #[test]

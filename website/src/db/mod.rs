@@ -18,6 +18,7 @@ use mongodb::options::{ClientOptions, CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 pub use error::DbError;
 pub use login_failures::LoginFailureDoc;
@@ -39,8 +40,9 @@ pub struct Db {
 
 impl Db {
     /// Connects and waits (up to `config.mongodb_startup_wait`) until the server answers a ping,
-    /// so the website can start before MongoDB in a compose stack; then it refuses to start.
-    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+    /// so the website can start before MongoDB in a compose stack; then it refuses to start. Every
+    /// command's round trip is timed into `metrics`.
+    pub async fn connect(config: &Config, metrics: &Metrics) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(config.mongodb_uri.expose())
             .await
             .context("MONGODB_URI is not a valid MongoDB connection string")?;
@@ -48,6 +50,7 @@ impl Db {
         options.server_selection_timeout = Some(config.mongodb_timeout);
         options.connect_timeout = Some(config.mongodb_timeout);
         options.app_name = Some("website".into());
+        options.command_event_handler = metrics.mongodb_commands();
         let client = Client::with_options(options).context("creating the MongoDB client")?;
         warn_unless_schema_database(&config.mongodb_db)?;
         let db = Self::new(client.database(&config.mongodb_db), config.mongodb_timeout);

@@ -22,6 +22,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::db::{Db, UserDoc};
 use crate::domain::{Email, Password, ReturnPath};
 use crate::error::AppError;
+use crate::metrics::{Metrics, Registration};
 use crate::templates::{View, percent_encode};
 
 #[derive(Deserialize)]
@@ -120,6 +121,7 @@ pub async fn register(
     session: Session,
     State(db): State<Db>,
     State(passwords): State<Passwords>,
+    State(metrics): State<Metrics>,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AppError> {
     let next = ReturnPath::or_home(form.next.as_deref());
@@ -132,6 +134,7 @@ pub async fn register(
         Ok(user)
     }
     .await;
+    metrics.registration(Registration::of(&created));
     signed_in_or_form_again(
         &view,
         &session,

@@ -12,6 +12,8 @@ fn website() -> Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")
+        // A free port: never the default one another website on this machine may hold.
+        .env("WEBSITE_METRICS_ADDR", "127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

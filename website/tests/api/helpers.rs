@@ -38,6 +38,7 @@ pub fn test_config() -> Config {
         chat_notice_urls: vec!["http://127.0.0.1:9".to_owned()],
         chat_notice_timeout: Duration::from_millis(500),
         mongodb_startup_wait: Duration::from_secs(10),
+        metrics_addr: None,
     }
 }
 

@@ -413,7 +413,10 @@ async fn deleting_a_room_tells_the_chat_with_a_notice_the_chat_accepts_for_that_
 
     let head = received.await.unwrap();
     let request_line = head.lines().next().unwrap();
-    assert_eq!(request_line, format!("POST /internal/rooms/{room}/deleted HTTP/1.1"));
+    assert_eq!(
+        request_line,
+        format!("POST /internal/rooms/{room}/deleted HTTP/1.1")
+    );
     let notice = head
         .lines()
         .find_map(|line| line.strip_prefix("authorization: Bearer "))

@@ -24,6 +24,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::{RoomHandle, Snapshot, WeakRegistry};
+use crate::metrics::Metrics;
 use crate::protocol::Frame;
 use crate::sync::lock;
 use wire::{parse_presence_field, presence_key, replica_key};
@@ -103,6 +104,8 @@ pub(crate) struct Cluster {
     up_since: Mutex<Option<Instant>>,
     /// Rooms whose presence changes here could not be written; written again on resync.
     dirty: Mutex<HashSet<String>>,
+    /// Published, received, lag, errors, reconnections, replicas alive.
+    metrics: Metrics,
 }
 
 /// The tasks' half of [`Cluster::new`]: started by [`Cluster::start`] once the registry exists.
@@ -112,7 +115,7 @@ pub(crate) struct Receivers {
 
 impl Cluster {
     /// Builds the two Redis clients for `url` (nothing is connected yet).
-    pub(crate) fn new(url: &str) -> Result<(Self, Receivers), RedisError> {
+    pub(crate) fn new(url: &str, metrics: Metrics) -> Result<(Self, Receivers), RedisError> {
         let mut config = RedisConfig::from_url(url)?;
         // Start even when Redis is down: the reconnection policy applies to the first connection.
         config.fail_fast = false;
@@ -148,6 +151,7 @@ impl Cluster {
             outage_logged: AtomicBool::new(false),
             up_since: Mutex::new(None),
             dirty: Mutex::new(HashSet::new()),
+            metrics,
         };
         let receivers = Receivers {
             outgoing: outgoing_rx,
@@ -247,6 +251,7 @@ impl Cluster {
     /// Events stop going through Redis. Logged once per outage, when it begins (a Redis that is
     /// not there at start is the server's to report).
     fn set_down(&self, reason: &dyn Display) {
+        self.metrics.broker().errors.increment(1);
         let was_up = self.up.send_replace(false);
         if was_up && !self.outage_logged.swap(true, Ordering::Relaxed) {
             tracing::warn!(
@@ -327,6 +332,23 @@ impl Cluster {
             }
         }
         Ok(dead)
+    }
+
+    /// How many replicas' liveness keys exist, this one's included (one `KEYS` over a keyspace
+    /// of room hashes and liveness keys only).
+    async fn count_alive(&self) -> Result<usize, RedisError> {
+        let keys: Vec<String> = self
+            .commands
+            .custom(
+                fred::types::CustomCommand::new_static(
+                    "KEYS",
+                    fred::types::ClusterHash::Random,
+                    false,
+                ),
+                vec![replica_key("*")],
+            )
+            .await?;
+        Ok(keys.len())
     }
 
     /// Keeps the hashes of the rooms open here alive for another [`ROOM_TTL`].

@@ -99,7 +99,11 @@ async fn publish(cluster: &Cluster, registry: &RoomRegistry, run: &mut Vec<Publi
     let mut results = pipeline.try_all::<Value>().await.into_iter();
     for item in run.drain(..) {
         match results.next() {
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => {
+                if matches!(item, Publish::Message { .. }) {
+                    cluster.metrics.broker().published.increment(1);
+                }
+            }
             Some(Err(error)) => {
                 cluster.set_down(&error);
                 local_fallback(cluster, registry, item);
@@ -307,12 +311,37 @@ pub(super) async fn receive_loop(
             return;
         };
         if let Some(inbound) = inbound(&message) {
+            if let Inbound::Frame { frame, .. } = &inbound {
+                let broker = cluster.metrics.broker();
+                broker.received.increment(1);
+                if let Some(lag) = lag_of(frame) {
+                    broker.lag.record(lag);
+                }
+            }
             registry.receive(inbound);
         }
         // Let the writers drain their queues between two events: a burst from Redis would
         // otherwise fill every member's queue before any writer runs (and close them with 4008).
         tokio::task::yield_now().await;
     }
+}
+
+/// Seconds from when the sending replica stamped a message (its `at`, the last field of the event)
+/// to now, by the two replicas' clocks; `None` for an event without one.
+fn lag_of(frame: &crate::protocol::Frame) -> Option<f64> {
+    let text = frame.as_str();
+    let start = text.rfind("\"at\":\"")? + "\"at\":\"".len();
+    let end = start + text[start..].find('"')?;
+    let at = time::OffsetDateTime::parse(
+        &text[start..end],
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    Some(
+        (time::OffsetDateTime::now_utc() - at)
+            .as_seconds_f64()
+            .max(0.0),
+    )
 }
 
 /// What one pub/sub message means for the registry.
@@ -392,6 +421,11 @@ pub(super) async fn heartbeat_loop(cluster: Arc<Cluster>, registry: WeakRegistry
             cluster.set_down(&error);
             continue;
         }
+        if beats.is_multiple_of(rooms_every)
+            && let Ok(alive) = cluster.count_alive().await
+        {
+            cluster.metrics.broker().replicas_alive.set(alive as f64);
+        }
         let settled =
             lock(&cluster.up_since).is_some_and(|since| since.elapsed() >= REPLICA_TTL + HEARTBEAT);
         if settled {
@@ -423,7 +457,10 @@ pub(super) async fn watch_connection(
                 Err(RecvError::Closed) => return,
             },
             reconnected = reconnects.recv() => match reconnected {
-                Ok(_) | Err(RecvError::Lagged(_)) => cluster.nudge.notify_one(),
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    cluster.metrics.broker().reconnects.increment(1);
+                    cluster.nudge.notify_one();
+                }
                 Err(RecvError::Closed) => return,
             },
         }

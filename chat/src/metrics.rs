@@ -1,0 +1,595 @@
+//! What the chat counts, and `/metrics` on a listener of its own (`CHAT_METRICS_ADDR`) in
+//! Prometheus's text format. Every metric is listed with its meaning in docs/monitoring.md.
+//!
+//! Every handle is registered once, when the server is built, and kept here: the hot path (one
+//! message fanned out to a thousand members) adds to a counter through a handle it already holds,
+//! once per fan-out, and never looks a metric up by name and labels. Each server has a recorder
+//! of its own rather than the process-wide one, so tests run many servers side by side; with the
+//! listener off (`CHAT_METRICS_ADDR=`) the handles do nothing. Labels take values from fixed
+//! lists only: never a person, a room or an address.
+//!
+//! Process figures (resident memory, CPU, open files) come from `metrics-process`, the Tokio
+//! runtime's from `tokio-metrics`; both, and the gauges that are read off the registry (rooms,
+//! Redis), are sampled when `/metrics` is asked for.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use metrics::{Counter, Gauge, Histogram, Recorder, Unit};
+use metrics_exporter_prometheus::{
+    BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::CloseReason;
+
+/// The path the listener answers; anything else is 404.
+pub const PATH: &str = "/metrics";
+/// The exposition format's content type (Prometheus text format 0.0.4).
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// How often histograms' recent samples are folded in when nobody scrapes, so they never grow.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Bucket bounds, in seconds. A fan-out to a big room takes a fraction of a millisecond; a
+/// message crosses Redis between replicas in a millisecond or a few.
+const FANOUT_BUCKETS: &[f64] = &[
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+];
+const BROKER_LAG_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// How a handshake ended (`webchat_chat_handshakes_total{result}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// Upgraded: the socket is open.
+    Ok,
+    /// 401 without any ticket (the health probe sends these).
+    NoTicket,
+    /// 401: a ticket that failed a check (signature, expiry, claims).
+    BadTicket,
+    /// 403: a browser `Origin` that is not allowed.
+    Origin,
+    /// 400 or 404: a `bearer.` subprotocol without `chat.v1`, or an upgrade to another path.
+    BadRequest,
+    /// 429: the person holds `CHAT_MAX_SOCKETS_PER_PERSON` sockets already.
+    OverLimit,
+    /// The request did not come within `CHAT_HANDSHAKE_TIMEOUT_SECS`.
+    Timeout,
+}
+
+impl Handshake {
+    const ALL: [Self; 7] = [
+        Self::Ok,
+        Self::NoTicket,
+        Self::BadTicket,
+        Self::Origin,
+        Self::BadRequest,
+        Self::OverLimit,
+        Self::Timeout,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NoTicket => "no_ticket",
+            Self::BadTicket => "bad_ticket",
+            Self::Origin => "origin",
+            Self::BadRequest => "bad_request",
+            Self::OverLimit => "over_limit",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// Why an event did not reach a member (`webchat_chat_events_dropped_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// The member's send queue was full: the event is lost and the member is closed with 4008.
+    SlowConsumer,
+    /// The member is already being closed as too slow: later events are not queued.
+    Closing,
+    /// The member's connection had ended, its queue closed.
+    Gone,
+}
+
+impl Dropped {
+    /// Every reason, in declaration order (counters are indexed by it).
+    pub const ALL: [Self; 3] = [Self::SlowConsumer, Self::Closing, Self::Gone];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::SlowConsumer => "slow_consumer",
+            Self::Closing => "closing",
+            Self::Gone => "gone",
+        }
+    }
+}
+
+/// The chat's metric handles. Cheap to clone; all clones count into the same figures.
+#[derive(Clone)]
+pub struct Metrics(Arc<Handles>);
+
+impl Default for Metrics {
+    /// Handles that count nothing ([`Metrics::off`]).
+    fn default() -> Self {
+        Self::off()
+    }
+}
+
+struct Handles {
+    /// `None` with the listener off: every handle below is then a no-op.
+    exporter: Option<Exporter>,
+    connections: Gauge,
+    handshakes: Vec<Counter>,
+    disconnects: Vec<Counter>,
+    messages_received: Counter,
+    deliveries: Counter,
+    delivered_bytes: Counter,
+    fanouts: Histogram,
+    dropped: Vec<Counter>,
+    rooms: Gauge,
+    broker: Broker,
+}
+
+/// The Redis side (only moves with `REDIS_URL`).
+pub struct Broker {
+    /// Messages this replica published to a room channel.
+    pub published: Counter,
+    /// Messages received from a room channel (every replica's, this one's included).
+    pub received: Counter,
+    /// From a replica's publish to this replica's receipt, by the sender's clock.
+    pub lag: Histogram,
+    /// Errors on the connection to Redis.
+    pub errors: Counter,
+    /// Reconnections to Redis.
+    pub reconnects: Counter,
+    /// Replicas whose liveness key was present at the last heartbeat, this one included.
+    pub replicas_alive: Gauge,
+    /// 1 while rooms are shared through Redis, 0 while this replica runs degraded.
+    up: Gauge,
+}
+
+/// The recorder behind the handles, with the samplers that run when `/metrics` is read.
+struct Exporter {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+    runtime: Mutex<Runtime>,
+}
+
+/// The Tokio runtime's figures, from `tokio-metrics`; each sample covers the time since the last.
+struct Runtime {
+    intervals: tokio_metrics::RuntimeIntervals,
+    workers: Gauge,
+    alive_tasks: Gauge,
+    global_queue_depth: Gauge,
+    busy_ratio: Gauge,
+    parks: Counter,
+}
+
+impl Metrics {
+    /// Handles registered with a recorder of their own (the listener is on), or no-ops. Must be
+    /// called within a Tokio runtime: the runtime's figures are read from it.
+    pub fn new(enabled: bool) -> Result<Self, BuildError> {
+        if !enabled {
+            return Ok(Self::off());
+        }
+        let mut builder = PrometheusBuilder::new().with_recommended_naming(true);
+        for (name, buckets) in [
+            ("webchat_chat_fanout_duration_seconds", FANOUT_BUCKETS),
+            ("webchat_chat_broker_lag_seconds", BROKER_LAG_BUCKETS),
+        ] {
+            builder = builder.set_buckets_for_metric(Matcher::Full(name.into()), buckets)?;
+        }
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let process = metrics_process::Collector::new("webchat_");
+        let runtime = metrics::with_local_recorder(&recorder, || {
+            process.describe();
+            Runtime::register(&tokio::runtime::Handle::current())
+        });
+        let handles = Handles::register(&recorder);
+        Ok(Self(Arc::new(Handles {
+            exporter: Some(Exporter {
+                recorder,
+                handle,
+                process,
+                runtime: Mutex::new(runtime),
+            }),
+            ..handles
+        })))
+    }
+
+    /// Handles that count nothing (the listener is off, or a test does not look).
+    pub fn off() -> Self {
+        Self(Arc::new(Handles::register(&metrics::NoopRecorder)))
+    }
+
+    /// Whether the handles count (the listener is on).
+    pub fn enabled(&self) -> bool {
+        self.0.exporter.is_some()
+    }
+
+    pub fn handshake(&self, result: Handshake) {
+        self.0.handshakes[result as usize].increment(1);
+    }
+
+    pub fn connection_opened(&self) {
+        self.0.connections.increment(1);
+    }
+
+    pub fn connection_closed(&self, reason: CloseReason) {
+        self.0.connections.decrement(1);
+        self.0.disconnects[reason as usize].increment(1);
+    }
+
+    pub fn message_received(&self) {
+        self.0.messages_received.increment(1);
+    }
+
+    /// One event fanned out: `receivers` members were queued `bytes` each, in `took`.
+    pub fn fanned_out(&self, receivers: usize, bytes: usize, took: Duration) {
+        let receivers = receivers as u64;
+        self.0.deliveries.increment(receivers);
+        self.0
+            .delivered_bytes
+            .increment(receivers.saturating_mul(bytes as u64));
+        self.0.fanouts.record(took.as_secs_f64());
+    }
+
+    pub fn dropped(&self, reason: Dropped, events: u64) {
+        self.0.dropped[reason as usize].increment(events);
+    }
+
+    /// The Redis side's handles.
+    pub fn broker(&self) -> &Broker {
+        &self.0.broker
+    }
+
+    /// Sets the gauges read off the registry: open rooms, and with Redis whether it is up.
+    pub fn observe_registry(&self, rooms: usize, redis_up: Option<bool>) {
+        self.0.rooms.set(rooms as f64);
+        if let Some(up) = redis_up {
+            self.0.broker.up.set(if up { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Everything in Prometheus's text format, after sampling the process and the runtime;
+    /// `None` with the listener off.
+    pub fn render(&self) -> Option<String> {
+        let exporter = self.0.exporter.as_ref()?;
+        metrics::with_local_recorder(&exporter.recorder, || exporter.process.collect());
+        if let Ok(mut runtime) = exporter.runtime.lock() {
+            runtime.sample();
+        }
+        Some(exporter.handle.render())
+    }
+
+    fn upkeep(&self) {
+        if let Some(exporter) = &self.0.exporter {
+            exporter.handle.run_upkeep();
+        }
+    }
+}
+
+impl Handles {
+    /// The handles, registered with `recorder`; the exporter is set by the caller.
+    fn register(recorder: &dyn Recorder) -> Self {
+        metrics::with_local_recorder(recorder, || {
+            describe();
+            metrics::gauge!(
+                "webchat_build_info",
+                "service" => "chat",
+                "version" => env!("CARGO_PKG_VERSION"),
+                "commit" => option_env!("WEBCHAT_COMMIT").unwrap_or("unknown"),
+            )
+            .set(1.0);
+            Self {
+                exporter: None,
+                connections: metrics::gauge!("webchat_chat_connections"),
+                handshakes: Handshake::ALL
+                    .iter()
+                    .map(|r| metrics::counter!("webchat_chat_handshakes_total", "result" => r.label()))
+                    .collect(),
+                disconnects: CloseReason::ALL
+                    .iter()
+                    .map(|r| {
+                        metrics::counter!("webchat_chat_disconnects_total", "reason" => r.label())
+                    })
+                    .collect(),
+                messages_received: metrics::counter!("webchat_chat_messages_received_total"),
+                deliveries: metrics::counter!("webchat_chat_deliveries_total"),
+                delivered_bytes: metrics::counter!("webchat_chat_delivered_bytes_total"),
+                fanouts: metrics::histogram!("webchat_chat_fanout_duration_seconds"),
+                dropped: Dropped::ALL
+                    .iter()
+                    .map(|r| {
+                        metrics::counter!("webchat_chat_events_dropped_total", "reason" => r.label())
+                    })
+                    .collect(),
+                rooms: metrics::gauge!("webchat_chat_rooms"),
+                broker: Broker {
+                    published: metrics::counter!("webchat_chat_broker_published_total"),
+                    received: metrics::counter!("webchat_chat_broker_received_total"),
+                    lag: metrics::histogram!("webchat_chat_broker_lag_seconds"),
+                    errors: metrics::counter!("webchat_chat_broker_errors_total"),
+                    reconnects: metrics::counter!("webchat_chat_broker_reconnects_total"),
+                    replicas_alive: metrics::gauge!("webchat_chat_broker_replicas_alive"),
+                    up: metrics::gauge!("webchat_chat_broker_up"),
+                },
+            }
+        })
+    }
+}
+
+/// The `# HELP` lines.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        "webchat_build_info",
+        "Always 1; the labels say which build runs."
+    );
+    describe_gauge!(
+        "webchat_chat_connections",
+        "Open WebSocket connections (admitted, not yet closed)."
+    );
+    describe_counter!(
+        "webchat_chat_handshakes_total",
+        "WebSocket handshakes to /ws by result."
+    );
+    describe_counter!(
+        "webchat_chat_disconnects_total",
+        "Closed connections by reason (the close code sent, or the client's close)."
+    );
+    describe_counter!(
+        "webchat_chat_messages_received_total",
+        "Chat messages accepted from clients."
+    );
+    describe_counter!(
+        "webchat_chat_deliveries_total",
+        "Events queued to members (one per member per event)."
+    );
+    describe_counter!(
+        "webchat_chat_delivered_bytes_total",
+        Unit::Bytes,
+        "Bytes of the events queued to members."
+    );
+    describe_histogram!(
+        "webchat_chat_fanout_duration_seconds",
+        Unit::Seconds,
+        "Time to queue one event to every local member of its room."
+    );
+    describe_counter!(
+        "webchat_chat_events_dropped_total",
+        "Events that did not reach a member, by reason."
+    );
+    describe_gauge!("webchat_chat_rooms", "Open rooms on this process.");
+    describe_counter!(
+        "webchat_chat_broker_published_total",
+        "Messages published to Redis room channels."
+    );
+    describe_counter!(
+        "webchat_chat_broker_received_total",
+        "Messages received from Redis room channels."
+    );
+    describe_histogram!(
+        "webchat_chat_broker_lag_seconds",
+        Unit::Seconds,
+        "From a replica's publish to this replica's receipt."
+    );
+    describe_counter!(
+        "webchat_chat_broker_errors_total",
+        "Errors on the connection to Redis."
+    );
+    describe_counter!(
+        "webchat_chat_broker_reconnects_total",
+        "Reconnections to Redis."
+    );
+    describe_gauge!(
+        "webchat_chat_broker_replicas_alive",
+        "Chat replicas alive in Redis at the last heartbeat, this one included."
+    );
+    describe_gauge!(
+        "webchat_chat_broker_up",
+        "1 while rooms are shared through Redis, 0 while this replica runs without it."
+    );
+}
+
+impl Runtime {
+    fn register(runtime: &tokio::runtime::Handle) -> Self {
+        use metrics::{describe_counter, describe_gauge};
+        describe_gauge!("webchat_runtime_workers", "Tokio worker threads.");
+        describe_gauge!("webchat_runtime_alive_tasks", "Tokio tasks alive.");
+        describe_gauge!(
+            "webchat_runtime_global_queue_depth",
+            "Tasks waiting in Tokio's global queue."
+        );
+        describe_gauge!(
+            "webchat_runtime_busy_ratio",
+            "Share of the workers' time spent running tasks since the previous scrape (0 to 1)."
+        );
+        describe_counter!(
+            "webchat_runtime_worker_parks_total",
+            "Times a Tokio worker had nothing to do and parked."
+        );
+        let mut intervals = tokio_metrics::RuntimeMonitor::new(runtime).intervals();
+        // The first interval runs from the runtime's start: begin counting from now.
+        let _ = intervals.next();
+        Self {
+            intervals,
+            workers: metrics::gauge!("webchat_runtime_workers"),
+            alive_tasks: metrics::gauge!("webchat_runtime_alive_tasks"),
+            global_queue_depth: metrics::gauge!("webchat_runtime_global_queue_depth"),
+            busy_ratio: metrics::gauge!("webchat_runtime_busy_ratio"),
+            parks: metrics::counter!("webchat_runtime_worker_parks_total"),
+        }
+    }
+
+    fn sample(&mut self) {
+        let Some(interval) = self.intervals.next() else {
+            return;
+        };
+        self.workers.set(interval.workers_count as f64);
+        self.alive_tasks.set(interval.live_tasks_count as f64);
+        self.global_queue_depth
+            .set(interval.global_queue_depth as f64);
+        let capacity = interval.elapsed.as_secs_f64() * interval.workers_count as f64;
+        if capacity > 0.0 {
+            self.busy_ratio
+                .set((interval.total_busy_duration.as_secs_f64() / capacity).min(1.0));
+        }
+        self.parks.increment(interval.total_park_count);
+    }
+}
+
+/// Binds the metrics listener: a std socket made non-blocking, so that it can be bound before
+/// the server runs and its error reported at start-up.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener)
+}
+
+/// Answers `GET /metrics` on `listener` until `stopping` is cancelled. `observe` runs before each
+/// rendering, to set the gauges that are read off something else (the room registry).
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    observe: impl Fn(&Metrics) + Send + Sync + 'static,
+    stopping: CancellationToken,
+) {
+    let observe = Arc::new(observe);
+    let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
+    loop {
+        let stream = tokio::select! {
+            () = stopping.cancelled() => return,
+            _ = upkeep.tick() => {
+                metrics.upkeep();
+                continue;
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "metrics listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (metrics, observe) = (metrics.clone(), observe.clone());
+        let service = service_fn(move |request: Request<Incoming>| {
+            let (metrics, observe) = (metrics.clone(), observe.clone());
+            async move { Ok::<_, Infallible>(answer(&request, &metrics, &*observe)) }
+        });
+        tokio::spawn(async move {
+            if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%error, "metrics listener: connection failed");
+            }
+        });
+    }
+}
+
+fn answer<B>(
+    request: &Request<B>,
+    metrics: &Metrics,
+    observe: &(dyn Fn(&Metrics) + Send + Sync),
+) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&Method::GET | &Method::HEAD, PATH) => {
+            observe(metrics);
+            let text = metrics.render().unwrap_or_default();
+            (StatusCode::OK, CONTENT_TYPE, text)
+        }
+        (_, PATH) => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            "use GET\n".to_owned(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            format!("not found: metrics are at {PATH}\n"),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counts_show_up_under_their_names_and_labels_only_from_fixed_lists() {
+        let metrics = Metrics::new(true).unwrap();
+        metrics.handshake(Handshake::Ok);
+        metrics.handshake(Handshake::BadTicket);
+        metrics.connection_opened();
+        metrics.connection_closed(CloseReason::TooSlow);
+        metrics.fanned_out(1000, 60, Duration::from_micros(300));
+        metrics.dropped(Dropped::SlowConsumer, 1);
+        metrics.observe_registry(3, Some(true));
+
+        let text = metrics.render().unwrap();
+
+        for line in [
+            "webchat_chat_handshakes_total{result=\"ok\"} 1",
+            "webchat_chat_handshakes_total{result=\"bad_ticket\"} 1",
+            "webchat_chat_handshakes_total{result=\"timeout\"} 0",
+            "webchat_chat_connections 0",
+            "webchat_chat_disconnects_total{reason=\"slow_consumer\"} 1",
+            "webchat_chat_deliveries_total 1000",
+            "webchat_chat_delivered_bytes_total 60000",
+            "webchat_chat_fanout_duration_seconds_bucket{le=\"0.0005\"} 1",
+            "webchat_chat_fanout_duration_seconds_count 1",
+            "webchat_chat_events_dropped_total{reason=\"slow_consumer\"} 1",
+            "webchat_chat_rooms 3",
+            "webchat_chat_broker_up 1",
+            "webchat_runtime_workers ",
+            "webchat_process_resident_memory_bytes ",
+            "webchat_process_open_fds ",
+            "webchat_process_cpu_seconds_total ",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from:\n{text}");
+        }
+        assert!(text.contains("webchat_build_info{service=\"chat\",version=\""));
+    }
+
+    #[tokio::test]
+    async fn with_the_listener_off_nothing_is_kept() {
+        let metrics = Metrics::new(false).unwrap();
+        metrics.fanned_out(10, 10, Duration::from_micros(1));
+        assert!(!metrics.enabled());
+        assert_eq!(metrics.render(), None);
+    }
+
+    #[test]
+    fn every_close_reason_has_its_own_label_in_order() {
+        for (i, reason) in CloseReason::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i, "{reason:?}");
+        }
+        for (i, result) in Handshake::ALL.iter().enumerate() {
+            assert_eq!(*result as usize, i, "{result:?}");
+        }
+        for (i, reason) in Dropped::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i, "{reason:?}");
+        }
+    }
+}
