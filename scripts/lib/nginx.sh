@@ -6,7 +6,7 @@
 # The variables nginx/default.conf.template uses; nginx/Dockerfile lets the image substitute
 # exactly these (NGINX_ENVSUBST_FILTER), so nginx's own `$variables` pass through untouched.
 NGINX_TEMPLATE_VARS=(NGINX_LISTEN NGINX_RESOLVER NGINX_ACCESS_LOG NGINX_UPSTREAMS WEBSITE_UPSTREAM CHAT_UPSTREAM
-  NGINX_WS_PER_ADDRESS NGINX_ACCOUNT_RATE NGINX_ACCOUNT_BURST NGINX_TICKET_RATE NGINX_TICKET_BURST)
+  NGINX_STATUS_LISTEN NGINX_WS_PER_ADDRESS NGINX_ACCOUNT_RATE NGINX_ACCOUNT_BURST NGINX_TICKET_RATE NGINX_TICKET_BURST)
 
 # The abuse limits' defaults, the same as docker-compose.yml's (a static test compares them).
 NGINX_LIMIT_DEFAULTS=(NGINX_WS_PER_ADDRESS=100 NGINX_ACCOUNT_RATE=30r/m NGINX_ACCOUNT_BURST=20
@@ -120,7 +120,7 @@ nginx_start_for_chat_bench() {
   # No website behind it: only /ws is measured (port 9, "discard", is never listened on here).
   nginx_native_upstreams 9 "$bench_chat_ports"
   NGINX_LISTEN="127.0.0.1:$BENCH_NGINX_PORT" NGINX_RESOLVER=127.0.0.1 NGINX_ACCESS_LOG="$dir/access.log" \
-    NGINX_WS_PER_ADDRESS=20000 nginx_render_template "$dir/default.conf"
+    NGINX_STATUS_LISTEN="127.0.0.1:$(free_port)" NGINX_WS_PER_ADDRESS=20000 nginx_render_template "$dir/default.conf"
   nginx_write_main_conf "$dir" "$dir/default.conf"
   nginx_test_conf "$dir"
   nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &

@@ -7,6 +7,7 @@ connecting as root, health-ordered start-up, one shared JWT secret, every settin
 in .env.example, and the `scale` profile: Redis for the chat replicas, only when asked for.
 """
 
+import json
 import re
 import subprocess
 import sys
@@ -21,6 +22,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 VENV_BIN = Path(sys.executable).parent
 SERVICES = {"website", "chat", "db", "nginx"}  # the assignment's four: `docker compose up`
 SCALE_PROFILE = {"redis"}  # added by `docker compose --profile scale up`
+MONITORING_PROFILE = {"prometheus", "grafana", "nginx-exporter"}  # `--profile monitoring`
+MONITORING = ROOT / "monitoring"
 INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}")
 
 
@@ -67,6 +70,8 @@ def test_the_default_is_the_assignments_four_services_and_the_scale_profile_adds
     assert enabled_services(compose) == SERVICES
     assert enabled_services(compose, "scale") == SERVICES | SCALE_PROFILE
     assert compose["services"]["redis"]["profiles"] == ["scale"]
+    assert enabled_services(compose, "monitoring") == SERVICES | MONITORING_PROFILE
+    assert enabled_services(compose, "scale", "monitoring") == SERVICES | SCALE_PROFILE | MONITORING_PROFILE
 
 
 def test_the_four_services_are_each_built_from_their_own_dockerfile(compose):
@@ -80,8 +85,62 @@ def test_the_four_services_are_each_built_from_their_own_dockerfile(compose):
 
 def test_only_nginx_publishes_a_port_and_only_one(compose):
     publishing = {name for name, service in compose["services"].items() if service.get("ports")}
-    assert publishing == {"nginx"}
+    assert publishing & enabled_services(compose) == {"nginx"}
     assert compose["services"]["nginx"]["ports"] == ["${HTTP_BIND:-127.0.0.1}:${HTTP_PORT:-8080}:80"]
+
+
+def test_the_monitoring_profile_publishes_prometheus_and_grafana_on_this_machine_only(compose):
+    publishing = {name: service["ports"] for name, service in compose["services"].items() if service.get("ports")}
+    assert publishing.keys() - {"nginx"} == {"prometheus", "grafana"}
+    assert publishing["prometheus"] == ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]
+    assert publishing["grafana"] == ["127.0.0.1:${GRAFANA_PORT:-3000}:3000"]
+    for name in MONITORING_PROFILE:
+        service = compose["services"][name]
+        assert service["profiles"] == ["monitoring"], name
+        assert service["networks"] == ["edge"], name
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", service["image"]), f"{name}: pin the image's version"
+
+
+def test_prometheus_finds_every_replica_by_dns_on_the_ports_the_services_serve_metrics(compose):
+    config = yaml.safe_load((MONITORING / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    environment = {name: compose["services"][name]["environment"] for name in ("website", "chat")}
+    for job, variable in (("website", "WEBSITE_METRICS_ADDR"), ("chat", "CHAT_METRICS_ADDR")):
+        (sd,) = jobs[job]["dns_sd_configs"]
+        assert sd["names"] == [job] and sd["type"] == "A", job
+        assert environment[job][variable] == f"0.0.0.0:{sd['port']}", job
+        assert "static_configs" not in jobs[job], "--scale needs no edit"
+    (exporter,) = jobs["nginx"]["dns_sd_configs"]
+    assert exporter["names"] == ["nginx-exporter"]
+    nginx_status = compose["services"]["nginx"]["environment"]["NGINX_STATUS_LISTEN"]
+    assert compose["services"]["nginx-exporter"]["command"] == [f"--nginx.scrape-uri=http://nginx:{nginx_status}/stub_status"]
+    # The configuration and the rules it names are the repository's files.
+    mounts = dict(volume.split(":")[:2] for volume in compose["services"]["prometheus"]["volumes"] if volume.startswith("./"))
+    assert mounts["./monitoring/prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    for rules in config["rule_files"]:
+        assert rules in mounts.values() and (ROOT / next(k for k, v in mounts.items() if v == rules)).is_file()
+
+
+def test_grafana_gets_its_data_source_and_dashboards_from_the_repository(compose):
+    grafana = compose["services"]["grafana"]
+    mounts = dict(volume.split(":")[:2] for volume in grafana["volumes"] if volume.startswith("./"))
+    provisioning = ROOT / "monitoring" / "grafana" / "provisioning"
+    assert mounts["./monitoring/grafana/provisioning"] == "/etc/grafana/provisioning"
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert source["url"] == "http://prometheus:9090" and source["uid"] == "prometheus"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "webchat.yml").read_text())["providers"]
+    assert mounts["./monitoring/grafana/dashboards"] == provider["options"]["path"]
+    dashboards = list((MONITORING / "grafana" / "dashboards").glob("*.json"))
+    assert dashboards
+    for path in dashboards:
+        dashboard = json.loads(path.read_text())
+        targets = [t for p in dashboard["panels"] for t in p.get("targets", [])]
+        assert targets, path.name
+        for target in targets:
+            assert target["datasource"]["uid"] == source["uid"]
+            # Each query is named for what it shows, not A, B, C.
+            assert re.fullmatch(r"[a-z][a-z0-9_]{5,}", target["refId"]), target["refId"]
+        assert len({t["refId"] for t in targets}) == len(targets), "query names are unique"
 
 
 def test_mongodb_keeps_its_data_in_the_dump_folder(compose):

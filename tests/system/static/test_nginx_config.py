@@ -22,6 +22,7 @@ COMPOSE_VALUES = {
     "NGINX_UPSTREAMS": "# none: Docker's DNS answers website and chat with every replica",
     "WEBSITE_UPSTREAM": "website:8000",
     "CHAT_UPSTREAM": "chat:9000",
+    "NGINX_STATUS_LISTEN": "8081",
 }
 # The native stack's replicas: (website ports, chat ports).
 ONE_EACH = ([18000], [19000])
@@ -45,6 +46,7 @@ def native_values(tmp: Path, replicas=ONE_EACH) -> dict:
         "NGINX_UPSTREAMS": upstreams,
         "WEBSITE_UPSTREAM": website_upstream,
         "CHAT_UPSTREAM": chat_upstream,
+        "NGINX_STATUS_LISTEN": "127.0.0.1:18081",
     }
 
 
