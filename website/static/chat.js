@@ -243,7 +243,7 @@
     1008: "chat_close_policy",
     1009: "chat_close_too_big",
     4000: "chat_close_idle",
-    4004: "chat_room_deleted",
+    4004: "chat_close_room_deleted",
     4008: "chat_close_too_slow",
   };
 
