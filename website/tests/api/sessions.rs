@@ -121,17 +121,25 @@ async fn a_session_older_than_the_absolute_limit_is_refused() {
     let response = app.get("/search").await;
 
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&response), "/login");
+    assert_eq!(location(&response), "/login?next=%2Fsearch");
 }
 
 #[tokio::test]
 async fn pages_that_need_login_send_visitors_to_the_login_page() {
     let app = TestApp::spawn().await;
     let room = "0123456789abcdef01234567";
-    for path in ["/search", "/search?q=abcdefgh", &format!("/rooms/{room}")] {
+    // The page asked for comes back after login (the login form carries it on as `next`).
+    for (path, next) in [
+        ("/search", "%2Fsearch"),
+        ("/search?q=abcdefgh", "%2Fsearch%3Fq%3Dabcdefgh"),
+        (
+            &format!("/rooms/{room}"),
+            "%2Frooms%2F0123456789abcdef01234567",
+        ),
+    ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
-        assert_eq!(location(&response), "/login", "{path}");
+        assert_eq!(location(&response), format!("/login?next={next}"), "{path}");
     }
     let create = app.post_form("/rooms", &[("title", "sneaky")]).await;
     assert_eq!(create.status(), StatusCode::SEE_OTHER);
