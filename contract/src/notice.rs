@@ -101,7 +101,7 @@ impl NoticeVerifier {
         }
     }
 
-    /// Checks the signature, algorithm, expiry, issuer, audience and lifetime, and that the
+    /// Checks the signature, algorithm, expiry, issuer, audience, lifetime and `nbf`, and that the
     /// notice names `room_id` (the room in the request's path).
     pub fn verify(&self, token: &str, room_id: &str) -> Result<NoticeClaims, NoticeError> {
         let claims: NoticeClaims = ticket::decode(token, &self.key, &self.validation)?;

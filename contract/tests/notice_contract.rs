@@ -112,6 +112,11 @@ fn every_forged_stale_or_misdirected_notice_is_refused() {
             |e| matches!(e, NoticeError::Token(TicketError::IssuedInTheFuture)),
         ),
         (
+            "not valid yet (nbf in the future)",
+            with(|c| c["nbf"] = json!(now() + 60)),
+            |e| matches!(e, NoticeError::Token(TicketError::NotYetValid)),
+        ),
+        (
             "without a room",
             with(|c| {
                 c.as_object_mut().unwrap().remove("room_id");

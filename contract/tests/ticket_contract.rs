@@ -120,6 +120,14 @@ fn a_ticket_expired_within_the_leeway_still_opens_the_chat() {
 }
 
 #[test]
+fn a_ticket_whose_nbf_has_passed_or_is_within_the_leeway_opens_the_chat() {
+    for nbf in [now() - 10, now() + 2] {
+        let token = with(|c| c["nbf"] = json!(nbf));
+        assert!(verifier().verify(&token).is_ok(), "nbf {nbf} was refused");
+    }
+}
+
+#[test]
 fn every_refusal_of_the_contract() {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let unsigned = format!(
@@ -175,6 +183,16 @@ fn every_refusal_of_the_contract() {
                 c["exp"] = json!(now + 60);
             }),
             "IssuedInTheFuture",
+        ),
+        (
+            "not valid before a minute from now (nbf)",
+            with(|c| c["nbf"] = json!(now + 60)),
+            "NotYetValid",
+        ),
+        (
+            "with nbf as a string",
+            with(|c| c["nbf"] = json!("soon")),
+            "Malformed",
         ),
         (
             "with iat as a string",

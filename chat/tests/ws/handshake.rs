@@ -185,6 +185,14 @@ async fn tickets_that_break_the_contract_get_401() {
                 SECRET.as_bytes(),
             ),
         ),
+        (
+            "nbf a minute ahead",
+            jwt_by_hand(
+                &hs256_header(),
+                &with(&|c| c["nbf"] = json!(now + 60)),
+                SECRET.as_bytes(),
+            ),
+        ),
         ("not a JWT", "not-a-jwt".to_owned()),
     ];
     for (what, token) in cases {
