@@ -1,8 +1,10 @@
 """nginx's access log: one JSON line per request, with timing, and never a ticket."""
 
 import json
+import socket
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from test_chat import next_event, open_chat, ticket
 
@@ -67,3 +69,24 @@ def test_a_websocket_is_logged_as_an_upgrade_without_its_ticket(member, base_url
     for log in ("nginx-access.log", "nginx-error.log"):
         text = (stack_logs / log).read_text()
         assert token not in text and token.split(".")[2] not in text, f"the ticket leaked into {log}"
+
+
+def test_the_log_stays_valid_json_for_request_lines_that_are_not_utf8(base_url, stack_logs):
+    marker = f"raw-bytes-{uuid.uuid4().hex}"
+    address = urlsplit(base_url)
+    requests = [
+        b"GET /%FF%FE HTTP/1.1\r\nHost: x\r\nUser-Agent: " + marker.encode() + b"\r\n\r\n",
+        b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\nUser-Agent: " + marker.encode() + b"\r\n\r\n",
+        b"GET /ok HTTP/1.1\r\nHost: x\r\nUser-Agent: \xc3\x28" + marker.encode() + b"\r\n\r\n",
+        b"\xff\xfe / HTTP/1.1\r\n\r\n",
+    ]
+    for raw in requests:
+        with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+            connection.sendall(raw)
+            connection.recv(4096)
+
+    wait_for_line(stack_logs, lambda e: e["uri"] == "/ok" and e["user_agent"] == "(not UTF-8)")
+    for line in (stack_logs / "nginx-access.log").read_bytes().splitlines():
+        json.loads(line.decode("utf-8"))  # strict: raises on a byte that is not UTF-8
+    logged = [e for e in read_log(stack_logs) if e["user_agent"] == marker]
+    assert [e["uri"] for e in logged] == ["(not UTF-8)", "(not UTF-8)"]

@@ -52,11 +52,14 @@ fn has_control_chars(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-/// Whether `c` overrides or isolates the direction of the text around it (U+202A–U+202E,
-/// U+2066–U+2069). In a title it can make the rest of a list line read backwards, or make one
-/// room's title look like another's.
+/// Whether `c` is one of Unicode's `Bidi_Control` characters: the marks (U+061C, U+200E,
+/// U+200F), embeddings and overrides (U+202A–U+202E) and isolates (U+2066–U+2069). In a title
+/// they make the rest of a line read backwards, or one room's title look like another's.
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Whether `c` shows nothing by itself: white space, and the format and filler characters that

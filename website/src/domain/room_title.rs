@@ -69,6 +69,9 @@ mod tests {
             "left\u{202A}to right",
             "isolated\u{2066}text\u{2069}",
             "first strong\u{2068}",
+            "marked\u{200E}left to right",
+            "marked\u{200F}right to left",
+            "arabic letter\u{061C}mark",
         ] {
             assert!(
                 matches!(

@@ -1,4 +1,5 @@
-//! `GET /lang/{code}?next=/path`: remember the chosen language in a cookie and go back.
+//! `GET /lang/{code}?next=/path`: remember the chosen language in a cookie and go back (`next`
+//! by the rules of `ReturnPath`: anything else goes home).
 
 use axum::extract::{Path, Query, State};
 use axum::http::header::SET_COOKIE;
@@ -6,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::cookie::{Cookie, SameSite};
 
+use crate::domain::ReturnPath;
 use crate::error::AppError;
 use crate::i18n::{LANG_COOKIE, Lang};
 use crate::settings::Settings;
@@ -15,22 +17,6 @@ const ONE_YEAR: time::Duration = time::Duration::days(365);
 #[derive(Deserialize)]
 pub struct Next {
     next: Option<String>,
-}
-
-/// Only a path on this site: `/x` but not `//evil.example` or `/\evil.example`, which browsers
-/// read as another host.
-fn local_path(next: Option<&str>) -> &str {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.starts_with("/\\")
-                && !path.chars().any(char::is_control) =>
-        {
-            path
-        }
-        _ => "/",
-    }
 }
 
 pub async fn switch_language(
@@ -46,16 +32,25 @@ pub async fn switch_language(
         .http_only(true)
         .secure(settings.cookie_secure)
         .build();
-    let target = local_path(query.next.as_deref());
-    Ok(([(SET_COOKIE, cookie.to_string())], Redirect::to(target)).into_response())
+    let target = ReturnPath::or_home(query.next.as_deref());
+    Ok((
+        [(SET_COOKIE, cookie.to_string())],
+        Redirect::to(target.as_str()),
+    )
+        .into_response())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::local_path;
+    use crate::domain::ReturnPath;
+
+    fn local_path(next: Option<&str>) -> String {
+        ReturnPath::or_home(next).as_str().to_owned()
+    }
 
     #[test]
-    fn only_local_paths_are_followed() {
+    fn only_local_paths_of_at_most_512_bytes_are_followed() {
+        let long = format!("/{}", "a".repeat(4000));
         let cases = [
             (Some("/search?q=abcdef"), "/search?q=abcdef"),
             (Some("/"), "/"),
@@ -64,6 +59,7 @@ mod tests {
             (Some("https://evil.example"), "/"),
             (Some("evil"), "/"),
             (Some("/a\r\nSet-Cookie: x=1"), "/"),
+            (Some(&long), "/"),
             (None, "/"),
         ];
         for (next, expected) in cases {

@@ -121,6 +121,29 @@ async fn an_email_registered_in_any_letter_case_is_taken() {
 }
 
 #[tokio::test]
+async fn an_email_spelled_with_look_alike_or_invisible_characters_is_not_a_second_account() {
+    let app = TestApp::spawn().await;
+    app.signed_up_browser("ann@example.org").await;
+
+    let fullwidth = app
+        .new_browser()
+        .register("ａｎｎ@example.org", PASSWORD)
+        .await;
+    assert_eq!(
+        fullwidth.status(),
+        StatusCode::CONFLICT,
+        "fullwidth letters"
+    );
+    for (email, why) in [
+        ("an\u{200B}n@example.org", "a zero-width space"),
+        ("\u{0430}nn@example.org", "a Cyrillic а"),
+    ] {
+        let response = app.new_browser().register(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+    }
+}
+
+#[tokio::test]
 async fn logging_in_with_any_letter_case_of_the_email_works() {
     let app = TestApp::spawn().await;
     app.signed_up_browser("a@x.io").await;

@@ -288,6 +288,23 @@ async fn the_language_switch_only_returns_to_local_pages() {
 }
 
 #[tokio::test]
+async fn a_language_switch_with_an_overlong_next_goes_home() {
+    let app = TestApp::spawn().await;
+    let next = format!("/{}", "a".repeat(4000));
+
+    let response = app
+        .client
+        .get(app.url("/lang/en"))
+        .query(&[("next", next.as_str())])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+}
+
+#[tokio::test]
 async fn the_lang_cookie_alone_never_creates_a_session() {
     let app = TestApp::spawn().await;
     let response = app

@@ -110,6 +110,23 @@ async fn room_titles_are_one_line_without_control_characters() {
 }
 
 #[tokio::test]
+async fn room_titles_with_an_invisible_direction_mark_are_refused() {
+    let app = TestApp::spawn().await;
+    let me = app.signed_up_browser("marks@example.org").await;
+
+    for (title, why) in [
+        ("left\u{200E}mark", "a left-to-right mark"),
+        ("right\u{200F}mark", "a right-to-left mark"),
+        ("arabic\u{061C}mark", "an Arabic letter mark"),
+    ] {
+        let response = me.create_room(title).await;
+
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+    }
+    assert!(me.my_rooms().await.is_empty(), "no room was created");
+}
+
+#[tokio::test]
 async fn deleting_my_own_room_removes_it() {
     let app = TestApp::spawn().await;
     let me = app.signed_up_browser("del@example.org").await;
