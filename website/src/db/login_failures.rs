@@ -47,7 +47,7 @@ impl Db {
         if failures.is_empty() {
             return Ok(());
         }
-        self.bounded(self.login_failures().insert_many(failures))
+        self.bounded(self.login_failures.insert_many(failures))
             .await?;
         Ok(())
     }
@@ -55,13 +55,13 @@ impl Db {
     /// How many failures against `key` still count, stopping at `up_to` (more makes no difference).
     pub async fn count_login_failures(&self, key: &str, up_to: u64) -> Result<u64, DbError> {
         let counting = doc! { "key": key, "expires_at": { "$gt": DateTime::now() } };
-        self.bounded(self.login_failures().count_documents(counting).limit(up_to))
+        self.bounded(self.login_failures.count_documents(counting).limit(up_to))
             .await
     }
 
     /// Forgets every failure against `key`.
     pub async fn delete_login_failures(&self, key: &str) -> Result<(), DbError> {
-        self.bounded(self.login_failures().delete_many(doc! { "key": key }))
+        self.bounded(self.login_failures.delete_many(doc! { "key": key }))
             .await?;
         Ok(())
     }

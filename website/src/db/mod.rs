@@ -5,6 +5,7 @@
 
 mod error;
 pub mod login_failures;
+mod object_id_filter;
 pub mod rooms;
 pub mod schema;
 pub mod sessions;
@@ -22,6 +23,7 @@ use crate::metrics::Metrics;
 
 pub use error::DbError;
 pub use login_failures::LoginFailureDoc;
+pub use object_id_filter::ObjectIdFilter;
 pub use rooms::RoomDoc;
 pub use sessions::{MongoSessionStore, SessionDoc};
 pub use users::UserDoc;
@@ -36,6 +38,8 @@ pub struct Db {
     login_failures: Collection<LoginFailureDoc>,
     /// `MONGODB_TIMEOUT_SECS`: how long a session or throttle query may take in all.
     timeout: Duration,
+    /// How filters on ObjectId fields are written for this server ([`ObjectIdFilter`]).
+    object_id_filter: ObjectIdFilter,
 }
 
 impl Db {
@@ -53,12 +57,15 @@ impl Db {
         options.command_event_handler = metrics.mongodb_commands();
         let client = Client::with_options(options).context("creating the MongoDB client")?;
         warn_unless_schema_database(&config.mongodb_db)?;
-        let db = Self::new(client.database(&config.mongodb_db), config.mongodb_timeout);
+        let mut db = Self::new(client.database(&config.mongodb_db), config.mongodb_timeout);
 
         let deadline = tokio::time::Instant::now() + config.mongodb_startup_wait;
         loop {
             match db.ping().await {
-                Ok(()) => return Ok(db),
+                Ok(()) => {
+                    db.object_id_filter = db.detect_object_id_filter().await;
+                    return Ok(db);
+                }
                 Err(error) if tokio::time::Instant::now() < deadline => {
                     tracing::warn!(%error, "MongoDB is not reachable yet; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -87,7 +94,27 @@ impl Db {
             login_failures: database.collection(login_failures::COLLECTION),
             database,
             timeout,
+            object_id_filter: ObjectIdFilter::Equality,
         }
+    }
+
+    /// [`ObjectIdFilter`] for the server behind this handle, from `buildInfo.process`.
+    async fn detect_object_id_filter(&self) -> ObjectIdFilter {
+        let info = self
+            .bounded(self.database.run_command(doc! { "buildInfo": 1 }))
+            .await;
+        let process = info
+            .as_ref()
+            .ok()
+            .and_then(|info| info.get_str("process").ok());
+        let filter = ObjectIdFilter::for_process(process);
+        if filter != ObjectIdFilter::Equality {
+            tracing::warn!(
+                ?process,
+                "the MongoDB stand-in: ObjectId filters are written as a one-element $in"
+            );
+        }
+        filter
     }
 
     /// Runs `query` for at most `MONGODB_TIMEOUT_SECS` in all. The driver bounds finding a server
@@ -147,7 +174,12 @@ impl Db {
         }
         Ok(())
     }
+}
 
+/// What the integration tests read and change behind the website's back (feature `test-support`,
+/// which only the tests' own dependency on this crate turns on).
+#[cfg(feature = "test-support")]
+impl Db {
     pub fn users(&self) -> &Collection<UserDoc> {
         &self.users
     }
@@ -164,10 +196,12 @@ impl Db {
         &self.login_failures
     }
 
-    /// Drops the whole database: for tests that own a throwaway database.
-    pub async fn drop_database(&self) -> Result<(), DbError> {
-        self.database.drop().await?;
-        Ok(())
+    /// Removes an account and ends its sessions on every replica: a user deleted behind the
+    /// website's back.
+    pub async fn delete_user(&self, id: mongodb::bson::oid::ObjectId) -> Result<bool, DbError> {
+        let result = self.users.delete_one(doc! { "_id": id }).await?;
+        self.delete_sessions_of(id).await?;
+        Ok(result.deleted_count == 1)
     }
 }
 

@@ -49,19 +49,19 @@ impl Db {
             owner_email: owner_email.to_owned(),
             created_at: DateTime::now(),
         };
-        self.rooms().insert_one(&room).await?;
+        self.rooms.insert_one(&room).await?;
         Ok(room)
     }
 
     pub async fn find_room(&self, id: ObjectId) -> Result<Option<RoomDoc>, DbError> {
-        Ok(self.rooms().find_one(doc! { "_id": id }).await?)
+        Ok(self.rooms.find_one(doc! { "_id": id }).await?)
     }
 
     /// The owner's rooms, newest first (served by the `owner_created` index).
     pub async fn list_rooms_owned_by(&self, owner_id: ObjectId) -> Result<Vec<RoomDoc>, DbError> {
         let cursor = self
-            .rooms()
-            .find(doc! { "owner_id": one_of(owner_id) })
+            .rooms
+            .find(self.object_id_is("owner_id", owner_id))
             .sort(doc! { "created_at": -1, "_id": -1 })
             .limit(LIST_LIMIT)
             .await?;
@@ -75,10 +75,9 @@ impl Db {
         id: ObjectId,
         owner_id: ObjectId,
     ) -> Result<Deleted, DbError> {
-        let result = self
-            .rooms()
-            .delete_one(doc! { "_id": id, "owner_id": one_of(owner_id) })
-            .await?;
+        let mut owned = doc! { "_id": id };
+        owned.extend(self.object_id_is("owner_id", owner_id));
+        let result = self.rooms.delete_one(owned).await?;
         if result.deleted_count == 1 {
             return Ok(Deleted::Yes);
         }
@@ -105,7 +104,7 @@ impl Db {
 
         if let Some(phrase) = text_phrase(query.as_str()) {
             let cursor = self
-                .rooms()
+                .rooms
                 .find(doc! { "$text": { "$search": phrase } })
                 .sort(doc! { "created_at": -1 })
                 .limit(limit)
@@ -121,7 +120,7 @@ impl Db {
         // `i` folds case with Unicode rules: MongoDB's PCRE runs in UTF mode by default, so
         // "ланиро" finds "Планирование" and "ПРИВЕТ" finds "привет мир".
         let cursor = self
-            .rooms()
+            .rooms
             .find(doc! {
                 "title": { "$regex": escape_regex(query.as_str()), "$options": "i" }
             })
@@ -136,13 +135,6 @@ impl Db {
         rooms.truncate(SEARCH_LIMIT);
         Ok(rooms)
     }
-}
-
-/// `{$in: [id]}`: the same as equality to `id` for MongoDB, which plans a one-element `$in` as
-/// an equality match on the index. Written this way because the MongoDB stand-in the tests run on
-/// fails plain equality on ObjectId fields other than `_id`; this form is correct on both.
-fn one_of(id: ObjectId) -> mongodb::bson::Document {
-    doc! { "$in": [id] }
 }
 
 /// Whether `text` contains `part`, with letters compared without regard to case (Unicode

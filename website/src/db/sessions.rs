@@ -138,7 +138,7 @@ impl Db {
     /// Stores a new session; `false` when its id is taken already (nothing is overwritten).
     pub async fn insert_session(&self, session: &SessionDoc) -> Result<bool, DbError> {
         self.bounded(async {
-            match self.sessions().insert_one(session).await {
+            match self.sessions.insert_one(session).await {
                 Ok(_) => Ok(true),
                 Err(e) if is_duplicate_key(&e) => Ok(false),
                 Err(e) => Err(e),
@@ -150,29 +150,29 @@ impl Db {
     /// The session stored under `id`, unless it has expired.
     pub async fn find_live_session(&self, id: &str) -> Result<Option<SessionDoc>, DbError> {
         let live = doc! { "_id": id, "expires_at": { "$gt": DateTime::now() } };
-        self.bounded(self.sessions().find_one(live)).await
+        self.bounded(self.sessions.find_one(live)).await
     }
 
     /// Replaces a stored session that is still live. One that has ended meanwhile (logged out
     /// through another replica, expired) stays ended: a save never brings a session back.
     pub async fn update_live_session(&self, session: &SessionDoc) -> Result<(), DbError> {
         let live = doc! { "_id": &session.id, "expires_at": { "$gt": DateTime::now() } };
-        self.bounded(self.sessions().replace_one(live, session))
+        self.bounded(self.sessions.replace_one(live, session))
             .await?;
         Ok(())
     }
 
     pub async fn delete_session(&self, id: &str) -> Result<(), DbError> {
-        self.bounded(self.sessions().delete_one(doc! { "_id": id }))
+        self.bounded(self.sessions.delete_one(doc! { "_id": id }))
             .await?;
         Ok(())
     }
 
     /// Ends every session of a user, on every replica (each one's cache lets go within seconds).
+    #[cfg(feature = "test-support")]
     pub async fn delete_sessions_of(&self, user_id: ObjectId) -> Result<u64, DbError> {
-        // `$in`: see `rooms::one_of` (the stand-in's equality on ObjectId fields).
-        let of_user = doc! { "user_id": { "$in": [user_id] } };
-        let result = self.bounded(self.sessions().delete_many(of_user)).await?;
+        let of_user = self.object_id_is("user_id", user_id);
+        let result = self.bounded(self.sessions.delete_many(of_user)).await?;
         Ok(result.deleted_count)
     }
 

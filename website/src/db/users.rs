@@ -41,7 +41,7 @@ impl Db {
             password_hash,
             created_at: DateTime::now(),
         };
-        match self.users().insert_one(&user).await {
+        match self.users.insert_one(&user).await {
             Ok(_) => Ok(user),
             Err(e) if is_duplicate_key(&e) => Err(DbError::EmailTaken),
             Err(e) => Err(e.into()),
@@ -50,20 +50,12 @@ impl Db {
 
     pub async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserDoc>, DbError> {
         Ok(self
-            .users()
+            .users
             .find_one(doc! { "email": email.as_str() })
             .await?)
     }
 
     pub async fn find_user_by_id(&self, id: ObjectId) -> Result<Option<UserDoc>, DbError> {
-        Ok(self.users().find_one(doc! { "_id": id }).await?)
-    }
-
-    /// Removes an account and ends its sessions on every replica (used by tests to model a user
-    /// deleted behind the website's back).
-    pub async fn delete_user(&self, id: ObjectId) -> Result<bool, DbError> {
-        let result = self.users().delete_one(doc! { "_id": id }).await?;
-        self.delete_sessions_of(id).await?;
-        Ok(result.deleted_count == 1)
+        Ok(self.users.find_one(doc! { "_id": id }).await?)
     }
 }
