@@ -4,11 +4,14 @@
 //! that names the variable. Tests build [`Config`] directly instead of going through the
 //! environment.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use contract::Env;
 pub use contract::{ConfigError, Secret};
+
+/// `CHAT_ADDR` when unset.
+pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9000);
 
 /// Smallest `CHAT_SEND_QUEUE` accepted. A newcomer is queued its `welcome` and its own `joined`
 /// before its writer sends anything, and others joining or talking at the same moment add to
@@ -173,7 +176,7 @@ impl Config {
             ));
         }
         Ok(Self {
-            addr: env.parse_or("CHAT_ADDR", SocketAddr::from(([0, 0, 0, 0], 9000)))?,
+            addr: env.parse_or("CHAT_ADDR", DEFAULT_ADDR)?,
             jwt_secret,
             allowed_origins: env
                 .get("ALLOWED_ORIGINS")

@@ -1,72 +1,36 @@
-//! `chat healthcheck`: for a distroless image without curl. A WebSocket handshake without a
-//! ticket on 127.0.0.1:<port of CHAT_ADDR>/ws must be refused with HTTP 401 — proof that the
-//! server is up and checking tickets. Exit 0 on 401, 1 otherwise.
+//! `chat healthcheck`: a WebSocket handshake without a ticket on `/ws` must be refused with 401,
+//! proof that the server is up and checking tickets (the shared probe, `contract::healthcheck`,
+//! on the port of `CHAT_ADDR`).
 //!
-//! With `REDIS_URL` the 401 also says whether the replica shares its rooms through Redis right now
-//! (`chat-redis: up` / `down`). Down is reported on stderr as degraded, and the exit stays 0: the
-//! replica still serves the members connected to it, and failing every replica's check at once
-//! during a Redis outage would only make the orchestrator (or `scripts/stack`, which waits on this
-//! check when starting and during rolling restarts) hold back or restart healthy processes.
+//! With `REDIS_URL` that 401 also says whether rooms are shared through Redis right now
+//! ([`REDIS_HEADER`]). `down` is degraded and still healthy: the replica serves its own members,
+//! and failing every replica at once during a Redis outage would only make the orchestrator
+//! restart healthy processes (chat/README.md).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
-use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(3);
-/// The header `chat` sets on that 401 (`handshake::REDIS_HEADER`; the binary does not link the
-/// handshake module).
-const REDIS_HEADER: &str = "chat-redis";
+use chat::config::DEFAULT_ADDR;
+use chat::handshake::REDIS_HEADER;
+use contract::healthcheck::{Head, Probe, Verdict};
 
-pub fn probe() -> ExitCode {
-    let port = std::env::var("CHAT_ADDR")
-        .ok()
-        .and_then(|addr| addr.parse::<SocketAddr>().ok())
-        .map_or(9000, |addr| addr.port());
-    match answer(port) {
-        Ok((line, redis)) if line.split_whitespace().nth(1) == Some("401") => {
-            if redis.as_deref() == Some("down") {
-                eprintln!(
-                    "healthcheck: degraded: Redis unreachable, this replica's rooms are its own \
-                     until it is back"
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Ok((line, _)) => {
-            eprintln!("healthcheck: unexpected answer {line:?}");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("healthcheck: {error}");
-            ExitCode::FAILURE
-        }
+const PROBE: Probe = Probe {
+    addr_var: "CHAT_ADDR",
+    default_addr: DEFAULT_ADDR,
+    request: "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    judge,
+};
+
+fn judge(head: &Head) -> Verdict {
+    match (head.status, head.header(REDIS_HEADER)) {
+        (401, Some("down")) => Verdict::Degraded(
+            "Redis unreachable, this replica's rooms are its own until it is back".into(),
+        ),
+        (401, _) => Verdict::Healthy,
+        (status, _) => Verdict::Unhealthy(format!("a handshake without a ticket got {status}")),
     }
 }
 
-/// The status line, and the value of the Redis header if there is one.
-fn answer(port: u16) -> std::io::Result<(String, Option<String>)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    write!(
-        stream,
-        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )?;
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status)?;
-    let mut redis = None;
-    let mut line = String::new();
-    while reader.read_line(&mut line)? > 0 && !line.trim().is_empty() {
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case(REDIS_HEADER)
-        {
-            redis = Some(value.trim().to_owned());
-        }
-        line.clear();
-    }
-    Ok((status.trim_end().to_owned(), redis))
+pub fn run() -> ExitCode {
+    PROBE.run()
 }

@@ -10,7 +10,7 @@ mod healthcheck;
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return healthcheck::probe();
+        return healthcheck::run();
     }
     tracing_subscriber::fmt()
         .with_env_filter(

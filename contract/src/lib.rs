@@ -3,11 +3,14 @@
 //! The website issues a short-lived signed ticket and the chat service verifies it with the same
 //! secret; the one request between them, the room-deleted notice, is signed the same way.
 //! Everything both sides must agree on for that to work lives here, and nothing else does. This
-//! crate does no I/O of its own besides reading the environment (and waiting for the stop signal).
+//! crate does no I/O of its own besides reading the environment, waiting for the stop signal and
+//! the `healthcheck` command's one request.
 
 /// Reading settings from the environment: one rule for empty values and errors that name the
 /// variable.
 pub mod env;
+/// `website healthcheck` and `chat healthcheck`: one probe, judged by each service.
+pub mod healthcheck;
 /// The room-deleted notice the website sends the chat: its token and its path.
 pub mod notice;
 /// `JWT_SECRET`: the HS256 key shared by both services, with its one length rule.

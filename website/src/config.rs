@@ -3,11 +3,14 @@
 //! Every variable has a documented default except `JWT_SECRET`, which is required; errors name the
 //! variable so a failed start says exactly what to fix.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use contract::Env;
 pub use contract::{ConfigError, Redacted, Secret};
+
+/// `WEBSITE_ADDR` when unset.
+pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8000);
 
 /// Everything the website needs to run; tests build it directly.
 #[derive(Debug, Clone)]
@@ -79,7 +82,7 @@ impl Config {
             ));
         }
         Ok(Self {
-            addr: env.parse_or("WEBSITE_ADDR", SocketAddr::from(([0, 0, 0, 0], 8000)))?,
+            addr: env.parse_or("WEBSITE_ADDR", DEFAULT_ADDR)?,
             mongodb_uri: Redacted::new(
                 env.get("MONGODB_URI")
                     .unwrap_or_else(|| "mongodb://localhost:27017".into()),

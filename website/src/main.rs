@@ -9,7 +9,7 @@ use website::{healthcheck, telemetry};
 #[tokio::main]
 async fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return healthcheck::run().await;
+        return healthcheck::run();
     }
     telemetry::init();
     match start().await {
