@@ -143,16 +143,6 @@ impl AppError {
     }
 }
 
-/// A session operation that failed: 503 when MongoDB is unavailable, 500 otherwise.
-impl From<tower_sessions::session::Error> for AppError {
-    fn from(error: tower_sessions::session::Error) -> Self {
-        match crate::db::sessions::unavailable(&error) {
-            Some(unavailable) => Self::Database(unavailable),
-            None => Self::Internal(error.into()),
-        }
-    }
-}
-
 impl From<minijinja::Error> for AppError {
     fn from(error: minijinja::Error) -> Self {
         Self::Internal(error.into())
@@ -186,10 +176,11 @@ impl IntoResponse for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Unavailable;
 
     #[test]
     fn every_429_and_503_says_when_to_come_back() {
-        let unavailable = DbError::Unavailable(std::io::Error::other("down").into());
+        let unavailable = DbError::Unavailable(Unavailable::NoAnswerWithin(Duration::from_secs(1)));
         for error in [
             AppError::TooManyAttempts,
             AppError::TooManyTickets,

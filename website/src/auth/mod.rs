@@ -6,5 +6,6 @@ pub mod csrf;
 pub mod login;
 pub mod password;
 pub mod session;
+pub mod session_store;
 pub mod throttle;
 pub mod ticket;

@@ -4,20 +4,15 @@
 //! when unused for `SESSION_IDLE_MINUTES` (the record's expiry date, moved on by [`CurrentUser`] at
 //! most once a minute) or `SESSION_MAX_HOURS` after login, however active.
 //!
-//! Sessions live in MongoDB ([`MongoSessionStore`]), so a restart logs nobody out and every
-//! replica knows every session, with `tower-sessions-moka-store`'s `MokaStore` as a small cache in
-//! front ([`Store`]). A replica trusts its cached copy for at most [`CACHE_TTL`], so a session
-//! ended through another replica (logout, account removed) stops working everywhere within it.
-//! When MongoDB is unavailable, reading or writing a session is
+//! Sessions live in MongoDB ([`MongoSessionStore`]) with `MokaStore` as a small cache in front
+//! ([`Store`]), trusted for at most [`CACHE_TTL`]. When MongoDB is unavailable a session call is
 //! [`crate::db::DbError::Unavailable`] (503): nobody is treated as signed out, no session ends.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::Response;
 use mongodb::bson::oid::ObjectId;
 use rand::RngCore;
 use time::OffsetDateTime;
@@ -25,8 +20,9 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::{CachingSessionStore, Session, SessionStore, session_store};
 use tower_sessions_moka_store::MokaStore;
 
-use crate::db::sessions::{self, SessionUser, USER_KEY};
-use crate::db::{Db, MongoSessionStore};
+use super::session_store::MongoSessionStore;
+use crate::db::Db;
+use crate::db::sessions::{SessionUser, USER_KEY};
 use crate::domain::Email;
 use crate::error::AppError;
 use crate::metrics::Metrics;
@@ -51,7 +47,7 @@ pub fn store(db: &Db, metrics: Metrics) -> Store {
         cache: MokaStore::new(Some(MAX_CACHED_SESSIONS)),
         metrics,
     };
-    CachingSessionStore::new(cache, db.session_store())
+    CachingSessionStore::new(cache, MongoSessionStore::new(db.clone()))
 }
 
 /// A cache that keeps each record at most [`CACHE_TTL`]. `MokaStore` keeps a record until the
@@ -97,12 +93,6 @@ impl<Cache: SessionStore> SessionStore for ShortLived<Cache> {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.cache.delete(id).await
     }
-}
-
-/// Middleware around the session layer: within one request, a session query that found MongoDB
-/// unavailable is not tried again ([`sessions::asking_once_per_request`]).
-pub async fn ask_mongodb_once_per_request(request: Request, next: Next) -> Response {
-    sessions::asking_once_per_request(next.run(request)).await
 }
 
 /// The logged-in user of this request. As an extractor it refuses anonymous requests with

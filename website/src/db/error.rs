@@ -1,27 +1,32 @@
 //! What a query can come to besides its answer, in the database's own terms.
 
+use std::time::Duration;
+
 use mongodb::error::{Error, ErrorKind, WriteFailure};
 
 /// A failed query. The web layer's `AppError` decides what the visitor sees (status and message).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
     /// The unique index on `users.email` refused a second account for the address.
     #[error("email already registered")]
     EmailTaken,
     /// The server cannot be reached now: worth trying again later.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] Error),
+    Unavailable(#[source] Unavailable),
     /// Anything else: a bug or a server-side problem.
     #[error(transparent)]
     Failed(Error),
 }
 
-impl DbError {
-    /// MongoDB did not answer in time: [`DbError::Unavailable`], saying why.
-    pub(crate) fn unavailable(why: impl Into<String>) -> Self {
-        let timed_out = std::io::Error::new(std::io::ErrorKind::TimedOut, why.into());
-        Self::Unavailable(timed_out.into())
-    }
+/// Why MongoDB counts as unavailable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unavailable {
+    /// The driver could not reach a server (selection, connection, DNS).
+    #[error(transparent)]
+    Unreachable(Error),
+    /// A server took the query and did not answer within `MONGODB_TIMEOUT_SECS`.
+    #[error("MongoDB did not answer within {0:?}")]
+    NoAnswerWithin(Duration),
 }
 
 impl From<Error> for DbError {
@@ -31,7 +36,7 @@ impl From<Error> for DbError {
             ErrorKind::ServerSelection { .. }
             | ErrorKind::Io(_)
             | ErrorKind::ConnectionPoolCleared { .. }
-            | ErrorKind::DnsResolve { .. } => Self::Unavailable(error),
+            | ErrorKind::DnsResolve { .. } => Self::Unavailable(Unavailable::Unreachable(error)),
             _ => Self::Failed(error),
         }
     }

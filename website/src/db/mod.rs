@@ -21,11 +21,11 @@ use mongodb::{Client, Collection, Database};
 use crate::config::Config;
 use crate::metrics::Metrics;
 
-pub use error::DbError;
+pub use error::{DbError, Unavailable};
 pub use login_failures::LoginFailureDoc;
 pub use object_id_filter::ObjectIdFilter;
 pub use rooms::RoomDoc;
-pub use sessions::{MongoSessionStore, SessionDoc};
+pub use sessions::SessionDoc;
 pub use users::UserDoc;
 
 /// The database handle shared by all requests (cheap to clone).
@@ -128,9 +128,8 @@ impl Db {
     ) -> Result<T, DbError> {
         match tokio::time::timeout(self.timeout, query).await {
             Ok(answer) => Ok(answer?),
-            Err(_) => Err(DbError::unavailable(format!(
-                "MongoDB did not answer within {:?}",
-                self.timeout
+            Err(_) => Err(DbError::Unavailable(Unavailable::NoAnswerWithin(
+                self.timeout,
             ))),
         }
     }

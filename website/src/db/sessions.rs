@@ -1,26 +1,21 @@
-//! The `sessions` collection: signed-in sessions, shared by every website replica and kept across
-//! restarts, and [`MongoSessionStore`], the tower-sessions store on it.
+//! The `sessions` collection: signed-in sessions as typed documents, and their queries. The
+//! tower-sessions store on them is `auth::session_store`.
 //!
-//! A record is a typed document (whose session, since when, until when), not an opaque blob.
-//! tower-sessions hands a store the session's data as JSON; the website's sessions hold one value,
-//! the signed-in [`SessionUser`] under [`USER_KEY`], which the store maps to the document's fields
-//! and back. It refuses any other key, so what a session holds changes only with `db/schema.json`.
-//!
-//! The `_id` is the SHA-256 of the session id (the cookie's value): the collection alone opens no
-//! session. An expired record is never loaded, even before the TTL index on `expires_at` removes
-//! it (MongoDB's TTL monitor runs about once a minute).
+//! A session holds one value, the signed-in [`SessionUser`] under [`USER_KEY`], mapped to the
+//! document's fields and back; any other key is refused, so what a session holds changes only with
+//! `db/schema.json`. The `_id` is the SHA-256 of the session id (the cookie's value), so the
+//! collection alone opens no session. An expired record is never loaded, even before the TTL
+//! index on `expires_at` removes it.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{DateTime, doc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use tower_sessions::session::{self, Id, Record};
-use tower_sessions::{SessionStore, session_store};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store;
 
 use super::error::is_duplicate_key;
 use super::{Db, DbError};
@@ -29,14 +24,6 @@ pub const COLLECTION: &str = "sessions";
 
 /// The session data key of the signed-in user, the one key a stored session holds.
 pub const USER_KEY: &str = "user";
-
-/// A new session id that is taken already is replaced this many times before `create` gives up.
-/// Ids are 128 random bits, so even one collision means something is wrong.
-const CREATE_ATTEMPTS: usize = 4;
-
-/// tower-sessions carries a store's errors as text; this starts the text of an unavailable
-/// database, so the web layer can still answer 503 for it (see [`unavailable`]).
-const UNAVAILABLE: &str = "MongoDB unavailable";
 
 /// What a session holds about its user, under [`USER_KEY`]. Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,101 +162,6 @@ impl Db {
         let result = self.bounded(self.sessions.delete_many(of_user)).await?;
         Ok(result.deleted_count)
     }
-
-    /// The tower-sessions store on this database.
-    pub fn session_store(&self) -> MongoSessionStore {
-        MongoSessionStore { db: self.clone() }
-    }
-}
-
-tokio::task_local! {
-    /// Whether a session query of this request has found MongoDB unavailable.
-    static FOUND_UNAVAILABLE: Cell<bool>;
-}
-
-/// Runs one request's `handling` so that once a session query has found MongoDB unavailable,
-/// the request's later session queries fail at once instead of each waiting
-/// `MONGODB_TIMEOUT_SECS` again (its error page would otherwise wait that long a second time to
-/// show who is signed in). Other requests are not affected: each finds out for itself.
-pub async fn asking_once_per_request<F: Future>(handling: F) -> F::Output {
-    FOUND_UNAVAILABLE.scope(Cell::new(false), handling).await
-}
-
-/// tower-sessions' store on the `sessions` collection. Every query is bounded by
-/// `MONGODB_TIMEOUT_SECS`; see also [`asking_once_per_request`].
-#[derive(Debug, Clone)]
-pub struct MongoSessionStore {
-    db: Db,
-}
-
-impl MongoSessionStore {
-    async fn run<T>(
-        &self,
-        query: impl Future<Output = Result<T, DbError>>,
-    ) -> session_store::Result<T> {
-        let found_unavailable = FOUND_UNAVAILABLE.try_with(Cell::get).unwrap_or(false);
-        if found_unavailable {
-            return Err(session_store::Error::Backend(format!(
-                "{UNAVAILABLE}: it did not answer earlier in this request"
-            )));
-        }
-        query.await.map_err(|error| {
-            if let DbError::Unavailable(_) = error {
-                // Outside `asking_once_per_request` (tests of the store alone) nothing is noted.
-                let _ = FOUND_UNAVAILABLE.try_with(|found| found.set(true));
-                session_store::Error::Backend(format!("{UNAVAILABLE}: {error}"))
-            } else {
-                session_store::Error::Backend(error.to_string())
-            }
-        })
-    }
-}
-
-#[async_trait]
-impl SessionStore for MongoSessionStore {
-    /// Inserts under a fresh id; an id that is taken is replaced, never overwritten.
-    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        for _ in 0..CREATE_ATTEMPTS {
-            let session = SessionDoc::from_record(record)?;
-            if self.run(self.db.insert_session(&session)).await? {
-                return Ok(());
-            }
-            tracing::warn!("a new session id was taken already; drawing another");
-            record.id = Id::default();
-        }
-        Err(session_store::Error::Backend(format!(
-            "no free session id in {CREATE_ATTEMPTS} attempts"
-        )))
-    }
-
-    async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let session = SessionDoc::from_record(record)?;
-        self.run(self.db.update_live_session(&session)).await
-    }
-
-    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self.run(self.db.find_live_session(&stored_id(id))).await? {
-            Some(session) => session.into_record(*id).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.run(self.db.delete_session(&stored_id(id))).await
-    }
-}
-
-/// The [`DbError`] of a session operation that failed because MongoDB is unavailable, so the web
-/// layer answers 503 for it as for any query; `None` for other failures.
-pub fn unavailable(error: &session::Error) -> Option<DbError> {
-    match error {
-        session::Error::Store(session_store::Error::Backend(message))
-            if message.starts_with(UNAVAILABLE) =>
-        {
-            Some(DbError::unavailable(message.clone()))
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -355,17 +247,5 @@ mod tests {
                 "{why} was accepted"
             );
         }
-    }
-
-    #[test]
-    fn only_an_unavailable_database_is_told_apart() {
-        let down = session::Error::Store(session_store::Error::Backend(format!(
-            "{UNAVAILABLE}: it did not answer earlier in this request"
-        )));
-        assert!(matches!(unavailable(&down), Some(DbError::Unavailable(_))));
-        let other = session::Error::Store(session_store::Error::Backend("E11000".into()));
-        assert!(unavailable(&other).is_none());
-        let encode = session::Error::Store(session_store::Error::Encode("x".into()));
-        assert!(unavailable(&encode).is_none());
     }
 }

@@ -25,7 +25,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::{SessionManagerLayer, SessionStore};
 use tracing::Level;
 
-use crate::auth::{csrf, session};
+use crate::auth::{csrf, session_store};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::telemetry;
@@ -80,7 +80,7 @@ pub fn router<Store: SessionStore + Clone>(
         .layer(sessions)
         // A request whose session query found MongoDB unavailable does not ask it again (for
         // its error page's header).
-        .layer(from_fn(session::ask_mongodb_once_per_request))
+        .layer(from_fn(session_store::noting_failures))
         // Around the session layer, so the deadline covers loading and saving the session in
         // MongoDB too: a stuck request ends after `request_timeout`, and cannot hold up a graceful
         // shutdown. Its 503 is rendered by a second error layer outside (without the user: the

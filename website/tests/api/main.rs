@@ -14,6 +14,7 @@ mod pages;
 mod rooms;
 mod schema;
 mod search;
+mod session_outage;
 mod sessions;
 mod shared_sessions;
 mod stuck_database;
