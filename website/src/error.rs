@@ -38,7 +38,13 @@ pub enum AppError {
     CsrfRejected,
     #[error("page not found")]
     PageNotFound,
-    /// The request ran longer than the router's time limit (tower-http's `TimeoutLayer`).
+    /// The path exists, not for this method (axum's router refused it).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body is over the router's limit.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The request ran longer than `REQUEST_TIMEOUT_SECS` (`routes::error_pages::outside_session`).
     #[error("request took too long")]
     Timeout,
     #[error(transparent)]
@@ -66,6 +72,8 @@ impl AppError {
             Self::InvalidCredentials | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::TooManyAttempts | Self::TooManyTickets => StatusCode::TOO_MANY_REQUESTS,
             Self::RoomNotFound | Self::UserNotFound | Self::PageNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotYourRoom | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::Database(failure) => match failure {
                 DbError::EmailTaken => StatusCode::CONFLICT,
@@ -103,6 +111,8 @@ impl AppError {
             Self::Unauthenticated => "unauthenticated",
             Self::CsrfRejected => "csrf",
             Self::PageNotFound => "page_not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BodyTooLarge => "body_too_large",
             Self::Database(failure) => match failure {
                 DbError::EmailTaken => "email_taken",
                 DbError::Unavailable(_) => "db_unavailable",

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 
 use async_trait::async_trait;
 use axum::extract::Request;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_sessions::session::{self, Id, Record};
@@ -34,13 +35,15 @@ pub async fn noting_failures(request: Request, next: Next) -> Response {
     FAILED_QUERY
         .scope(RefCell::new(None), async move {
             let response = next.run(request).await;
-            let untagged_500 = response.status().is_server_error()
-                && response.extensions().get::<ErrorTag>().is_none();
-            if !untagged_500 {
+            // The session layer gives up on a failed save (the idle refresh after the answer)
+            // with an empty 500, leaving the cookie alone: answer for the failure instead. Every
+            // other answer is tagged or rendered, and has a content type.
+            let from_session_layer = response.status() == StatusCode::INTERNAL_SERVER_ERROR
+                && response.extensions().get::<ErrorTag>().is_none()
+                && !response.headers().contains_key(header::CONTENT_TYPE);
+            if !from_session_layer {
                 return response;
             }
-            // The session layer gives up on a failed save (the idle refresh after the answer)
-            // with an empty 500 and leaves the cookie alone: answer for the failure instead.
             match noted_failure() {
                 Some(failure) => AppError::Database(failure).into_response(),
                 None => response,

@@ -8,19 +8,19 @@ mod error_pages;
 mod health;
 mod home;
 mod lang;
+#[cfg(feature = "test-support")]
+mod misbehaving;
 mod rooms;
 mod search;
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{from_fn, from_fn_with_state, map_response};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use mongodb::bson::oid::ObjectId;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::{SessionManagerLayer, SessionStore};
 use tracing::Level;
@@ -30,70 +30,29 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::telemetry;
 
-/// Forms here are small; a megabyte-sized body is never legitimate.
-const MAX_BODY_BYTES: usize = 64 * 1024;
-
 /// `default-src 'self'` plus explicit rules for scripts, styles, frames and forms. `connect-src 'self'` covers
 /// same-origin `ws:`/`wss:` in current browsers (CSP Level 3).
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; \
                    form-action 'self'";
 
-/// The route table with its layers. `request_timeout` (`REQUEST_TIMEOUT_SECS`) is how long a
-/// request may take in all, reading its body and loading and saving its session included; then it
-/// is answered 503 ([`AppError::Timeout`]).
+/// The route table with its layers, innermost first: CSRF, the error pages inside the session
+/// (with the signed-in header), the session and the note of its failed queries, then the error
+/// pages outside it with the time limit (`request_timeout`, 503 `timeout` after it), the security
+/// headers and the request's span.
 pub fn router<Store: SessionStore + Clone>(
     state: AppState,
     sessions: SessionManagerLayer<Store>,
     request_timeout: Duration,
 ) -> Router {
-    Router::new()
-        .route("/", get(home::home))
-        .route(
-            "/register",
-            get(accounts::register_form).post(accounts::register),
-        )
-        .route("/login", get(accounts::login_form).post(accounts::login))
-        .route("/logout", post(accounts::logout))
-        .route("/rooms", post(rooms::create_room))
-        .route("/rooms/{room_id}", get(chat_page::chat_page))
-        .route("/rooms/{room_id}/delete", post(rooms::delete_room))
-        .route("/search", get(search::search_rooms))
-        .route("/api/rooms/{room_id}/ticket", post(api::issue_ticket))
-        .route("/lang/{code}", get(lang::switch_language))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/static/{file}", get(assets::serve_static))
-        .route("/favicon.ico", get(assets::favicon))
-        .fallback(error_pages::page_not_found)
-        // Innermost first: CSRF refusals are AppErrors, rendered by the error layer around them
-        // (which shows the session's user).
-        .layer(from_fn_with_state(
-            state.settings.clone(),
-            csrf::require_same_origin,
-        ))
-        .layer(from_fn_with_state(
-            state.clone(),
-            error_pages::render_error_pages,
-        ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    let routes = route_table().layer(from_fn_with_state(
+        state.settings.clone(),
+        csrf::require_same_origin,
+    ));
+    let routes = error_pages::inside_session(routes, &state)
         .layer(sessions)
-        // A request whose session query found MongoDB unavailable does not ask it again (for
-        // its error page's header).
-        .layer(from_fn(session_store::noting_failures))
-        // Around the session layer, so the deadline covers loading and saving the session in
-        // MongoDB too: a stuck request ends after `request_timeout`, and cannot hold up a graceful
-        // shutdown. Its 503 is rendered by a second error layer outside (without the user: the
-        // session is inside).
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ))
-        .layer(map_response(error_pages::explain_timeout))
-        .layer(from_fn_with_state(
-            state.clone(),
-            error_pages::render_error_pages,
-        ))
+        .layer(from_fn(session_store::noting_failures));
+    error_pages::outside_session(routes, &state, request_timeout)
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -111,6 +70,31 @@ pub fn router<Store: SessionStore + Clone>(
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)
+}
+
+fn route_table() -> Router<AppState> {
+    let routes = Router::new()
+        .route("/", get(home::home))
+        .route(
+            "/register",
+            get(accounts::register_form).post(accounts::register),
+        )
+        .route("/login", get(accounts::login_form).post(accounts::login))
+        .route("/logout", post(accounts::logout))
+        .route("/rooms", post(rooms::create_room))
+        .route("/rooms/{room_id}", get(chat_page::chat_page))
+        .route("/rooms/{room_id}/delete", post(rooms::delete_room))
+        .route("/search", get(search::search_rooms))
+        .route("/api/rooms/{room_id}/ticket", post(api::issue_ticket))
+        .route("/lang/{code}", get(lang::switch_language))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/{file}", get(assets::serve_static))
+        .route("/favicon.ico", get(assets::favicon))
+        .fallback(error_pages::page_not_found);
+    #[cfg(feature = "test-support")]
+    let routes = routes.merge(misbehaving::routes());
+    routes
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

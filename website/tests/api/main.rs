@@ -7,6 +7,7 @@
 mod accounts;
 mod after_login;
 mod binary;
+mod error_stack;
 mod helpers;
 mod mongo_proxy;
 mod outage;
