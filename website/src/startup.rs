@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::auth::device::DeviceCookies;
 use crate::auth::password::Passwords;
 use crate::auth::session;
 use crate::auth::throttle::LoginThrottle;
@@ -76,6 +77,7 @@ impl Application {
             throttle: Arc::new(LoginThrottle::new(
                 db.clone(),
                 config.login_max_failures,
+                DeviceCookies::new(&config.jwt_secret),
                 metrics.clone(),
             )),
             settings: Settings {

@@ -5,22 +5,20 @@ use crate::domain::Email;
 use crate::error::AppError;
 use crate::metrics::Login;
 
-use super::client_addr::ClientAddr;
 use super::password::Passwords;
-use super::throttle::LoginThrottle;
+use super::throttle::{Client, LoginThrottle};
 
 /// The account behind `email` when `password` is its password. In order: the email must be well
-/// formed ([`AppError::Invalid`]); the account and the client address must not be throttled
-/// ([`AppError::TooManyAttempts`]; the counts are shared by every replica through MongoDB); then
-/// the password is verified, and a failure is recorded against both. An unknown email and a wrong
-/// password take the same time and give the same answer, [`AppError::InvalidCredentials`]; a
-/// success forgives the account's failures. Every attempt is counted by its result
-/// (`webchat_website_logins_total`).
+/// formed ([`AppError::Invalid`]); the client must not be throttled on the account
+/// ([`AppError::TooManyAttempts`], `auth::throttle`); then the password is verified, and a failure
+/// is recorded. An unknown email and a wrong password take the same time and give the same answer,
+/// [`AppError::InvalidCredentials`]; a success forgives the client's failures. Every attempt is
+/// counted by its result (`webchat_website_logins_total`).
 pub async fn authenticate(
     db: &Db,
     passwords: &Passwords,
     throttle: &LoginThrottle,
-    client: ClientAddr,
+    client: &Client,
     email: &str,
     password: String,
 ) -> Result<UserDoc, AppError> {
@@ -33,14 +31,14 @@ async fn attempt(
     db: &Db,
     passwords: &Passwords,
     throttle: &LoginThrottle,
-    client: ClientAddr,
+    client: &Client,
     email: &str,
     password: String,
 ) -> Result<UserDoc, AppError> {
     let email = Email::parse(email)?;
-    match throttle.check(email.as_str(), client.0).await {
+    match throttle.check(email.as_str(), client).await {
         Err(AppError::TooManyAttempts) => {
-            tracing::warn!(client = ?client.0, "login throttled");
+            tracing::warn!(client = ?client.addr, known = client.device.is_some(), "login throttled");
             return Err(AppError::TooManyAttempts);
         }
         checked => checked?,
@@ -50,13 +48,13 @@ async fn attempt(
     let matches = passwords.verify(password, stored_hash).await?;
     match user {
         Some(user) if matches => {
-            throttle.record_success(email.as_str()).await?;
+            throttle.record_success(email.as_str(), client).await?;
             tracing::debug!(email = %user.email, "logged in");
             Ok(user)
         }
         _ => {
             // Recorded before answering: when MongoDB cannot record it, the answer is 503.
-            throttle.record_failure(email.as_str(), client.0).await?;
+            throttle.record_failure(email.as_str(), client).await?;
             Err(AppError::InvalidCredentials)
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod client_addr;
 pub mod csrf;
+pub mod device;
 pub mod login;
 pub mod password;
 pub mod session;

@@ -1,34 +1,55 @@
-//! Throttling of failed logins, per account and per client address, shared through MongoDB.
+//! Throttling of failed logins, shared through MongoDB, that slows an attacker without locking the
+//! owner out.
 //!
-//! A sliding window: every failed login is recorded against the account and against the client
-//! address (`db::login_failures`) and counts for [`WINDOW`]. While an account has
-//! `LOGIN_MAX_FAILURES` failures that still count, or an address four times as many, further
-//! attempts are refused with 429 until the oldest of them ages out; there is no permanent lockout.
-//! Every replica reads and writes the same records, so the budget is per account and address
-//! across all of them and survives a restart; the TTL index removes failures that no longer count.
+//! Every failure counts for [`WINDOW`] against two keys (`db::login_failures`): the account as tried
+//! from this client (its device cookie if it has one for the account, else its address) and the
+//! client's address. A client without a device cookie is refused (429) while the account has
+//! `LOGIN_MAX_FAILURES` failures from its address, four times as many from everywhere, or its
+//! address four times as many over all accounts. A known device of the account (`auth::device`) is
+//! refused only after that many failures of its own: strangers' failures, from anywhere or from a
+//! shared address (a NAT), never keep the owner out. The long reasoning: website/README.md.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::device::{DeviceCookies, KnownDevice};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::metrics::{Login, Metrics};
 
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Many people can share one address (NAT, offices), so an address gets more room than an account.
-const ADDRESS_FACTOR: u32 = 4;
+/// How much more room the whole account, and one address over all accounts, get than one client
+/// on one account.
+const WIDE_FACTOR: u32 = 4;
 
 pub struct LoginThrottle {
     db: Db,
+    devices: DeviceCookies,
     /// Where logins are counted by result.
     metrics: Metrics,
-    account_limit: u64,
-    address_limit: u64,
+    client_limit: u64,
+    wide_limit: u64,
 }
 
-/// What a failure counts against, as `login_failures.key` holds it.
-fn account_key(account: &str) -> String {
-    format!("account:{account}")
+/// Who is trying: the client's address and, if it has logged in to the account before, its device.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub addr: Option<IpAddr>,
+    pub device: Option<KnownDevice>,
+}
+
+/// What failures count against, as `login_failures.key` holds them.
+fn account_prefix(account: &str) -> String {
+    format!("account:{account} ")
+}
+
+/// The account as tried by this client: its device, or its address.
+fn client_key(account: &str, client: &Client) -> String {
+    match (&client.device, client.addr) {
+        (Some(device), _) => format!("{}device:{}", account_prefix(account), device.id),
+        (None, Some(addr)) => format!("{}address:{addr}", account_prefix(account)),
+        (None, None) => format!("{}address:unknown", account_prefix(account)),
+    }
 }
 
 fn address_key(addr: IpAddr) -> String {
@@ -36,14 +57,19 @@ fn address_key(addr: IpAddr) -> String {
 }
 
 impl LoginThrottle {
-    pub fn new(db: Db, max_failures_per_account: u32, metrics: Metrics) -> Self {
-        let per_account = max_failures_per_account.max(1);
+    pub fn new(db: Db, max_failures: u32, devices: DeviceCookies, metrics: Metrics) -> Self {
+        let max_failures = max_failures.max(1);
         Self {
             db,
+            devices,
             metrics,
-            account_limit: per_account.into(),
-            address_limit: per_account.saturating_mul(ADDRESS_FACTOR).into(),
+            client_limit: max_failures.into(),
+            wide_limit: max_failures.saturating_mul(WIDE_FACTOR).into(),
         }
+    }
+
+    pub fn devices(&self) -> &DeviceCookies {
+        &self.devices
     }
 
     /// Counts a login by its result (`webchat_website_logins_total`).
@@ -51,43 +77,56 @@ impl LoginThrottle {
         self.metrics.login(result);
     }
 
-    /// Refuses the attempt while the account or the address has too many recent failures.
-    pub async fn check(&self, account: &str, addr: Option<IpAddr>) -> Result<(), AppError> {
-        let account = account_key(account);
-        let by_account = self.db.count_login_failures(&account, self.account_limit);
+    /// Refuses the attempt while this client has too many recent failures on the account, or, for
+    /// a client the account does not know, while the account or the address has.
+    pub async fn check(&self, account: &str, client: &Client) -> Result<(), AppError> {
+        let own_key = client_key(account, client);
+        let own = self.db.count_login_failures(&own_key, self.client_limit);
+        if client.device.is_some() {
+            return if own.await? >= self.client_limit {
+                Err(AppError::TooManyAttempts)
+            } else {
+                Ok(())
+            };
+        }
+        let prefix = account_prefix(account);
+        let account_wide = self
+            .db
+            .count_login_failures_starting_with(&prefix, self.wide_limit);
         let by_address = async {
-            match addr {
+            match client.addr {
                 Some(addr) => {
                     self.db
-                        .count_login_failures(&address_key(addr), self.address_limit)
+                        .count_login_failures(&address_key(addr), self.wide_limit)
                         .await
                 }
                 None => Ok(0),
             }
         };
-        let (by_account, by_address) = tokio::try_join!(by_account, by_address)?;
-        if by_account >= self.account_limit || by_address >= self.address_limit {
+        let (own, account_wide, by_address) = tokio::try_join!(own, account_wide, by_address)?;
+        if own >= self.client_limit
+            || account_wide >= self.wide_limit
+            || by_address >= self.wide_limit
+        {
             return Err(AppError::TooManyAttempts);
         }
         Ok(())
     }
 
-    /// Counts a failure against the account and the address.
-    pub async fn record_failure(
-        &self,
-        account: &str,
-        addr: Option<IpAddr>,
-    ) -> Result<(), AppError> {
-        let keys: Vec<String> = std::iter::once(account_key(account))
-            .chain(addr.map(address_key))
+    /// Counts a failure against the account as tried by this client, and against its address.
+    pub async fn record_failure(&self, account: &str, client: &Client) -> Result<(), AppError> {
+        let keys: Vec<String> = std::iter::once(client_key(account, client))
+            .chain(client.addr.map(address_key))
             .collect();
         self.db.insert_login_failures(&keys, WINDOW).await?;
         Ok(())
     }
 
-    /// A successful login forgives the account's failures (not the address's).
-    pub async fn record_success(&self, account: &str) -> Result<(), AppError> {
-        self.db.delete_login_failures(&account_key(account)).await?;
+    /// A successful login forgives this client's failures on the account (not the address's).
+    pub async fn record_success(&self, account: &str, client: &Client) -> Result<(), AppError> {
+        self.db
+            .delete_login_failures(&client_key(account, client))
+            .await?;
         Ok(())
     }
 }
@@ -99,11 +138,24 @@ mod tests {
 
     #[test]
     fn keys_name_what_a_failure_counts_against() {
-        assert_eq!(account_key("a@x.io"), "account:a@x.io");
+        let from = |addr| Client { addr, device: None };
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
         assert_eq!(
-            address_key(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7))),
-            "address:203.0.113.7"
+            client_key("a@x.io", &from(Some(ip))),
+            "account:a@x.io address:203.0.113.7"
         );
+        assert_eq!(
+            client_key("a@x.io", &from(None)),
+            "account:a@x.io address:unknown"
+        );
+        let device = Client {
+            addr: Some(ip),
+            device: Some(KnownDevice { id: "ab12".into() }),
+        };
+        assert_eq!(client_key("a@x.io", &device), "account:a@x.io device:ab12");
+        assert!(client_key("a@x.io", &device).starts_with(&account_prefix("a@x.io")));
+        assert!(!client_key("a@x.io.evil", &device).starts_with(&account_prefix("a@x.io")));
+        assert_eq!(address_key(ip), "address:203.0.113.7");
         assert_eq!(address_key(IpAddr::V6(Ipv6Addr::LOCALHOST)), "address:::1");
     }
 }

@@ -19,7 +19,8 @@ pub const COLLECTION: &str = "login_failures";
 pub struct LoginFailureDoc {
     #[serde(rename = "_id")]
     pub id: ObjectId,
-    /// What the failure counts against: `account:<email>` or `address:<ip>`.
+    /// What the failure counts against: `account:<email> address:<ip>`, `account:<email>
+    /// device:<id>` or `address:<ip>` (`auth::throttle`).
     pub key: String,
     pub at: DateTime,
     /// When it stops counting (`at` plus the throttle's window).
@@ -59,10 +60,38 @@ impl Db {
             .await
     }
 
+    /// How many failures against keys that start with `prefix` still count, stopping at `up_to`.
+    pub async fn count_login_failures_starting_with(
+        &self,
+        prefix: &str,
+        up_to: u64,
+    ) -> Result<u64, DbError> {
+        let pattern = format!("^{}", escape_regex(prefix));
+        let counting = doc! {
+            "key": { "$regex": pattern },
+            "expires_at": { "$gt": DateTime::now() },
+        };
+        self.bounded(self.login_failures.count_documents(counting).limit(up_to))
+            .await
+    }
+
     /// Forgets every failure against `key`.
     pub async fn delete_login_failures(&self, key: &str) -> Result<(), DbError> {
         self.bounded(self.login_failures.delete_many(doc! { "key": key }))
             .await?;
         Ok(())
     }
+}
+
+/// `text` as a regular expression that matches it literally: every character but letters, digits
+/// and non-ASCII ones escaped (an email may hold `.`, `+`, `*`...).
+fn escape_regex(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if c.is_ascii() && !c.is_ascii_alphanumeric() {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

@@ -8,21 +8,25 @@ use std::sync::Arc;
 )]
 use axum::Form;
 use axum::extract::{Query, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use tower_sessions::Session;
+use tower_sessions::cookie::Cookie;
 
 use crate::auth::client_addr::ClientAddr;
 use crate::auth::csrf::CsrfForm;
 use crate::auth::login;
 use crate::auth::password::Passwords;
 use crate::auth::session::{self, CurrentUser};
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{Client, LoginThrottle};
 use crate::db::{Db, UserDoc};
 use crate::domain::{Email, Password, ReturnPath};
 use crate::error::AppError;
 use crate::metrics::{Metrics, Registration};
+use crate::settings::Settings;
 use crate::templates::{View, percent_encode};
 
 #[derive(Deserialize)]
@@ -122,6 +126,8 @@ pub async fn register(
     State(db): State<Db>,
     State(passwords): State<Passwords>,
     State(metrics): State<Metrics>,
+    State(throttle): State<Arc<LoginThrottle>>,
+    State(settings): State<Settings>,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AppError> {
     let next = ReturnPath::or_home(form.next.as_deref());
@@ -135,7 +141,12 @@ pub async fn register(
     }
     .await;
     metrics.registration(Registration::of(&created));
-    signed_in_or_form_again(
+    let device_cookie = created.as_ref().ok().map(|user| {
+        throttle
+            .devices()
+            .cookie(&user.email, None, settings.cookie_secure)
+    });
+    let answer = signed_in_or_form_again(
         &view,
         &session,
         "register.html",
@@ -143,7 +154,8 @@ pub async fn register(
         &next,
         created,
     )
-    .await
+    .await?;
+    Ok(with_device_cookie(answer, device_cookie))
 }
 
 pub async fn login_form(
@@ -165,6 +177,8 @@ pub async fn login(
     State(db): State<Db>,
     State(passwords): State<Passwords>,
     State(throttle): State<Arc<LoginThrottle>>,
+    State(settings): State<Settings>,
+    headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AppError> {
     let Credentials {
@@ -173,8 +187,34 @@ pub async fn login(
         next,
     } = form;
     let next = ReturnPath::or_home(next.as_deref());
-    let user = login::authenticate(&db, &passwords, &throttle, client, &email, password).await;
-    signed_in_or_form_again(&view, &session, "login.html", &email, &next, user).await
+    let device = Email::parse(&email)
+        .ok()
+        .and_then(|typed| throttle.devices().known(&headers, typed.as_str()));
+    let client = Client {
+        addr: client.0,
+        device,
+    };
+    let user = login::authenticate(&db, &passwords, &throttle, &client, &email, password).await;
+    let device_cookie = user.as_ref().ok().map(|user| {
+        throttle
+            .devices()
+            .cookie(&user.email, client.device.as_ref(), settings.cookie_secure)
+    });
+    let answer =
+        signed_in_or_form_again(&view, &session, "login.html", &email, &next, user).await?;
+    Ok(with_device_cookie(answer, device_cookie))
+}
+
+/// `answer` with the cookie that makes this browser a known device of the account it signed in to
+/// (`auth::device`), if it did.
+fn with_device_cookie(mut answer: Response, cookie: Option<Cookie<'static>>) -> Response {
+    if let Some(cookie) = cookie
+        && answer.status().is_redirection()
+        && let Ok(value) = HeaderValue::from_str(&cookie.to_string())
+    {
+        answer.headers_mut().append(SET_COOKIE, value);
+    }
+    answer
 }
 
 /// Signs the user out; an anonymous visitor has nothing to end and goes home all the same.

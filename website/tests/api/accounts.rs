@@ -277,3 +277,95 @@ async fn the_russian_forms_name_the_email_field_in_russian() {
         );
     }
 }
+
+#[tokio::test]
+async fn strangers_failures_do_not_keep_the_owner_out_of_a_device_they_logged_in_on() {
+    let app = TestApp::spawn().await;
+    let owner = app.signed_up_browser("owner@example.org").await;
+    assert_eq!(owner.logout().await.status(), StatusCode::SEE_OTHER);
+    let attacker = app.new_browser();
+    for attempt in 0..5 {
+        let response = attacker.login("owner@example.org", "wrong password").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+    }
+    assert_eq!(
+        attacker.login("owner@example.org", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker is slowed down"
+    );
+
+    let response = owner.login("owner@example.org", PASSWORD).await;
+
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "the owner's device gets in"
+    );
+}
+
+#[tokio::test]
+async fn an_address_over_its_limit_still_lets_its_known_devices_in() {
+    let app = TestApp::spawn_with(|c| c.login_max_failures = 2).await;
+    let neighbour = app.signed_up_browser("neighbour@example.org").await;
+    neighbour.logout().await;
+    // Someone behind the same NAT tries eight accounts: the address's limit (4 × 2).
+    for i in 0..8 {
+        let response = app
+            .new_browser()
+            .login(&format!("guess{i}@example.org"), "wrong password")
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+
+    let response = neighbour.login("neighbour@example.org", PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn failures_from_many_addresses_slow_strangers_on_the_account_not_its_owner() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_max_failures = 2;
+        c.trust_proxy_headers = true;
+    })
+    .await;
+    let owner = app.signed_up_browser("spread@example.org").await;
+    owner.logout().await;
+    let login_from = |ip: String, password: &'static str| {
+        let stranger = app.new_browser();
+        async move {
+            stranger
+                .client
+                .post(stranger.url("/login"))
+                .header("X-Real-IP", ip)
+                .form(&[("email", "spread@example.org"), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // One failure from each of eight addresses: the account's limit (4 × 2), no address's.
+    for i in 0..8 {
+        let status = login_from(format!("198.51.100.{i}"), "wrong password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "address {i}");
+    }
+
+    let stranger = login_from("198.51.100.200".to_owned(), PASSWORD).await;
+    let response = owner.login("spread@example.org", PASSWORD).await;
+
+    assert_eq!(
+        stranger,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a new address is slowed down"
+    );
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "the owner's device gets in"
+    );
+}
