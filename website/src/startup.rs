@@ -77,7 +77,7 @@ impl Application {
             throttle: Arc::new(LoginThrottle::new(
                 db.clone(),
                 config.login_max_failures,
-                DeviceCookies::new(&config.jwt_secret),
+                DeviceCookies::new(&config.jwt_secret, config.cookie_secure),
                 metrics.clone(),
             )),
             settings: Settings {

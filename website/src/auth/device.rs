@@ -4,13 +4,20 @@
 //! The value is a random id and an HMAC-SHA256 of the account's email and that id, keyed from
 //! `JWT_SECRET`: it names no account, and it is a known device only for the account it was set at.
 
+use std::convert::Infallible;
+use std::net::IpAddr;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tower_sessions::cookie::{Cookie, SameSite};
 
+use super::client_addr::ClientAddr;
 use crate::i18n::cookie_value;
+use crate::settings::Settings;
 
 pub const DEVICE_COOKIE: &str = "device";
 
@@ -23,20 +30,47 @@ pub struct KnownDevice {
     pub id: String,
 }
 
+/// Who is logging in, before the email is known to be theirs: the client's address and the
+/// device cookie it sent, if any (checked against the account by [`DeviceCookies::known`]).
+#[derive(Debug, Clone)]
+pub struct LoginClient {
+    pub addr: Option<IpAddr>,
+    pub headers: HeaderMap,
+}
+
+impl<S> FromRequestParts<S> for LoginClient
+where
+    S: Send + Sync,
+    Settings: FromRef<S>,
+{
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
+        Ok(Self {
+            addr,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
 /// Signs and checks device cookies. Cheap to clone.
 #[derive(Clone)]
 pub struct DeviceCookies {
     key: [u8; 32],
+    /// `COOKIE_SECURE`.
+    secure: bool,
 }
 
 impl DeviceCookies {
     /// Keyed from `secret` for this purpose only: a device cookie is never a ticket's signature.
-    pub fn new(secret: &contract::Secret) -> Self {
+    pub fn new(secret: &contract::Secret, secure: bool) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(b"webchat device cookie\0");
         hasher.update(secret.expose());
         Self {
             key: hasher.finalize().into(),
+            secure,
         }
     }
 
@@ -60,12 +94,7 @@ impl DeviceCookies {
     }
 
     /// The cookie that makes this browser a known device of `email` (keeping its id if it was one).
-    pub fn cookie(
-        &self,
-        email: &str,
-        known: Option<&KnownDevice>,
-        secure: bool,
-    ) -> Cookie<'static> {
+    pub fn cookie(&self, email: &str, known: Option<&KnownDevice>) -> Cookie<'static> {
         let id = known.map_or_else(new_id, |device| device.id.clone());
         let value = format!("{id}.{}", self.signature(email, &id));
         Cookie::build((DEVICE_COOKIE, value))
@@ -73,7 +102,7 @@ impl DeviceCookies {
             .max_age(ONE_YEAR)
             .same_site(SameSite::Lax)
             .http_only(true)
-            .secure(secure)
+            .secure(self.secure)
             .build()
     }
 }
@@ -97,6 +126,7 @@ mod tests {
     fn cookies() -> DeviceCookies {
         DeviceCookies::new(
             &contract::Secret::new("a test secret of at least thirty-two bytes").unwrap(),
+            false,
         )
     }
 
@@ -110,13 +140,13 @@ mod tests {
     #[test]
     fn a_device_is_known_only_to_the_account_it_logged_in_to() {
         let cookies = cookies();
-        let cookie = cookies.cookie("ann@x.io", None, false);
+        let cookie = cookies.cookie("ann@x.io", None);
         let headers = sending(&cookie);
 
         let known = cookies.known(&headers, "ann@x.io").expect("known to ann");
         assert!(cookies.known(&headers, "bob@x.io").is_none(), "not to bob");
         assert_eq!(
-            cookies.cookie("ann@x.io", Some(&known), false).value(),
+            cookies.cookie("ann@x.io", Some(&known)).value(),
             cookie.value()
         );
 

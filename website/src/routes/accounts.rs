@@ -8,16 +8,16 @@ use std::sync::Arc;
 )]
 use axum::Form;
 use axum::extract::{Query, State};
+use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use tower_sessions::Session;
 use tower_sessions::cookie::Cookie;
 
-use crate::auth::client_addr::ClientAddr;
 use crate::auth::csrf::CsrfForm;
+use crate::auth::device::LoginClient;
 use crate::auth::login;
 use crate::auth::password::Passwords;
 use crate::auth::session::{self, CurrentUser};
@@ -26,7 +26,6 @@ use crate::db::{Db, UserDoc};
 use crate::domain::{Email, Password, ReturnPath};
 use crate::error::AppError;
 use crate::metrics::{Metrics, Registration};
-use crate::settings::Settings;
 use crate::templates::{View, percent_encode};
 
 #[derive(Deserialize)]
@@ -127,7 +126,6 @@ pub async fn register(
     State(passwords): State<Passwords>,
     State(metrics): State<Metrics>,
     State(throttle): State<Arc<LoginThrottle>>,
-    State(settings): State<Settings>,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AppError> {
     let next = ReturnPath::or_home(form.next.as_deref());
@@ -141,11 +139,10 @@ pub async fn register(
     }
     .await;
     metrics.registration(Registration::of(&created));
-    let device_cookie = created.as_ref().ok().map(|user| {
-        throttle
-            .devices()
-            .cookie(&user.email, None, settings.cookie_secure)
-    });
+    let device_cookie = created
+        .as_ref()
+        .ok()
+        .map(|user| throttle.devices().cookie(&user.email, None));
     let answer = signed_in_or_form_again(
         &view,
         &session,
@@ -173,12 +170,10 @@ pub async fn login_form(
 pub async fn login(
     view: View,
     session: Session,
-    client: ClientAddr,
+    client: LoginClient,
     State(db): State<Db>,
     State(passwords): State<Passwords>,
     State(throttle): State<Arc<LoginThrottle>>,
-    State(settings): State<Settings>,
-    headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AppError> {
     let Credentials {
@@ -189,16 +184,16 @@ pub async fn login(
     let next = ReturnPath::or_home(next.as_deref());
     let device = Email::parse(&email)
         .ok()
-        .and_then(|typed| throttle.devices().known(&headers, typed.as_str()));
+        .and_then(|typed| throttle.devices().known(&client.headers, typed.as_str()));
     let client = Client {
-        addr: client.0,
+        addr: client.addr,
         device,
     };
     let user = login::authenticate(&db, &passwords, &throttle, &client, &email, password).await;
     let device_cookie = user.as_ref().ok().map(|user| {
         throttle
             .devices()
-            .cookie(&user.email, client.device.as_ref(), settings.cookie_secure)
+            .cookie(&user.email, client.device.as_ref())
     });
     let answer =
         signed_in_or_form_again(&view, &session, "login.html", &email, &next, user).await?;
