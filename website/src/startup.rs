@@ -14,7 +14,7 @@ use crate::auth::device::DeviceCookies;
 use crate::auth::password::Passwords;
 use crate::auth::session;
 use crate::auth::throttle::LoginThrottle;
-use crate::auth::ticket::{TicketIssuer, TicketRate};
+use crate::auth::ticket::{TicketDesk, TicketRate};
 use crate::chat_notice::ChatNotice;
 use crate::config::Config;
 use crate::db::Db;
@@ -68,7 +68,12 @@ impl Application {
             db: db.clone(),
             pages,
             passwords: Passwords::new(metrics.clone()).await?,
-            tickets: TicketIssuer::new(&config.jwt_secret, TicketRate::default(), metrics.clone()),
+            tickets: TicketDesk::new(
+                &config.jwt_secret,
+                db.clone(),
+                TicketRate::default(),
+                metrics.clone(),
+            ),
             chat_notice: ChatNotice::new(
                 &config.jwt_secret,
                 config.chat_notice_urls.clone(),
@@ -87,7 +92,6 @@ impl Application {
             },
             metrics: metrics.clone(),
         };
-        state.tickets.spawn_sweeper();
         let idle = time::Duration::try_from(config.session_idle)
             .context("SESSION_IDLE_MINUTES is out of range")?;
         let sessions = SessionManagerLayer::new(session::store(&db, metrics.clone()))

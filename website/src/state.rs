@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 
 use crate::auth::password::Passwords;
 use crate::auth::throttle::LoginThrottle;
-use crate::auth::ticket::TicketIssuer;
+use crate::auth::ticket::TicketDesk;
 use crate::chat_notice::ChatNotice;
 use crate::db::Db;
 use crate::metrics::Metrics;
@@ -18,7 +18,7 @@ pub struct AppState {
     pub db: Db,
     pub pages: Pages,
     pub passwords: Passwords,
-    pub tickets: TicketIssuer,
+    pub tickets: TicketDesk,
     pub chat_notice: ChatNotice,
     pub throttle: Arc<LoginThrottle>,
     pub settings: Settings,

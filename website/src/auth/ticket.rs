@@ -1,12 +1,19 @@
-//! Chat tickets for the signed-in user: the shared contract's issuer (`contract::ticket`), at a
-//! bounded rate per person.
+//! Chat tickets for the signed-in user: the contract's issuer (`contract::ticket`) within a
+//! per-person budget that every website replica shares through MongoDB (`db::ticket_grants`), so
+//! N replicas give a person no more tickets than one.
+//!
+//! The budget: at most `burst` tickets in any `burst × (60 s / per_minute)` (20 in 20 s by
+//! default): a burst at once, then `per_minute` a minute sustained. A grant is recorded first and
+//! the person's grants counted after; over the budget it is taken back and refused, so two
+//! replicas racing at the limit may both refuse, never both grant.
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use contract::Secret;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use mongodb::bson::oid::ObjectId;
 
+use crate::db::Db;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 
@@ -32,56 +39,49 @@ impl Default for TicketRate {
     }
 }
 
-/// How often the limiter forgets the people whose budget is whole again, so that it holds only
-/// those who asked recently. Off the requests' path: a sweep scans every entry.
-pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+impl TicketRate {
+    /// How long a grant counts: the time `burst` tickets take at the sustained rate.
+    fn window(self) -> Duration {
+        Duration::from_secs(60) * self.burst.get() / self.per_minute.get()
+    }
+}
 
-/// Issues the tickets the chat service accepts. Built once from `JWT_SECRET`; cheap to clone.
+/// Issues the tickets the chat service accepts, within each person's budget. Cheap to clone.
 #[derive(Clone)]
-pub struct TicketIssuer {
+pub struct TicketDesk {
     issuer: contract::TicketIssuer,
-    rate: std::sync::Arc<DefaultKeyedRateLimiter<ObjectId>>,
+    db: Db,
+    rate: TicketRate,
     /// Tickets issued and refused.
     metrics: Metrics,
 }
 
-impl TicketIssuer {
-    pub fn new(secret: &Secret, rate: TicketRate, metrics: Metrics) -> Self {
-        let quota = Quota::per_minute(rate.per_minute).allow_burst(rate.burst);
+impl TicketDesk {
+    pub fn new(secret: &Secret, db: Db, rate: TicketRate, metrics: Metrics) -> Self {
         Self {
             issuer: contract::TicketIssuer::new(secret),
-            rate: std::sync::Arc::new(RateLimiter::keyed(quota)),
+            db,
+            rate,
             metrics,
         }
     }
 
-    /// Starts forgetting, every [`SWEEP_EVERY`], the people whose budget is whole again; the task
-    /// ends with the issuer.
-    pub fn spawn_sweeper(&self) {
-        let rate = std::sync::Arc::downgrade(&self.rate);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SWEEP_EVERY);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(rate) = rate.upgrade() else {
-                    return;
-                };
-                rate.retain_recent();
-            }
-        });
-    }
-
     /// A ticket that lets `email` (the user `user_id`) into the room `room_id` titled
     /// `room_title`; [`AppError::TooManyTickets`] when that person asks too often.
-    pub fn issue(
+    pub async fn issue(
         &self,
         user_id: ObjectId,
         email: &str,
         room_title: &str,
         room_id: ObjectId,
     ) -> Result<String, AppError> {
-        if self.rate.check_key(&user_id).is_err() {
+        let burst = u64::from(self.rate.burst.get());
+        let grant = self
+            .db
+            .insert_ticket_grant(user_id, self.rate.window())
+            .await?;
+        if self.db.count_ticket_grants(user_id, burst + 1).await? > burst {
+            self.db.delete_ticket_grant(grant).await?;
             self.metrics.ticket_refused();
             return Err(AppError::TooManyTickets);
         }
@@ -98,26 +98,13 @@ impl TicketIssuer {
 mod tests {
     use super::*;
 
-    fn issuer(per_minute: u32, burst: u32) -> TicketIssuer {
-        let secret = Secret::new("a test secret of at least thirty-two bytes").unwrap();
-        let rate = TicketRate {
-            per_minute: NonZeroU32::new(per_minute).unwrap(),
-            burst: NonZeroU32::new(burst).unwrap(),
-        };
-        TicketIssuer::new(&secret, rate, Metrics::new(false).unwrap())
-    }
-
     #[test]
-    fn one_person_gets_the_burst_then_is_refused_and_others_are_not() {
-        let issuer = issuer(1, 3);
-        let (ann, bob, room) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
-        for _ in 0..3 {
-            assert!(issuer.issue(ann, "ann@x.io", "Room", room).is_ok());
-        }
-        assert!(matches!(
-            issuer.issue(ann, "ann@x.io", "Room", room),
-            Err(AppError::TooManyTickets)
-        ));
-        assert!(issuer.issue(bob, "bob@x.io", "Room", room).is_ok());
+    fn a_grant_counts_for_the_time_the_burst_takes_at_the_sustained_rate() {
+        assert_eq!(TicketRate::default().window(), Duration::from_secs(20));
+        let slow = TicketRate {
+            per_minute: NonZeroU32::new(6).unwrap(),
+            burst: NonZeroU32::new(3).unwrap(),
+        };
+        assert_eq!(slow.window(), Duration::from_secs(30));
     }
 }

@@ -9,6 +9,7 @@ mod object_id_filter;
 pub mod rooms;
 pub mod schema;
 pub mod sessions;
+pub mod ticket_grants;
 pub mod users;
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use login_failures::LoginFailureDoc;
 pub use object_id_filter::ObjectIdFilter;
 pub use rooms::RoomDoc;
 pub use sessions::SessionDoc;
+pub use ticket_grants::TicketGrantDoc;
 pub use users::UserDoc;
 
 /// The database handle shared by all requests (cheap to clone).
@@ -36,6 +38,7 @@ pub struct Db {
     rooms: Collection<RoomDoc>,
     sessions: Collection<SessionDoc>,
     login_failures: Collection<LoginFailureDoc>,
+    ticket_grants: Collection<TicketGrantDoc>,
     /// `MONGODB_TIMEOUT_SECS`: how long a session or throttle query may take in all.
     timeout: Duration,
     /// How filters on ObjectId fields are written for this server ([`ObjectIdFilter`]).
@@ -92,6 +95,7 @@ impl Db {
             rooms: database.collection_with_options(rooms::COLLECTION, durable),
             sessions: database.collection(sessions::COLLECTION),
             login_failures: database.collection(login_failures::COLLECTION),
+            ticket_grants: database.collection(ticket_grants::COLLECTION),
             database,
             timeout,
             object_id_filter: ObjectIdFilter::Equality,
@@ -193,6 +197,10 @@ impl Db {
 
     pub fn login_failures(&self) -> &Collection<LoginFailureDoc> {
         &self.login_failures
+    }
+
+    pub fn ticket_grants(&self) -> &Collection<TicketGrantDoc> {
+        &self.ticket_grants
     }
 
     /// Removes an account and ends its sessions on every replica: a user deleted behind the

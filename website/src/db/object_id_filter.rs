@@ -5,7 +5,8 @@
 //! (nx-27017, 0.8.1 and earlier) matches nothing with that on any field but `_id`; it answers a
 //! one-element `{field: {$in: [id]}}`, which MongoDB plans as the same equality. [`Db::connect`]
 //! asks the server who it is (`buildInfo.process`) and picks [`ObjectIdFilter::OneElementIn`]
-//! only for the stand-in, saying so in the log.
+//! only for the stand-in, saying so in the log. The stand-in's `count` fails both forms, so a
+//! count on such a field reads the ids instead (`ticket_grants`).
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Document, doc};

@@ -7,7 +7,7 @@ use tower_sessions::Session;
 
 use crate::auth::csrf::CsrfHeader;
 use crate::auth::session::{self, CurrentUser};
-use crate::auth::ticket::{LIFETIME, TicketIssuer};
+use crate::auth::ticket::{LIFETIME, TicketDesk};
 use crate::db::Db;
 use crate::error::AppError;
 
@@ -28,7 +28,7 @@ pub async fn issue_ticket(
     session: Session,
     Path(room_id): Path<String>,
     State(db): State<Db>,
-    State(tickets): State<TicketIssuer>,
+    State(tickets): State<TicketDesk>,
     _csrf: CsrfHeader,
 ) -> Result<Json<TicketResponse>, AppError> {
     let room_id = parse_room_id(&room_id)?;
@@ -38,7 +38,9 @@ pub async fn issue_ticket(
         return Err(AppError::UserNotFound);
     };
     let room = db.find_room(room_id).await?.ok_or(AppError::RoomNotFound)?;
-    let token = tickets.issue(account.id, &account.email, &room.title, room.id)?;
+    let token = tickets
+        .issue(account.id, &account.email, &room.title, room.id)
+        .await?;
     Ok(Json(TicketResponse {
         token,
         expires_in: LIFETIME.as_secs(),

@@ -226,3 +226,41 @@ async fn a_person_asking_for_tickets_in_a_loop_is_slowed_down_and_others_are_not
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
     assert_eq!(other.ticket_for(&room).await.status(), StatusCode::OK);
 }
+
+/// How many tickets in a row `browser` gets for `room` from `replicas`, asked in turn, before the
+/// first 429.
+async fn tickets_before_refusal(
+    browser: &crate::helpers::Browser,
+    replicas: &[&TestApp],
+    room: &str,
+) -> usize {
+    for asked in 0..100 {
+        let response = browser
+            .visiting(replicas[asked % replicas.len()])
+            .ticket_for(room)
+            .await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            return asked;
+        }
+        assert_eq!(response.status(), StatusCode::OK, "ticket {asked}");
+    }
+    panic!("no 429 in 100 tickets");
+}
+
+#[tokio::test]
+async fn two_replicas_give_a_person_no_more_tickets_than_one() {
+    let one = TestApp::spawn().await;
+    let two = one.replica().await;
+    let alone = one.signed_up_browser("alone@example.org").await;
+    let spread = one.signed_up_browser("spread@example.org").await;
+    let room = alone.created_room("shared budget").await;
+
+    let from_one = tickets_before_refusal(&alone, &[&one], &room).await;
+    let from_two = tickets_before_refusal(&spread, &[&one, &two], &room).await;
+
+    assert_eq!(from_one, 20, "the burst");
+    assert_eq!(
+        from_two, from_one,
+        "the budget is the person's, not each replica's"
+    );
+}
