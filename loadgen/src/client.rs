@@ -1,12 +1,14 @@
 //! One load client: connects (again, with `--reconnect-delay-ms`), counts what it receives and,
 //! as a sender, talks on a fixed schedule.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use contract::TicketIssuer;
 use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -14,8 +16,10 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::Options;
+use crate::events::{Event, LoadText};
+use crate::options::Options;
 use crate::stats::Stats;
 
 /// What every client task shares.
@@ -29,6 +33,27 @@ pub struct Fleet {
     pub start: watch::Receiver<Option<Instant>>,
     /// Clients per room, for the deliveries each message should cause.
     pub room_sizes: Vec<u64>,
+}
+
+impl Fleet {
+    pub fn new(
+        options: Options,
+        secret: &contract::Secret,
+        start: watch::Receiver<Option<Instant>>,
+    ) -> Self {
+        let mut room_sizes = vec![0u64; options.rooms];
+        for client in 0..options.clients {
+            room_sizes[options.room_of(client)] += 1;
+        }
+        Self {
+            handshakes: Semaphore::new(options.connect_parallel),
+            tickets: TicketIssuer::new(secret),
+            stats: Arc::new(Stats::new(options.clients)),
+            start,
+            room_sizes,
+            options,
+        }
+    }
 }
 
 /// How one connection ended.
@@ -70,9 +95,9 @@ async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> End
         .write_buffer_size(0);
     let connected = {
         let _permit = fleet.handshakes.acquire().await;
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await
+        open_socket(fleet, client, request, config).await
     };
-    let Ok((socket, _)) = connected else {
+    let Some(socket) = connected else {
         return Ended::NotOpened;
     };
     let (mut sink, mut stream) = socket.split();
@@ -132,6 +157,41 @@ async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> End
     Ended::Closed
 }
 
+/// A WebSocket to the server, from `client`'s source address (`--source-addrs`) when given.
+async fn open_socket(
+    fleet: &Fleet,
+    client: usize,
+    request: Request,
+    config: WebSocketConfig,
+) -> Option<WebSocketStream<MaybeTlsStream<TcpStream>>> {
+    let Some(source) = fleet.options.source_of(client) else {
+        let connected = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        return connected.await.ok().map(|(socket, _)| socket);
+    };
+    let host = request
+        .uri()
+        .host()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = request.uri().port_u16().unwrap_or(80);
+    let server = tokio::net::lookup_host((host, port))
+        .await
+        .ok()?
+        .find(|server| server.is_ipv4() == source.is_ipv4())?;
+    let socket = if source.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .ok()?;
+    socket.bind(SocketAddr::new(source, 0)).ok()?;
+    let stream = socket.connect(server).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let plain = MaybeTlsStream::Plain(stream);
+    let connected = tokio_tungstenite::client_async_with_config(request, plain, Some(config));
+    connected.await.ok().map(|(socket, _)| socket)
+}
+
 /// A handshake request for `client`, with a fresh ticket in `Authorization`.
 fn request(fleet: &Fleet, client: usize) -> Option<Request> {
     let room = fleet.options.room_of(client);
@@ -189,12 +249,13 @@ where
             stats.sent.fetch_add(1, Ordering::Relaxed);
             stats.expected.fetch_add(room_size, Ordering::Relaxed);
         }
-        // "lg:<due in µs since start>:<measured>:<padding>": the receiver needs nothing else.
-        let text = format!(
-            r#"{{"type":"message","text":"lg:{}:{}:{padding}"}}"#,
-            due.as_micros(),
-            u8::from(measured)
-        );
+        // The receiver needs nothing but the text to measure the latency.
+        let load = LoadText {
+            due_micros: u64::try_from(due.as_micros()).unwrap_or(u64::MAX),
+            measured,
+        };
+        let text = serde_json::json!({ "type": "message", "text": load.format(&padding) });
+        let text = text.to_string();
         if sink
             .send(Message::Text(Utf8Bytes::from(text)))
             .await
@@ -207,41 +268,35 @@ where
 }
 
 /// Counts one server event; for a measured load message, records its latency from schedule.
-fn on_event(text: &str, stats: &Stats, client: usize, start: Option<Instant>) {
-    if !text.starts_with(r#"{"type":"message""#) {
-        let kind = if text.starts_with(r#"{"type":"joined""#) {
-            &stats.joined
-        } else if text.starts_with(r#"{"type":"left""#) {
-            &stats.left
-        } else if text.starts_with(r#"{"type":"presence""#) {
-            &stats.summaries
-        } else {
-            if text.starts_with(r#"{"type":"error""#) {
-                stats.errors.fetch_add(1, Ordering::Relaxed);
+fn on_event(frame: &str, stats: &Stats, client: usize, start: Option<Instant>) {
+    let presence = match Event::parse(frame) {
+        Some(Event::Message { text }) => {
+            let (Some(start), Some(load)) = (start, LoadText::parse(&text)) else {
+                return;
+            };
+            if load.measured {
+                let scheduled = start + Duration::from_micros(load.due_micros);
+                let latency = Instant::now().saturating_duration_since(scheduled);
+                stats.delivered.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .latency
+                    .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
             }
             return;
-        };
-        kind.fetch_add(1, Ordering::Relaxed);
-        if let Some(count) = stats.presence_per_client.get(client) {
-            count.fetch_add(1, Ordering::Relaxed);
         }
-        return;
+        Some(Event::Joined) => &stats.joined,
+        Some(Event::Left) => &stats.left,
+        Some(Event::Presence) => &stats.summaries,
+        Some(Event::Error) => {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        Some(Event::Other) | None => return,
+    };
+    presence.fetch_add(1, Ordering::Relaxed);
+    if let Some(count) = stats.presence_per_client.get(client) {
+        count.fetch_add(1, Ordering::Relaxed);
     }
-    let Some(start) = start else { return };
-    let Some((_, tail)) = text.split_once(r#""text":"lg:"#) else {
-        return;
-    };
-    let mut parts = tail.splitn(3, ':');
-    let (Some(due), Some("1")) = (parts.next(), parts.next()) else {
-        return;
-    };
-    let Ok(due) = due.parse::<u64>() else { return };
-    let scheduled = start + Duration::from_micros(due);
-    let latency = Instant::now().saturating_duration_since(scheduled);
-    stats.delivered.fetch_add(1, Ordering::Relaxed);
-    stats
-        .latency
-        .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
 }
 
 #[cfg(test)]

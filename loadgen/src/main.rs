@@ -9,7 +9,9 @@
 //! chat/README.md for the scenarios.
 
 mod client;
+mod events;
 mod histogram;
+mod options;
 mod proc_stat;
 mod stats;
 
@@ -21,133 +23,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Parser;
-use contract::{Secret, TicketIssuer};
-use tokio::sync::Semaphore;
+use contract::Secret;
 use tokio::time::Instant;
 
 use crate::client::Fleet;
-use crate::proc_stat::{cpu_percent, sample};
+use crate::options::Options;
+use crate::proc_stat::{ProcSample, cpu_percent, sample};
 use crate::stats::{Stats, spread};
-
-/// Load generator for the chat service. The tickets are signed with `JWT_SECRET`, which must be
-/// the server's (32 bytes or more).
-#[derive(Debug, Clone, Parser)]
-#[command(name = "chat-loadgen", version)]
-struct Options {
-    /// Server socket.
-    #[arg(long, default_value = "ws://127.0.0.1:9000/ws")]
-    url: String,
-    /// Connections to open.
-    #[arg(long, default_value_t = 100)]
-    clients: usize,
-    /// Rooms the clients are spread over, round robin.
-    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
-    rooms: usize,
-    /// How many of the clients talk (0 = an idle run).
-    #[arg(long, default_value_t = 10)]
-    senders: usize,
-    /// Messages per second, all senders together.
-    #[arg(long, default_value_t = 100.0, conflicts_with = "per_sender_rate")]
-    rate: f64,
-    /// Messages per second per sender (instead of --rate).
-    #[arg(long, value_name = "RATE")]
-    per_sender_rate: Option<f64>,
-    /// Measured sending time, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "20", value_parser = seconds)]
-    duration: Duration,
-    /// Sending time before measuring starts, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "2", value_parser = seconds)]
-    warmup: Duration,
-    /// Length of each message text, in bytes.
-    #[arg(long, default_value_t = 64)]
-    text_bytes: usize,
-    /// Handshakes in flight at once.
-    #[arg(long, default_value_t = 200, value_parser = at_least_one)]
-    connect_parallel: usize,
-    /// New connections per second. Every join is announced to the room, so it sets how hard the
-    /// clients' arrival hits the server.
-    #[arg(long, default_value_t = 500.0, value_parser = positive_rate)]
-    connect_rate: f64,
-    /// Report the server's RSS and CPU from /proc/PID.
-    #[arg(long, value_name = "PID")]
-    server_pid: Option<u32>,
-    /// Runtime worker threads (default: one per core).
-    #[arg(long, value_parser = at_least_one)]
-    threads: Option<usize>,
-    /// Reconnect after a connection ends or an attempt fails, after a random delay in this range
-    /// of milliseconds (e.g. 500-1000, as the chat page does after a restart).
-    #[arg(long, value_name = "MIN-MAX")]
-    reconnect_delay_ms: Option<DelayRange>,
-}
-
-/// A range of delays to pick from at random.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct DelayRange {
-    min_ms: u64,
-    max_ms: u64,
-}
-
-impl DelayRange {
-    fn pick(self) -> Duration {
-        Duration::from_millis(rand::random_range(self.min_ms..=self.max_ms))
-    }
-}
-
-impl std::str::FromStr for DelayRange {
-    type Err = String;
-
-    /// `MIN-MAX` or a single number of milliseconds.
-    fn from_str(value: &str) -> Result<Self, String> {
-        let (min, max) = value.split_once('-').unwrap_or((value, value));
-        let ms = |v: &str| v.trim().parse::<u64>().map_err(|e| format!("{v:?}: {e}"));
-        let (min_ms, max_ms) = (ms(min)?, ms(max)?);
-        if min_ms > max_ms {
-            return Err(format!("{min_ms} is more than {max_ms}"));
-        }
-        Ok(Self { min_ms, max_ms })
-    }
-}
-
-fn at_least_one(value: &str) -> Result<usize, String> {
-    match value.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(error) => Err(error.to_string()),
-    }
-}
-
-fn positive_rate(value: &str) -> Result<f64, String> {
-    match value.parse::<f64>() {
-        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
-        Ok(_) => Err("must be a positive number".into()),
-        Err(error) => Err(error.to_string()),
-    }
-}
-
-fn seconds(value: &str) -> Result<Duration, String> {
-    let seconds = value.parse::<f64>().map_err(|e| e.to_string())?;
-    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
-}
-
-impl Options {
-    /// Senders never outnumber the clients.
-    fn senders(&self) -> usize {
-        self.senders.min(self.clients)
-    }
-
-    /// Messages per second of one sender: `--per-sender-rate`, or `--rate` shared by all.
-    fn rate_per_sender(&self) -> f64 {
-        match self.per_sender_rate {
-            Some(rate) => rate,
-            None if self.senders() > 0 => self.rate / self.senders() as f64,
-            None => 0.0,
-        }
-    }
-
-    fn room_of(&self, client: usize) -> usize {
-        client % self.rooms
-    }
-}
 
 fn main() -> ExitCode {
     let options = Options::parse();
@@ -175,33 +57,76 @@ fn main() -> ExitCode {
 }
 
 async fn run(options: Options, secret: Secret) -> String {
-    let mut report = String::new();
-    let server_pid = options.server_pid.map(|p| p.to_string());
-    let server_at = |label: &str, report: &mut String| {
-        let sample = server_pid.as_deref().and_then(sample);
+    let mut report = Report::default();
+    let server = Server(options.server_pid.map(|pid| pid.to_string()));
+    let server_idle = server.rss(&mut report, "before connecting");
+    let (start, start_rx) = tokio::sync::watch::channel(None::<Instant>);
+    let fleet = Arc::new(Fleet::new(options, &secret, start_rx));
+
+    let mut connected = connect_everyone(&fleet, &mut report).await;
+    let server_connected = server.rss(&mut report, "with everyone connected");
+    if let (Some(before), Some(after)) = (server_idle, server_connected)
+        && connected.ready > 0
+    {
+        let per = (after.rss_kib.saturating_sub(before.rss_kib)) as f64 / connected.ready as f64;
+        report.line(format_args!("server RSS per connection: {per:.1} KiB"));
+    }
+    let measured = measure(&fleet, &server, &start, connected.ready).await;
+    drain(&fleet.stats).await;
+    let server_end = server.rss(&mut report, "at the end");
+    let still_open = fleet.stats.open.load(Ordering::Relaxed);
+    stop(std::mem::take(&mut connected.tasks)).await;
+
+    write_results(&mut report, &fleet, &connected, &measured, still_open);
+    if let (Some(idle), Some(end)) = (server_idle, server_end) {
+        report.line(format_args!(
+            "server RSS grew {} KiB over the run",
+            end.rss_kib.saturating_sub(idle.rss_kib)
+        ));
+    }
+    report.0
+}
+
+/// The report, one line at a time, filled by each phase.
+#[derive(Default)]
+struct Report(String);
+
+impl Report {
+    fn line(&mut self, line: impl std::fmt::Display) {
+        let _ = writeln!(self.0, "{line}");
+    }
+}
+
+/// The server process watched through /proc (`--server-pid`), if any.
+struct Server(Option<String>);
+
+impl Server {
+    fn sample(&self) -> Option<ProcSample> {
+        self.0.as_deref().and_then(sample)
+    }
+
+    /// Samples the server and reports its RSS at `label`.
+    fn rss(&self, report: &mut Report, label: &str) -> Option<ProcSample> {
+        let sample = self.sample();
         if let Some(s) = sample {
-            let _ = writeln!(report, "server RSS {label}: {} KiB", s.rss_kib);
+            report.line(format_args!("server RSS {label}: {} KiB", s.rss_kib));
         }
         sample
-    };
-    let server_idle = server_at("before connecting", &mut report);
-
-    let stats = Arc::new(Stats::new(options.clients));
-    let mut room_sizes = vec![0u64; options.rooms];
-    for client in 0..options.clients {
-        room_sizes[options.room_of(client)] += 1;
     }
-    let (start_tx, start_rx) = tokio::sync::watch::channel(None::<Instant>);
-    let fleet = Arc::new(Fleet {
-        handshakes: Semaphore::new(options.connect_parallel),
-        options: options.clone(),
-        tickets: TicketIssuer::new(&secret),
-        stats: stats.clone(),
-        start: start_rx,
-        room_sizes,
-    });
+}
 
-    // Phase 1: connect everyone and wait for every welcome.
+/// What connecting left: the client tasks, how many got their welcome, the presence events each
+/// had received by then.
+struct Connected {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    ready: usize,
+    presence: Vec<u32>,
+}
+
+/// Phase 1: connects every client at `--connect-rate` and waits for every welcome.
+async fn connect_everyone(fleet: &Arc<Fleet>, report: &mut Report) -> Connected {
+    let options = &fleet.options;
+    let stats = &fleet.stats;
     let connecting = Instant::now();
     let tasks: Vec<_> = (0..options.clients)
         .map(|client| {
@@ -220,154 +145,165 @@ async fn run(options: Options, secret: Secret) -> String {
             .await
             .is_err()
         {
-            let _ = writeln!(report, "gave up waiting for handshakes");
+            report.line("gave up waiting for handshakes");
             break;
         }
     }
     let ready = stats.ready.load(Ordering::Relaxed);
     let connect_time = connecting.elapsed().as_secs_f64();
-    let _ = writeln!(
-        report,
+    report.line(format_args!(
         "connected {ready} of {} clients in {connect_time:.2} s ({:.0} joins/s; {} failed), {} rooms",
         options.clients,
         ready as f64 / connect_time,
         stats.failed.load(Ordering::Relaxed),
         options.rooms
-    );
+    ));
     // Let the presence events of the last joiners (and any summary) settle before measuring.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let presence_connecting = stats.presence_counts();
-    let _ = writeln!(
-        report,
+    let presence = stats.presence_counts();
+    report.line(format_args!(
         "presence events per client while connecting: {} ({})",
-        spread(presence_connecting.clone()),
-        presence_by_type(&stats)
-    );
-    let server_connected = server_at("with everyone connected", &mut report);
-    if let (Some(before), Some(after)) = (server_idle, server_connected)
-        && ready > 0
-    {
-        let per = (after.rss_kib.saturating_sub(before.rss_kib)) as f64 / ready as f64;
-        let _ = writeln!(report, "server RSS per connection: {per:.1} KiB");
+        spread(presence.clone()),
+        presence_by_type(stats)
+    ));
+    Connected {
+        tasks,
+        ready,
+        presence,
     }
+}
 
-    // Phase 2: warm up, then measure for `duration`, watching how many connections are open.
-    let start = Instant::now();
-    let _ = start_tx.send(Some(start));
-    tokio::time::sleep(options.warmup).await;
+/// What the measured time showed besides the shared counters.
+struct Measured {
+    duration: Duration,
+    open: OpenWatch,
+    server: (Option<ProcSample>, Option<ProcSample>),
+    loadgen: (Option<ProcSample>, Option<ProcSample>),
+}
+
+/// Phase 2: starts the senders, warms up, then measures for `--duration`, watching how many
+/// connections are open.
+async fn measure(
+    fleet: &Fleet,
+    server: &Server,
+    start: &tokio::sync::watch::Sender<Option<Instant>>,
+    ready: usize,
+) -> Measured {
+    let _ = start.send(Some(Instant::now()));
+    tokio::time::sleep(fleet.options.warmup).await;
     let measure_from = Instant::now();
-    let server_before = server_pid.as_deref().and_then(sample);
+    let server_before = server.sample();
     let loadgen_before = sample("self");
     let mut open = OpenWatch::new(ready);
-    while measure_from.elapsed() < options.duration {
+    while measure_from.elapsed() < fleet.options.duration {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        open.observe(stats.open.load(Ordering::Relaxed), Instant::now());
+        open.observe(fleet.stats.open.load(Ordering::Relaxed), Instant::now());
     }
-    let measured = measure_from.elapsed();
-    let server_after = server_pid.as_deref().and_then(sample);
-    let loadgen_after = sample("self");
+    Measured {
+        duration: measure_from.elapsed(),
+        open,
+        server: (server_before, server.sample()),
+        loadgen: (loadgen_before, sample("self")),
+    }
+}
 
-    // Phase 3: let messages in flight arrive (senders stop on their own schedule).
+/// Phase 3: lets messages in flight arrive (senders stop on their own schedule), for at most 5 s.
+async fn drain(stats: &Stats) {
     let draining = Instant::now();
     while draining.elapsed() < Duration::from_secs(5)
         && stats.delivered.load(Ordering::Relaxed) < stats.expected.load(Ordering::Relaxed)
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let server_end = server_at("at the end", &mut report);
-    let still_open = stats.open.load(Ordering::Relaxed);
-    // Aborted rather than told to stop: a shared stop signal polled by every reader on every
-    // frame would put a contended lock on the hot path being measured.
+}
+
+/// Ends every client. Aborted rather than told to stop: a shared stop signal polled by every
+/// reader on every frame would put a contended lock on the hot path being measured.
+async fn stop(tasks: Vec<tokio::task::JoinHandle<()>>) {
     for task in &tasks {
         task.abort();
     }
     for task in tasks {
         let _ = task.await;
     }
+}
 
+/// Phase 4: what was sent, delivered and lost, the latency, how connections fared, the CPU.
+fn write_results(
+    report: &mut Report,
+    fleet: &Fleet,
+    connected: &Connected,
+    measured: &Measured,
+    still_open: usize,
+) {
+    let (options, stats) = (&fleet.options, &fleet.stats);
     let sent = stats.sent.load(Ordering::Relaxed);
     let expected = stats.expected.load(Ordering::Relaxed);
     let delivered = stats.delivered.load(Ordering::Relaxed);
-    let seconds = measured.as_secs_f64();
-    let _ = writeln!(
-        report,
+    let seconds = measured.duration.as_secs_f64();
+    report.line(format_args!(
         "senders {} at {:.2} msg/s each; measured {:.1} s",
         options.senders(),
         options.rate_per_sender(),
         seconds
-    );
-    let _ = writeln!(
-        report,
-        "messages sent {sent} ({:.0}/s); deliveries offered {expected} ({:.0}/s), delivered {delivered} ({:.0}/s), lost {} ({:.3} %)",
+    ));
+    let lost = expected.saturating_sub(delivered);
+    let lost_percent = if expected > 0 {
+        100.0 * lost as f64 / expected as f64
+    } else {
+        0.0
+    };
+    report.line(format_args!(
+        "messages sent {sent} ({:.0}/s); deliveries offered {expected} ({:.0}/s), delivered {delivered} ({:.0}/s), lost {lost} ({lost_percent:.3} %)",
         sent as f64 / seconds,
         expected as f64 / seconds,
         delivered as f64 / seconds,
-        expected.saturating_sub(delivered),
-        if expected > 0 {
-            100.0 * expected.saturating_sub(delivered) as f64 / expected as f64
-        } else {
-            0.0
-        }
-    );
+    ));
     let ms = |micros: u64| micros as f64 / 1000.0;
-    let _ = writeln!(
-        report,
+    report.line(format_args!(
         "latency from schedule: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         ms(stats.latency.percentile(0.50)),
         ms(stats.latency.percentile(0.99)),
         ms(stats.latency.percentile(0.999)),
         ms(stats.latency.max()),
-    );
-    let _ = writeln!(
-        report,
+    ));
+    report.line(format_args!(
         "error events received: {}",
         stats.errors.load(Ordering::Relaxed)
-    );
+    ));
     let closes = stats.closes();
     if !closes.is_empty() {
-        let _ = writeln!(report, "connections ended during the run: {closes:?}");
+        report.line(format_args!("connections ended during the run: {closes:?}"));
     }
-    let _ = writeln!(
-        report,
-        "still connected at the end: {still_open} of {ready}; closed with 4008 (too slow): {}",
+    report.line(format_args!(
+        "still connected at the end: {still_open} of {}; closed with 4008 (too slow): {}",
+        connected.ready,
         stats.closed_with(4008)
-    );
-    if let Some(line) = open.describe(stats.reconnected.load(Ordering::Relaxed)) {
-        let _ = writeln!(report, "{line}");
+    ));
+    if let Some(line) = measured
+        .open
+        .describe(stats.reconnected.load(Ordering::Relaxed))
+    {
+        report.line(line);
     }
     let presence_run: Vec<u32> = stats
         .presence_counts()
         .iter()
-        .zip(&presence_connecting)
+        .zip(&connected.presence)
         .map(|(end, connected)| end.saturating_sub(*connected))
         .collect();
-    let _ = writeln!(
-        report,
+    report.line(format_args!(
         "presence events per client after connecting: {}",
         spread(presence_run)
-    );
-    if let (Some(before), Some(after)) = (loadgen_before, loadgen_after) {
-        let _ = writeln!(
-            report,
-            "loadgen CPU while measuring: {:.0} % of one core",
-            cpu_percent(before, after, measured)
-        );
+    ));
+    for (whose, (before, after)) in [("loadgen", measured.loadgen), ("server", measured.server)] {
+        if let (Some(before), Some(after)) = (before, after) {
+            report.line(format_args!(
+                "{whose} CPU while measuring: {:.0} % of one core",
+                cpu_percent(before, after, measured.duration)
+            ));
+        }
     }
-    if let (Some(before), Some(after)) = (server_before, server_after) {
-        let _ = writeln!(
-            report,
-            "server CPU while measuring: {:.0} % of one core",
-            cpu_percent(before, after, measured)
-        );
-    }
-    if let (Some(idle), Some(end)) = (server_idle, server_end) {
-        let _ = writeln!(
-            report,
-            "server RSS grew {} KiB over the run",
-            end.rss_kib.saturating_sub(idle.rss_kib)
-        );
-    }
-    report
 }
 
 /// "joined 8000, left 0, presence 1000 in all".
@@ -432,10 +368,6 @@ impl OpenWatch {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
-        Options::try_parse_from(std::iter::once("chat-loadgen").chain(args.iter().copied()))
-    }
-
     #[test]
     fn the_open_watch_sees_a_drop_and_the_return() {
         let start = Instant::now();
@@ -455,73 +387,5 @@ mod tests {
             watch.describe(10).unwrap(),
             "connections open: 0 at the lowest; all 10 back 1.25 s after the first drop; 10 reconnections"
         );
-    }
-
-    #[test]
-    fn a_total_rate_is_shared_between_the_senders() {
-        let options = parse(&["--clients", "50", "--senders", "10", "--rate", "100"]).unwrap();
-        assert!((options.rate_per_sender() - 10.0).abs() < f64::EPSILON);
-    }
-
-    #[test]
-    fn a_per_sender_rate_is_taken_as_it_is_and_senders_never_outnumber_clients() {
-        let options = parse(&[
-            "--clients",
-            "5",
-            "--senders",
-            "10",
-            "--per-sender-rate",
-            "2",
-        ])
-        .unwrap();
-        assert_eq!(options.senders(), 5);
-        assert!((options.rate_per_sender() - 2.0).abs() < f64::EPSILON);
-    }
-
-    #[test]
-    fn bench_scenarios_parse_and_bad_values_are_refused() {
-        let idle = [
-            "--url",
-            "ws://127.0.0.1:9100/ws",
-            "--duration",
-            "25",
-            "--server-pid",
-            "42",
-            "--clients",
-            "5000",
-            "--rooms",
-            "1000",
-            "--senders",
-            "0",
-            "--warmup",
-            "0",
-            "--connect-rate",
-            "1000",
-            "--threads",
-            "1",
-        ];
-        let options = parse(&idle).unwrap();
-        assert_eq!(options.duration, Duration::from_secs(25));
-        assert_eq!((options.server_pid, options.threads), (Some(42), Some(1)));
-        assert!(options.rate_per_sender().abs() < f64::EPSILON);
-        assert_eq!(options.reconnect_delay_ms, None);
-        let restart = parse(&["--reconnect-delay-ms", "500-1000"]).unwrap();
-        let range = restart.reconnect_delay_ms.unwrap();
-        assert_eq!((range.min_ms, range.max_ms), (500, 1000));
-        for _ in 0..100 {
-            let delay = range.pick();
-            assert!((500..=1000).contains(&delay.as_millis()), "{delay:?}");
-        }
-        for bad in [
-            &["--rooms", "0"][..],
-            &["--connect-rate", "0"],
-            &["--duration", "-1"],
-            &["--rate", "5", "--per-sender-rate", "1"],
-            &["--frobnicate", "1"],
-            &["--reconnect-delay-ms", "1000-500"],
-            &["--reconnect-delay-ms", "soon"],
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?} should be refused");
-        }
     }
 }
