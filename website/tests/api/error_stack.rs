@@ -171,13 +171,7 @@ async fn each_refusal_is_rendered_by_its_layer_as_a_page_or_as_json() {
     let token = me.csrf_token().await;
     let mut refused = None;
     for _ in 0..100 {
-        let response = me
-            .client
-            .post(me.url(&ticket))
-            .header("X-CSRF-Token", &token)
-            .send()
-            .await
-            .unwrap();
+        let response = me.ticket_with_token(&room, &token).await;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             refused = Some(response);
             break;
@@ -204,13 +198,7 @@ async fn each_refusal_is_rendered_by_its_layer_as_a_page_or_as_json() {
         None,
     )
     .await;
-    let response = fresh
-        .client
-        .post(fresh.url(&ticket))
-        .header("X-CSRF-Token", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = fresh.ticket_with_token(&room, &token).await;
     assert_rendered(
         response,
         StatusCode::SERVICE_UNAVAILABLE,

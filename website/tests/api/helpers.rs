@@ -344,6 +344,11 @@ impl Browser {
 
     pub async fn ticket_for(&self, room_id: &str) -> Response {
         let token = self.csrf_token().await;
+        self.ticket_with_token(room_id, &token).await
+    }
+
+    /// A ticket asked for with a CSRF token read earlier (when reading it now would fail).
+    pub async fn ticket_with_token(&self, room_id: &str, token: &str) -> Response {
         self.client
             .post(self.url(&format!("/api/rooms/{room_id}/ticket")))
             .header("X-CSRF-Token", token)
@@ -351,6 +356,29 @@ impl Browser {
             .await
             .expect("POST ticket")
     }
+}
+
+/// Whether `response` leaves the session cookie alone: neither sets nor expires it.
+pub fn leaves_session_cookie_alone(response: &Response) -> bool {
+    session_cookie(response.headers()).is_none()
+        && response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .all(|v| !v.to_str().unwrap_or("").contains("Max-Age=0"))
+}
+
+/// Every session record stored in `app`'s database.
+pub async fn stored_sessions(app: &TestApp) -> Vec<website::db::SessionDoc> {
+    use futures_util::TryStreamExt;
+    app.db
+        .sessions()
+        .find(mongodb::bson::doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 /// Asks for `path` every 250 ms, at most 60 times, until it answers 200: whether it did. (After

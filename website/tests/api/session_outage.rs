@@ -6,14 +6,13 @@
 
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, doc};
-use reqwest::header::SET_COOKIE;
 use reqwest::{Response, StatusCode};
 use website::config::Redacted;
-use website::db::SessionDoc;
 
-use crate::helpers::{Browser, PASSWORD, TestApp, eventually_ok, session_cookie};
+use crate::helpers::{
+    PASSWORD, TestApp, eventually_ok, leaves_session_cookie_alone, stored_sessions,
+};
 use crate::mongo_proxy::{Mode, MongoProxy};
 
 /// A session update that never reaches MongoDB.
@@ -30,53 +29,30 @@ async fn behind(proxy: &MongoProxy) -> TestApp {
     .await
 }
 
-/// Whether `response` leaves the session cookie alone: neither sets nor expires it.
-fn cookie_untouched(response: &Response) -> bool {
-    session_cookie(response.headers()).is_none()
-        && response
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .all(|v| !v.to_str().unwrap_or("").contains("Max-Age=0"))
-}
-
 async fn assert_unavailable_page(response: Response, what: &str) {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
-    assert!(cookie_untouched(&response), "{what}: the cookie changed");
+    assert!(
+        leaves_session_cookie_alone(&response),
+        "{what}: the cookie changed"
+    );
     let html = response.text().await.unwrap();
     assert!(html.contains("temporarily unavailable"), "{what}: {html}");
 }
 
 async fn assert_unavailable_json(response: Response, what: &str) {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
-    assert!(cookie_untouched(&response), "{what}: the cookie changed");
+    assert!(
+        leaves_session_cookie_alone(&response),
+        "{what}: the cookie changed"
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "db_unavailable", "{what}");
 }
 
-async fn ask_ticket(browser: &Browser, room: &str, token: &str) -> Response {
-    browser
-        .client
-        .post(browser.url(&format!("/api/rooms/{room}/ticket")))
-        .header("X-CSRF-Token", token)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Moves every stored session's last refresh two minutes back, so its next use refreshes it.
 async fn age_sessions(app: &TestApp) {
-    let sessions: Vec<SessionDoc> = app
-        .db
-        .sessions()
-        .find(doc! {})
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
     let two_minutes_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 120_000);
-    for mut session in sessions {
+    for mut session in stored_sessions(app).await {
         session.last_seen_at = two_minutes_ago;
         app.db
             .sessions()
@@ -100,7 +76,7 @@ async fn mongodb_down_when_a_session_is_read_is_503_and_the_session_lives_on() {
     proxy.set(Mode::Down);
 
     assert_unavailable_page(me_on_two.get("/").await, "a page").await;
-    assert_unavailable_json(ask_ticket(&me_on_two, &room, &token).await, "the API").await;
+    assert_unavailable_json(me_on_two.ticket_with_token(&room, &token).await, "the API").await;
 
     proxy.set(Mode::Up);
     assert!(
@@ -139,7 +115,7 @@ async fn mongodb_failing_the_idle_refresh_is_503_and_the_session_lives_on() {
 
     assert_unavailable_page(me.visiting(&two).get("/").await, "a page").await;
     let on_three = me.visiting(&three);
-    assert_unavailable_json(ask_ticket(&on_three, &room, &token).await, "the API").await;
+    assert_unavailable_json(on_three.ticket_with_token(&room, &token).await, "the API").await;
 
     proxy.set(Mode::Up);
     assert!(eventually_ok(&on_three, "/search").await, "still signed in");

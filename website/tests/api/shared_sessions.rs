@@ -6,16 +6,16 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, doc};
 use reqwest::StatusCode;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
-use website::db::SessionDoc;
 use website::db::sessions::{SessionUser, USER_KEY, stored_id};
 use website::domain::Email;
 
-use crate::helpers::{PASSWORD, TestApp, cookie_value, location, session_cookie, session_is_live};
+use crate::helpers::{
+    PASSWORD, TestApp, cookie_value, location, session_cookie, session_is_live, stored_sessions,
+};
 
 /// The bound: a session ended through one replica stops working on the others within it.
 const ENDED_EVERYWHERE_WITHIN: Duration = Duration::from_secs(5);
@@ -43,17 +43,6 @@ async fn time_until_refused(app: &TestApp, value: &str) -> Duration {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     start.elapsed()
-}
-
-async fn stored_sessions(app: &TestApp) -> Vec<SessionDoc> {
-    app.db
-        .sessions()
-        .find(doc! {})
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
