@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::{self, Metrics};
 use crate::routes;
-use crate::settings::Settings;
+use crate::settings::RequestSettings;
 use crate::state::AppState;
 use crate::templates::Pages;
 
@@ -85,7 +85,7 @@ impl Application {
                 DeviceCookies::new(&config.jwt_secret, config.cookie_secure),
                 metrics.clone(),
             )),
-            settings: Settings {
+            settings: RequestSettings {
                 trust_proxy_headers: config.trust_proxy_headers,
                 session_max_age: config.session_max_age,
                 cookie_secure: config.cookie_secure,

@@ -10,7 +10,7 @@ use crate::auth::ticket::TicketDesk;
 use crate::chat_notice::ChatNotice;
 use crate::db::Db;
 use crate::metrics::Metrics;
-use crate::settings::Settings;
+use crate::settings::RequestSettings;
 use crate::templates::Pages;
 
 #[derive(Clone, FromRef)]
@@ -21,6 +21,6 @@ pub struct AppState {
     pub tickets: TicketDesk,
     pub chat_notice: ChatNotice,
     pub throttle: Arc<LoginThrottle>,
-    pub settings: Settings,
+    pub settings: RequestSettings,
     pub metrics: Metrics,
 }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
-use crate::settings::Settings;
+use crate::settings::RequestSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub Option<IpAddr>);
@@ -18,12 +18,12 @@ pub struct ClientAddr(pub Option<IpAddr>);
 impl<S> FromRequestParts<S> for ClientAddr
 where
     S: Send + Sync,
-    Settings: FromRef<S>,
+    RequestSettings: FromRef<S>,
 {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let settings = Settings::from_ref(state);
+        let settings = RequestSettings::from_ref(state);
         let from_proxy = settings
             .trusted_header(&parts.headers, "x-real-ip")
             .and_then(|v| v.trim().parse::<IpAddr>().ok());

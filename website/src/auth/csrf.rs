@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
-use crate::settings::Settings;
+use crate::settings::RequestSettings;
 
 use super::session::CurrentUser;
 
@@ -54,7 +54,7 @@ fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
 /// The scheme is `https` where `COOKIE_SECURE` says the site is served over HTTPS (its session
 /// cookie would not even reach plain HTTP), else the one a trusted proxy (nginx) names in
 /// `X-Forwarded-Proto`, else `http`.
-pub fn same_origin(headers: &HeaderMap, settings: &Settings) -> bool {
+pub fn same_origin(headers: &HeaderMap, settings: &RequestSettings) -> bool {
     let source = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER));
@@ -84,7 +84,7 @@ pub fn same_origin(headers: &HeaderMap, settings: &Settings) -> bool {
 
 /// Refuses state-changing requests whose `Origin`/`Referer` is another site (403).
 pub async fn require_same_origin(
-    State(settings): State<Settings>,
+    State(settings): State<RequestSettings>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -156,7 +156,7 @@ impl<T> WithToken<T> {
 impl<S, T> FromRequest<S> for CsrfForm<T>
 where
     S: Send + Sync,
-    Settings: FromRef<S>,
+    RequestSettings: FromRef<S>,
     T: DeserializeOwned,
 {
     type Rejection = Response;
@@ -176,7 +176,7 @@ where
 impl<S, T> OptionalFromRequest<S> for CsrfForm<T>
 where
     S: Send + Sync,
-    Settings: FromRef<S>,
+    RequestSettings: FromRef<S>,
     T: DeserializeOwned,
 {
     type Rejection = Response;
@@ -206,7 +206,7 @@ pub struct CsrfHeader;
 impl<S> FromRequestParts<S> for CsrfHeader
 where
     S: Send + Sync,
-    Settings: FromRef<S>,
+    RequestSettings: FromRef<S>,
 {
     type Rejection = AppError;
 
@@ -311,8 +311,8 @@ mod tests {
         }
     }
 
-    fn settings(trust_proxy_headers: bool, cookie_secure: bool) -> Settings {
-        Settings {
+    fn settings(trust_proxy_headers: bool, cookie_secure: bool) -> RequestSettings {
+        RequestSettings {
             trust_proxy_headers,
             session_max_age: std::time::Duration::from_secs(3600),
             cookie_secure,

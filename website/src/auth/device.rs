@@ -17,7 +17,7 @@ use tower_sessions::cookie::{Cookie, SameSite};
 
 use super::client_addr::ClientAddr;
 use crate::i18n::cookie_value;
-use crate::settings::Settings;
+use crate::settings::RequestSettings;
 
 pub const DEVICE_COOKIE: &str = "device";
 
@@ -41,7 +41,7 @@ pub struct LoginClient {
 impl<S> FromRequestParts<S> for LoginClient
 where
     S: Send + Sync,
-    Settings: FromRef<S>,
+    RequestSettings: FromRef<S>,
 {
     type Rejection = Infallible;
 

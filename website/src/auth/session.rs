@@ -26,7 +26,7 @@ use crate::db::sessions::{SessionUser, USER_KEY};
 use crate::domain::Email;
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::settings::Settings;
+use crate::settings::RequestSettings;
 
 /// Touching the session on every request would rewrite it constantly; once a minute keeps the
 /// idle timeout accurate to a minute.
@@ -173,18 +173,18 @@ pub async fn current_user(
 async fn from_parts<S>(parts: &mut Parts, state: &S) -> Result<Option<CurrentUser>, AppError>
 where
     S: Send + Sync,
-    Settings: FromRef<S>,
+    RequestSettings: FromRef<S>,
 {
     let session = Session::from_request_parts(parts, state)
         .await
         .map_err(|(_, why)| AppError::Internal(anyhow::anyhow!("session layer missing: {why}")))?;
-    current_user(&session, Settings::from_ref(state).session_max_age).await
+    current_user(&session, RequestSettings::from_ref(state).session_max_age).await
 }
 
 impl<S> FromRequestParts<S> for CurrentUser
 where
     S: Send + Sync,
-    Settings: FromRef<S>,
+    RequestSettings: FromRef<S>,
 {
     type Rejection = AppError;
 
@@ -198,7 +198,7 @@ where
 impl<S> OptionalFromRequestParts<S> for CurrentUser
 where
     S: Send + Sync,
-    Settings: FromRef<S>,
+    RequestSettings: FromRef<S>,
 {
     type Rejection = AppError;
 

@@ -25,7 +25,7 @@ use crate::auth::session::current_user;
 use crate::domain::ReturnPath;
 use crate::error::{AppError, ErrorTag};
 use crate::i18n::Lang;
-use crate::settings::Settings;
+use crate::settings::RequestSettings;
 use crate::state::AppState;
 use crate::templates::{Pages, return_path};
 
@@ -62,7 +62,7 @@ pub fn outside_session(
 #[derive(Clone)]
 struct ErrorPages {
     pages: Pages,
-    settings: Settings,
+    settings: RequestSettings,
 }
 
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use tower_sessions::cookie::{Cookie, SameSite};
 use crate::domain::ReturnPath;
 use crate::error::AppError;
 use crate::i18n::{LANG_COOKIE, Lang};
-use crate::settings::Settings;
+use crate::settings::RequestSettings;
 
 const ONE_YEAR: time::Duration = time::Duration::days(365);
 
@@ -22,7 +22,7 @@ pub struct Next {
 pub async fn switch_language(
     Path(code): Path<String>,
     Query(query): Query<Next>,
-    State(settings): State<Settings>,
+    State(settings): State<RequestSettings>,
 ) -> Result<Response, AppError> {
     let lang = Lang::from_code(&code).ok_or(AppError::PageNotFound)?;
     let cookie = Cookie::build((LANG_COOKIE, lang.code()))
