@@ -38,7 +38,8 @@ async fn attempt(
     let email = Email::parse(email)?;
     match throttle.check(email.as_str(), client).await {
         Err(AppError::TooManyAttempts) => {
-            tracing::warn!(client = ?client.addr, known = client.device.is_some(), "login throttled");
+            let known = client.device.is_some();
+            tracing::warn!(client = ?client.addr, known, "login throttled");
             return Err(AppError::TooManyAttempts);
         }
         checked => checked?,

@@ -1,13 +1,11 @@
-//! Throttling of failed logins, shared through MongoDB, that slows an attacker without locking the
-//! owner out.
+//! Throttling of failed logins, shared through MongoDB, that slows an attacker without locking
+//! the owner out.
 //!
-//! Every failure counts for [`WINDOW`] against two keys (`db::login_failures`): the account as tried
-//! from this client (its device cookie if it has one for the account, else its address) and the
-//! client's address. A client without a device cookie is refused (429) while the account has
-//! `LOGIN_MAX_FAILURES` failures from its address, four times as many from everywhere, or its
-//! address four times as many over all accounts. A known device of the account (`auth::device`) is
-//! refused only after that many failures of its own: strangers' failures, from anywhere or from a
-//! shared address (a NAT), never keep the owner out. The long reasoning: website/README.md.
+//! A failure counts for [`WINDOW`] against the account as tried by this client (its device
+//! cookie for the account, else its address) and against the client's address. A stranger is
+//! refused (429) after `LOGIN_MAX_FAILURES` from its address on the account, four times as many on
+//! the account from everywhere, or on its address over all accounts; a known device of the account
+//! (`auth::device`) only after that many of its own. Why: website/README.md.
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! Error answers as the visitor sees them: a localized HTML page, or JSON under `/api/`.
 //!
-//! `AppError` decides the status and tags the response; two layers render the tag. [`inside_session`]
-//! sits inside the session layer, so its pages show who is signed in: the handlers' refusals, CSRF,
-//! 404, 405 and 413. [`outside_session`] sits outside the session layer and holds the request's time
-//! limit: it renders what happens out there, the timeout and a panic, without the signed-in header
-//! (the session is inside). Which stack renders each refusal is pinned by `tests/api/error_stack.rs`.
+//! `AppError` decides the status and tags the response; two layers render the tag.
+//! [`inside_session`] sits inside the session layer, so its pages show who is signed in: the
+//! handlers' refusals, CSRF, 404, 405 and 413. [`outside_session`] sits outside it and holds the
+//! request's time limit: it renders the timeout and a panic, without the signed-in header. Which
+//! layer renders each refusal is pinned by `tests/api/error_stack.rs`.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
