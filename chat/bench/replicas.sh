@@ -48,8 +48,10 @@ fi
 ports=()
 for i in $(seq "$replicas"); do
   port="$(free_port)"
-  env ${redis_url:+REDIS_URL="$redis_url"} CHAT_ADDR="127.0.0.1:$port" CHAT_MESSAGES_PER_SECOND=1000 \
-    CHAT_MESSAGES_BURST=1000 CHAT_MAX_CONNECTIONS=20000 RUST_LOG=warn "$bin/chat" 2>"$dir/chat-$i.log" &
+  # Each replica's metrics on a port of its own (the default would clash between replicas).
+  env ${redis_url:+REDIS_URL="$redis_url"} CHAT_ADDR="127.0.0.1:$port" CHAT_METRICS_ADDR="127.0.0.1:$(free_port)" \
+    CHAT_MESSAGES_PER_SECOND=1000 CHAT_MESSAGES_BURST=1000 CHAT_MAX_CONNECTIONS=20000 RUST_LOG=warn \
+    "$bin/chat" 2>"$dir/chat-$i.log" &
   pids+=($!)
   measured+=("chat-$i $!")
   wait_for_port "$port" 10 || die "chat-$i did not start"

@@ -20,9 +20,15 @@ port=${PORT:-9100}
 export JWT_SECRET=${JWT_SECRET:-bench-secret-bench-secret-bench-secret-0123}
 
 server=""
+# SERVER=ceiling runs the benchmarks' ceiling (chat/examples/ceiling.rs) instead of the chat.
 start_server() {
-  CHAT_ADDR="127.0.0.1:$port" CHAT_MESSAGES_PER_SECOND=1000 CHAT_MESSAGES_BURST=1000 \
-    CHAT_MAX_CONNECTIONS=20000 RUST_LOG=warn "$bin/chat" &
+  if [[ "${SERVER:-chat}" == ceiling ]]; then
+    [[ -x "$bin/examples/ceiling" ]] || { echo "build first: cargo build --release -p chat --example ceiling" >&2; exit 1; }
+    CEILING_ADDR="127.0.0.1:$port" "$bin/examples/ceiling" &
+  else
+    CHAT_ADDR="127.0.0.1:$port" CHAT_MESSAGES_PER_SECOND=1000 CHAT_MESSAGES_BURST=1000 \
+      CHAT_MAX_CONNECTIONS=20000 RUST_LOG=warn "$bin/chat" &
+  fi
   server=$!
   for _ in $(seq 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return
@@ -41,7 +47,7 @@ start_server
 common=(--url "${LOADGEN_URL:-ws://127.0.0.1:$port/ws}" --duration "$seconds")
 read -r -a extra <<<"${LOADGEN_ARGS:-}"
 common+=("${extra[@]}")
-echo "== $scenario ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run)"
+echo "== $scenario on ${SERVER:-chat} ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run)"
 case "$scenario" in
   # 1 room x 1000 clients, 100 messages/s from 10 senders: 100 000 deliveries/s offered.
   fanout) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 1000 --rooms 1 --senders 10 --rate 100 ;;

@@ -49,8 +49,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 const MAX_BATCH: usize = 64;
 /// Longer events go out as fragments of this size. tungstenite copies a whole frame into its
 /// write buffer, which then keeps that capacity for the connection's life: one `welcome` listing
-/// a room of 5000 (115 KiB) would cost every newcomer that much memory for good.
-const FRAGMENT_BYTES: usize = 8 * 1024;
+/// a room of 1000 (25 KiB) would cost every newcomer that much memory for good.
+const FRAGMENT_BYTES: usize = 1024;
 
 type Socket = WebSocketStream<TcpStream>;
 
@@ -168,14 +168,7 @@ pub async fn serve(
     metrics.connection_opened();
 
     let (close_tx, close_rx) = oneshot::channel();
-    let writer_done = CancellationToken::new();
-    let writer = tokio::spawn(write_loop(
-        sink,
-        queue_rx,
-        close_rx,
-        limits.ping_interval,
-        writer_done.clone(),
-    ));
+    let mut writer = tokio::spawn(write_loop(sink, queue_rx, close_rx, limits.ping_interval));
 
     let mut reader = Reader {
         membership: &membership,
@@ -189,12 +182,17 @@ pub async fn serve(
         ),
         strikes: 0,
     };
+    let mut writer_ended = None;
     let reason = tokio::select! {
         biased;
         () = shutdown.cancelled() => CloseReason::ShuttingDown,
         () = outbox.room_deleted() => CloseReason::RoomDeleted,
         () = too_slow.cancelled() => CloseReason::TooSlow,
-        () = writer_done.cancelled() => CloseReason::Gone,
+        // The writer stopped on its own: a write failed.
+        written = &mut writer => {
+            writer_ended = Some(written);
+            CloseReason::Gone
+        }
         reason = reader.run(&mut stream) => reason,
     };
     tracing::info!(%peer, room_id = membership.room_id(), user = %membership.email(), ?reason, "connection closed");
@@ -204,14 +202,24 @@ pub async fn serve(
     drop(outbox);
 
     let _ = close_tx.send(reason.close_frame());
-    // The writer gives up on its close frame after CLOSE_GRACE itself; this only guards the join.
-    let Ok(Ok(sink)) = tokio::time::timeout(2 * CLOSE_GRACE, writer).await else {
+    let written = match writer_ended {
+        Some(written) => written,
+        // The writer gives up on its close frame after CLOSE_GRACE itself; this only guards the
+        // join.
+        None => match tokio::time::timeout(2 * CLOSE_GRACE, writer).await {
+            Ok(written) => written,
+            Err(_elapsed) => return,
+        },
+    };
+    let Ok(sink) = written else {
         return;
     };
     if reason != CloseReason::Gone
         && let Ok(socket) = stream.reunite(sink)
     {
-        linger(socket).await;
+        // Boxed: the closing steps (and their read buffer) would otherwise be part of every
+        // connection's task for its whole life, not only while it closes.
+        Box::pin(linger(socket)).await;
     }
 }
 
@@ -325,16 +333,14 @@ enum Step {
     QueueClosed,
 }
 
-/// Writes queued frames and pings until told to close; returns the sink so the connection can
-/// finish the TCP close. Raises `done` when it stops for any reason (a failed write included).
+/// Writes queued frames and pings until told to close (or a write fails); returns the sink so
+/// the connection can finish the TCP close.
 async fn write_loop(
     mut sink: SplitSink<Socket, Message>,
     mut queue: mpsc::Receiver<Frame>,
     mut close: oneshot::Receiver<Option<CloseFrame>>,
     ping_interval: Duration,
-    done: CancellationToken,
 ) -> SplitSink<Socket, Message> {
-    let _done = done.drop_guard();
     let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut queue_open = true;
@@ -356,7 +362,8 @@ async fn write_loop(
             return sink;
         }
     };
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+    // Boxed, like the reader's closing steps: only a closing connection holds this state.
+    let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, async {
         // What was queued before the close (e.g. the error that earned a 1008) goes out first.
         while let Ok(frame) = queue.try_recv() {
             feed_event(&mut sink, frame).await?;
@@ -366,7 +373,7 @@ async fn write_loop(
             // The client closed: flush tungstenite's automatic reply.
             None => sink.close().await,
         }
-    })
+    }))
     .await;
     sink
 }

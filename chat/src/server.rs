@@ -22,11 +22,13 @@ use contract::{NoticeVerifier, TicketVerifier};
 
 /// How long shutdown waits for connections to finish their closing handshakes.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
-/// Read buffer per connection. Chat frames are small; tungstenite's 128 KiB default would cost
-/// that much memory per idle client.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Outgoing bytes buffered before tungstenite writes to the socket (a flush writes sooner).
-const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+/// Read buffer per connection, allocated whole for its life. Clients send small frames (a longer
+/// one is read in several reads); tungstenite's 128 KiB default would cost that much per client.
+const READ_BUFFER_BYTES: usize = 1024;
+/// Outgoing bytes buffered before tungstenite writes to the socket (a flush writes sooner). The
+/// buffer keeps its largest size for the connection's life, so it is kept small: a batch of events
+/// goes out in a few writes rather than one (chat/README.md, "Against the ceiling").
+const WRITE_BUFFER_BYTES: usize = 1024;
 /// How long a replica waits for Redis before it starts serving without it.
 const REDIS_START_WAIT: Duration = Duration::from_secs(3);
 /// Longest pause after an accept error (e.g. out of file descriptors).
@@ -233,7 +235,9 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
         redis_up: shared.registry.redis_up(),
         metrics: &shared.metrics,
     };
-    let handshake = crate::upgrade::accept(tcp, check, shared.websocket);
+    // Boxed: the handshake's state (request buffers, the answer's) lives on the heap while it
+    // runs and is freed after, instead of sizing every connection's task for its whole life.
+    let handshake = Box::pin(crate::upgrade::accept(tcp, check, shared.websocket));
     // The handshake has no timeout of its own: without one a half-sent request holds a slot.
     let socket = tokio::select! {
         () = stopping.cancelled() => return,

@@ -1,0 +1,66 @@
+"""Reads the raw outputs of chat/bench/compare.sh and prints the medians of the chat and its
+ceiling, with their ratios, as a markdown table."""
+
+import re
+import statistics
+import sys
+from pathlib import Path
+
+
+def figures(text: str) -> dict[str, float]:
+    """The figures one run reports, in the units of the table."""
+    found: dict[str, float] = {}
+    if m := re.search(r"latency from schedule: p50 [\d.]+ ms, p99 ([\d.]+) ms", text):
+        found["p99_ms"] = float(m.group(1))
+    delivered = re.search(r"delivered \d+ \((\d+)/s\)", text)
+    cpu = re.search(r"server CPU while measuring: (\d+) %", text)
+    if delivered and cpu and int(delivered.group(1)) > 0:
+        found["cpu_us"] = int(cpu.group(1)) / 100 / int(delivered.group(1)) * 1e6
+    clients = re.search(r"connected (\d+) of", text)
+    grew = re.search(r"server RSS grew (\d+) KiB over the run", text)
+    if clients and grew:
+        found["grew_kib"] = int(grew.group(1)) / int(clients.group(1))
+    if m := re.search(r"server RSS per connection: ([\d.]+) KiB", text):
+        found["idle_kib"] = float(m.group(1))
+    lost = re.search(r"lost (\d+)", text)
+    found["lost"] = float(lost.group(1)) if lost else 0.0
+    return found
+
+
+ROWS = [
+    ("fanout 1 room × 1000, 100k deliveries/s: p99", "fanout", "p99_ms", "ms"),
+    ("fanout: CPU per delivery", "fanout", "cpu_us", "µs"),
+    ("fanout: memory per connection under load", "fanout", "grew_kib", "KiB"),
+    ("heavy 1 room × 1000, 500k deliveries/s: p99", "heavy", "p99_ms", "ms"),
+    ("rooms 200 × 5, 5k deliveries/s: p99", "rooms", "p99_ms", "ms"),
+    ("idle 5000 connections: memory per connection", "idle", "idle_kib", "KiB"),
+]
+
+
+def median(folder: Path, scenario: str, server: str, key: str) -> float | None:
+    values = [
+        figures(path.read_text()).get(key)
+        for path in sorted(folder.glob(f"{scenario}-{server}-*.txt"))
+    ]
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def main() -> None:
+    folder = Path(sys.argv[1])
+    print("| scenario | ceiling | chat | ratio |")
+    print("| --- | --- | --- | --- |")
+    for label, scenario, key, unit in ROWS:
+        ceiling = median(folder, scenario, "ceiling", key)
+        chat = median(folder, scenario, "chat", key)
+        if ceiling is None or chat is None:
+            print(f"| {label} | {ceiling} | {chat} | — |")
+            continue
+        print(f"| {label} | {ceiling:.2f} {unit} | {chat:.2f} {unit} | {chat / ceiling:.2f}× |")
+    for server in ("ceiling", "chat"):
+        lost = sum(figures(p.read_text()).get("lost", 0) for p in folder.glob(f"*-{server}-*.txt"))
+        print(f"\ndeliveries lost by the {server} over every run: {lost:.0f}")
+
+
+if __name__ == "__main__":
+    main()
