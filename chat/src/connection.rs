@@ -3,21 +3,8 @@
 //!
 //! The reader enforces the per-client limits (rate, text length, strikes, idle time); the writer
 //! drains the queue — `feed` for each frame, one `flush` per batch — and pings. Whatever ends the
-//! connection, the [`Membership`] is dropped, so the room always hears `left`.
-//!
-//! Close codes sent by the server (see [`CloseReason`]):
-//!
-//! | code | when |
-//! | --- | --- |
-//! | 1000 | the client closed; the server answers its close |
-//! | 1001 | the server is shutting down |
-//! | 1002 | the client broke the WebSocket protocol |
-//! | 1007 | a text frame that is not valid UTF-8 |
-//! | 1008 | the client kept sending refused frames (`CHAT_MAX_STRIKES` in a row) |
-//! | 1009 | a frame or message larger than `CHAT_MAX_FRAME_BYTES` |
-//! | 4000 | idle: nothing received, not even a pong, for `CHAT_IDLE_TIMEOUT_SECS` |
-//! | 4004 | the room was deleted by its owner (after a `room_deleted` event) |
-//! | 4008 | too slow: the client's send queue (`CHAT_SEND_QUEUE`) overflowed |
+//! connection, the [`Membership`] is dropped, so the room always hears `left`. The close codes
+//! ([`CloseReason`]) are listed in chat/README.md, "Close codes".
 
 use std::net::SocketAddr;
 use std::time::Duration;

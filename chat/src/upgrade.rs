@@ -1,36 +1,10 @@
 //! The one HTTP request a connection starts with, and its answer: `101` and a WebSocket, or a
-//! plain HTTP status. Every request gets an answer.
+//! plain HTTP status. Every request gets an answer, so nginx never turns a stray one into 502.
 //!
-//! Why the server reads the request itself instead of calling `tokio_tungstenite::accept_hdr_async`:
-//! tungstenite validates the upgrade (method, `Connection: Upgrade`, `Upgrade: websocket`,
-//! `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`) *before* it runs the handshake callback, and
-//! when that fails it returns an error without writing a byte, with the socket already moved into
-//! it. A plain `GET /ws`, a `GET /` or a `POST` got an empty reply, and a browser opening `/ws`
-//! through nginx saw `502 Bad Gateway`. Lending tungstenite a `&mut TcpStream` would leave the
-//! socket to answer on, but the upgraded stream would then borrow it, and a connection's reader and
-//! writer tasks must own theirs. Replaying pre-read bytes to tungstenite would put an adapter in
-//! every read of every connection for its whole life, for the sake of its first request.
-//!
-//! So this module does the HTTP/1.1 exchange and leaves the WebSocket parts to tungstenite's public
-//! pieces: it reads the request head into a bounded buffer (`httparse`, tungstenite's own header
-//! limit), asks tungstenite's `create_response` whether it is a valid upgrade — the very validation
-//! `accept_hdr_async` ran — hands a valid upgrade to the same [`Check`] callback, writes the answer
-//! with tungstenite's `write_response`, and wraps the socket with
-//! `WebSocketStream::from_raw_socket`. Real upgrades therefore get the bytes they always got
-//! (the `101`, the selected subprotocol, the Gate's 404 / 403 / 400 / 401), and what used to be
-//! dropped is answered:
-//!
-//! | status | when |
-//! | --- | --- |
-//! | 404 | a path other than `/ws`, upgrade or not (a valid upgrade is refused by the Gate) |
-//! | 202 / 401 / 404 / 405 | a path under `/internal/`: the room-deleted notice ([`crate::notice`]) |
-//! | 405 | `/ws` with a method other than `GET` (`Allow: GET`) |
-//! | 426 | `GET /ws` that is not a WebSocket upgrade: no `Connection: Upgrade` / `Upgrade: websocket`, HTTP/1.0, or a `Sec-WebSocket-Version` other than 13 (`Upgrade: websocket`, `Sec-WebSocket-Version: 13`) |
-//! | 400 | a head that is not HTTP/1.x, an upgrade without `Sec-WebSocket-Key`, or bytes sent after an upgrade request before its answer |
-//! | 431 | a head over [`MAX_HEAD_BYTES`] or with more headers than tungstenite accepts |
-//!
-//! The caller runs all of it under the handshake deadline. These answers are logged at debug:
-//! they are mistakes and probes, not refused credentials.
+//! The server reads the request head itself (bounded, `httparse`), asks tungstenite's
+//! `create_response` whether it is a valid upgrade, hands a valid one to the [`Check`] callback
+//! and answers with tungstenite's `write_response`; `accept_hdr_async` would drop a refused
+//! request without a byte. Why, and every status with its cause: chat/README.md, "Handshake".
 
 use std::io;
 use std::time::Duration;
