@@ -62,18 +62,21 @@ pub enum Handshake {
     BadRequest,
     /// 429: the person holds `CHAT_MAX_SOCKETS_PER_PERSON` sockets already.
     OverLimit,
+    /// 503: the process holds `CHAT_MAX_CONNECTIONS` already (another replica may take it).
+    Full,
     /// The request did not come within `CHAT_HANDSHAKE_TIMEOUT_SECS`.
     Timeout,
 }
 
 impl Handshake {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Ok,
         Self::NoTicket,
         Self::BadTicket,
         Self::Origin,
         Self::BadRequest,
         Self::OverLimit,
+        Self::Full,
         Self::Timeout,
     ];
 
@@ -85,6 +88,7 @@ impl Handshake {
             Self::Origin => "origin",
             Self::BadRequest => "bad_request",
             Self::OverLimit => "over_limit",
+            Self::Full => "full",
             Self::Timeout => "timeout",
         }
     }

@@ -31,6 +31,12 @@ const READ_BUFFER_BYTES: usize = 1024;
 const WRITE_BUFFER_BYTES: usize = 1024;
 /// How long a replica waits for Redis before it starts serving without it.
 const REDIS_START_WAIT: Duration = Duration::from_secs(3);
+/// Clients at the cap being answered 503 at the same time; more are closed without an answer.
+const MAX_REFUSALS_IN_FLIGHT: usize = 1024;
+/// How long a client at the cap waits for a slot to free before it is answered 503.
+const FULL_GRACE: Duration = Duration::from_millis(200);
+/// `Retry-After` of the 503 at the cap, in seconds.
+const RETRY_WHEN_FULL: u64 = 5;
 /// Longest pause after an accept error (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -145,15 +151,9 @@ impl Server {
         tracing::info!(addr = ?self.local_addr().ok(), "chat listening");
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(10);
+        // Clients turned away at the cap, being answered at once; beyond these they are dropped.
+        let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
         loop {
-            // At the cap, stop accepting: new clients wait in the kernel's backlog.
-            let permit = tokio::select! {
-                () = &mut shutdown => break,
-                permit = slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_closed) => break,
-                },
-            };
             let accepted = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => accepted,
@@ -172,9 +172,34 @@ impl Server {
             };
             let shared = self.shared.clone();
             let stopping = stopping.clone();
+            if let Ok(permit) = slots.clone().try_acquire_owned() {
+                tracker.spawn(async move {
+                    handle(tcp, peer, &shared, stopping).await;
+                    drop(permit);
+                });
+                continue;
+            }
+            // At the cap the client hears "full, try again" within FULL_GRACE (503), so nginx can
+            // pass the handshake to another replica that has room, instead of waiting in the
+            // backlog until its connect timeout. The grace covers a connection just ending.
+            let Ok(refusing) = refusals.clone().try_acquire_owned() else {
+                shared.metrics.handshake(Handshake::Full);
+                continue;
+            };
+            let slots = slots.clone();
             tracker.spawn(async move {
-                handle(tcp, peer, &shared, stopping).await;
-                drop(permit);
+                match tokio::time::timeout(FULL_GRACE, slots.acquire_owned()).await {
+                    Ok(Ok(permit)) => {
+                        drop(refusing);
+                        handle(tcp, peer, &shared, stopping).await;
+                        drop(permit);
+                    }
+                    _ => {
+                        shared.metrics.handshake(Handshake::Full);
+                        tracing::debug!(%peer, "at the connection cap: answered 503");
+                        crate::upgrade::refuse_full(tcp, RETRY_WHEN_FULL).await;
+                    }
+                }
             });
         }
         tracing::info!(

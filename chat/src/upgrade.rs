@@ -176,6 +176,23 @@ pub async fn accept(
     }
 }
 
+/// Answers a client the server has no room for: 503 with `Retry-After`, read what it sends for a
+/// moment (as every refusal does), close.
+pub async fn refuse_full(tcp: TcpStream, retry_after_secs: u64) {
+    let mut response = plain_text_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service unavailable: this chat server is full, try again shortly\n",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    let _ = tokio::time::timeout(
+        LINGER + LINGER,
+        answer(tcp, None, StatusCode::SERVICE_UNAVAILABLE, response),
+    )
+    .await;
+}
+
 /// Which answer a request gets when tungstenite's validation refuses it. The path decides first,
 /// so that anything but `/ws` is a 404 whatever else is wrong with it.
 fn classify(request: &Request<()>, error: WsError) -> NotAnUpgrade {

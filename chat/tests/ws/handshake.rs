@@ -291,22 +291,36 @@ async fn a_half_sent_handshake_is_dropped_at_the_deadline() {
 }
 
 #[tokio::test]
-async fn at_the_connection_cap_new_clients_wait_until_a_slot_frees() {
+async fn at_the_connection_cap_a_new_client_is_refused_at_once_with_503_and_retry_after() {
     let mut limits = test_limits();
     limits.max_connections = 1;
     let server = TestServer::spawn_with(test_config(limits)).await;
     let (ann, _) = server.join("ann@example.org", ROOM_ID).await;
 
-    let waiting = tokio::time::timeout(
-        std::time::Duration::from_millis(500),
-        server.open(server.request_with_ticket(&ticket("bob@example.org", ROOM_ID))),
-    )
-    .await;
+    let started = std::time::Instant::now();
+    let refused = server
+        .open(server.request_with_ticket(&ticket("bob@example.org", ROOM_ID)))
+        .await;
+
+    assert_eq!(
+        refused.err(),
+        Some(503),
+        "full: another replica may take it"
+    );
     assert!(
-        waiting.is_err(),
-        "a second client was served beyond the cap"
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "refused at once, not after a connect timeout"
+    );
+    let answer = server
+        .http_answer("GET /ws HTTP/1.1\r\nHost: chat\r\n\r\n")
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 5"),
+        "{answer}"
     );
 
+    // A freed slot takes the next client.
     ann.leave().await;
     let (_bob, welcome) = server.join("bob@example.org", ROOM_ID).await;
     assert_eq!(welcome["members"], json!(["bob@example.org"]));

@@ -136,6 +136,15 @@ impl TestServer {
 
     /// Sends one raw HTTP request and returns the status of the answer.
     pub async fn http(&self, request: &str) -> u16 {
+        let raw = self.http_answer(request).await;
+        raw.split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {raw:?}"))
+    }
+
+    /// Sends one raw HTTP request and returns the whole answer.
+    pub async fn http_answer(&self, request: &str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut tcp = TcpStream::connect(self.addr).await.unwrap();
         tcp.write_all(request.as_bytes()).await.unwrap();
@@ -144,11 +153,7 @@ impl TestServer {
             .await
             .expect("the server answers and closes")
             .unwrap();
-        let raw = String::from_utf8_lossy(&raw);
-        raw.split(' ')
-            .nth(1)
-            .and_then(|status| status.parse().ok())
-            .unwrap_or_else(|| panic!("no status line: {raw:?}"))
+        String::from_utf8_lossy(&raw).into_owned()
     }
 
     pub fn url(&self, path: &str) -> String {

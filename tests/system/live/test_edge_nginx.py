@@ -78,6 +78,7 @@ def start_nginx(folder: Path, website_port: int, chat_port: int, **values: str) 
         "NGINX_RESOLVER": "127.0.0.1",
         "NGINX_ACCESS_LOG": str(folder / "access.log"),
         "NGINX_UPSTREAMS": "# none: one address each",
+        "NGINX_STATUS_LISTEN": f"127.0.0.1:{free_port()}",
         "WEBSITE_UPSTREAM": f"127.0.0.1:{website_port}",
         "CHAT_UPSTREAM": f"127.0.0.1:{chat_port}",
         **LIMITS,
@@ -225,6 +226,60 @@ def test_the_services_internal_paths_are_never_forwarded(edge):
     for method, path in [("POST", notice), ("GET", notice), ("POST", "/internal/"), ("GET", "/internal/x")]:
         assert request(edge, method, path).status == 404, f"{method} {path}"
     assert request(edge, "POST", "/rooms/0123456789abcdef01234567/delete").status == 200
+
+
+class Full(BaseHTTPRequestHandler):
+    """A chat replica at its connection cap: 503 with Retry-After to every handshake."""
+
+    def do_GET(self):
+        self.send_response(503)
+        self.send_header("Retry-After", "5")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class WithRoom(BaseHTTPRequestHandler):
+    """A chat replica with room; marks its answer so the test sees who answered."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("X-Replica", "with-room")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(handler) -> int:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_address[1]
+
+
+def test_a_handshake_a_full_replica_refuses_goes_to_a_replica_with_room(tmp_path, upstream):
+    full, with_room = serve(Full), serve(WithRoom)
+    for folder in ("pair", "alone"):
+        (tmp_path / folder).mkdir()
+    group = f"upstream chat_pair {{ server 127.0.0.1:{full} max_fails=0; server 127.0.0.1:{with_room} max_fails=0; }}"
+    nginx, port = start_nginx(tmp_path / "pair", upstream, 0, NGINX_UPSTREAMS=group, CHAT_UPSTREAM="chat_pair")
+    alone, alone_port = start_nginx(tmp_path / "alone", upstream, full)
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade"}
+    try:
+        # Round robin starts at either replica; every handshake ends at the one with room.
+        answers = [request(port, "GET", "/ws", headers=upgrade, source=f"127.0.0.{20 + i}") for i in range(4)]
+        assert [(a.status, a.getheader("X-Replica")) for a in answers] == [(200, "with-room")] * 4
+        # With no replica that has room, the client hears it: 503 and when to come back.
+        refused = request(alone_port, "GET", "/ws", headers=upgrade, source="127.0.0.30")
+        assert (refused.status, refused.getheader("Retry-After")) == (503, "5")
+    finally:
+        for process in (nginx, alone):
+            process.terminate()
+            process.wait(10)
 
 
 def open_socket(port: int, source: str) -> socket.socket:
