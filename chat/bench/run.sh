@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one load scenario against a freshly started RELEASE chat server and prints the report.
 #   cargo build --release -p chat -p chat-loadgen
-#   chat/bench/run.sh fanout|heavy|rooms|idle|idle10000|join1000|join5000|restart [seconds]
+#   chat/bench/run.sh fanout|heavy|rooms|sparse|idle|idle10000|join1000|join5000|restart [seconds]
 # Extra chat-loadgen options can be passed in LOADGEN_ARGS (e.g. LOADGEN_ARGS="--threads 1").
 # The clients connect to the server directly, or to LOADGEN_URL when set (chat/bench/nginx.sh
 # puts nginx in between that way).
 # The server and chat-loadgen run on this machine, on 127.0.0.1, with raised limits for the
 # senders (CHAT_MESSAGES_PER_SECOND) and as many open files as the hard limit allows.
 set -euo pipefail
-usage="usage: $0 fanout|heavy|rooms|idle|idle10000|join1000|join5000|restart [seconds]"
+usage="usage: $0 fanout|heavy|rooms|sparse|idle|idle10000|join1000|join5000|restart [seconds]"
 scenario=${1:?$usage}
 seconds=${2:-25}
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -55,6 +55,8 @@ case "$scenario" in
   heavy) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 1000 --rooms 1 --senders 50 --rate 500 ;;
   # 200 rooms x 5 clients, every client sends 1 message/s.
   rooms) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 1000 --rooms 200 --senders 1000 --per-sender-rate 1 ;;
+  # Many small rooms: 2000 rooms x 5 clients, each client 1 message every 5 s (10 000 deliveries/s).
+  sparse) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 10000 --rooms 2000 --senders 10000 --per-sender-rate 0.2 --connect-rate 1000 ;;
   # 5000 connections (1000 rooms x 5) that only answer pings.
   idle) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 5000 --rooms 1000 --senders 0 --warmup 0 --connect-rate 1000 ;;
   # The documented capacity of one process: 10 000 connections (2000 rooms x 5), idle.
