@@ -28,7 +28,7 @@ const READ_BUFFER_BYTES: usize = 1024;
 /// Outgoing bytes buffered before tungstenite writes to the socket (a flush writes sooner). The
 /// buffer keeps its largest size for the connection's life, so it is kept small: a batch of events
 /// goes out in a few writes rather than one (chat/README.md, "Against the ceiling").
-const WRITE_BUFFER_BYTES: usize = 1024;
+const WRITE_BUFFER_BYTES: usize = 2048;
 /// How long a replica waits for Redis before it starts serving without it.
 const REDIS_START_WAIT: Duration = Duration::from_secs(3);
 /// Clients at the cap being answered 503 at the same time; more are closed without an answer.
