@@ -131,7 +131,7 @@ def collections_markdown(schema_path: Path, descriptions: dict[str, str]) -> str
         indexes = collection.get("indexes", [])
         if indexes:
             out.append(f"Table: Индексы коллекции `{name}` {{#tbl:indexes-{name}}}\n")
-            out.append("| Имя индекса | Ключ | Вид |")
+            out.append("| Индекс | Ключ | Вид |")
             out.append("|:----------------|:------------------------------|:------------------------------|")
             out.append("| `_id_` | `{ _id: 1 }` | B-дерево, уникальный (создаётся MongoDB) |")
             for index in indexes:
