@@ -20,4 +20,28 @@ nginx_start_for_chat_bench "$dir" "$chat_port"
 nginx_port=$BENCH_NGINX_PORT
 trap 'kill "$BENCH_NGINX_PID" 2>/dev/null; wait "$BENCH_NGINX_PID" 2>/dev/null; rm -rf "$dir"' EXIT
 echo "== through nginx $(nginx -v 2>&1 | cut -d/ -f2) on 127.0.0.1:$nginx_port ($(grep -hE '^ *worker_(processes|connections)' "$dir/nginx.conf" | tr -s ' \n' ' '))"
-PORT="$chat_port" LOADGEN_URL="ws://127.0.0.1:$nginx_port/ws" "$root/chat/bench/run.sh" "$@"
+# nginx's own memory: its workers' RSS before the clients come and at its highest during the run.
+workers_rss() {
+  local total=0 pid rss
+  for pid in $(pgrep -P "$BENCH_NGINX_PID"); do
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    total=$((total + ${rss:-0}))
+  done
+  echo "$total"
+}
+base=$(workers_rss)
+(
+  highest=$base
+  while sleep 0.3; do
+    now=$(workers_rss)
+    if ((now > highest)); then highest=$now && echo "$highest" >"$dir/nginx-highest"; fi
+  done
+) &
+sampler=$!
+PORT="$chat_port" LOADGEN_URL="ws://127.0.0.1:$nginx_port/ws" "$root/chat/bench/run.sh" "$@" | tee "$dir/report"
+kill "$sampler" 2>/dev/null || true
+clients=$(sed -nE 's/^connected ([0-9]+) of.*/\1/p' "$dir/report" | head -1)
+highest=$(cat "$dir/nginx-highest" 2>/dev/null || echo "$base")
+if [[ -n "$clients" && "$clients" -gt 0 ]]; then
+  echo "nginx workers' RSS: $base KiB before connecting, at most $highest KiB; per connection: $(((highest - base) / clients)) KiB"
+fi
