@@ -14,18 +14,17 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use exporter::Exporter;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use metrics::{Counter, Gauge, Histogram, Recorder, Unit};
-use metrics_exporter_prometheus::{
-    BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use metrics_exporter_prometheus::{BuildError, Matcher};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -162,24 +161,6 @@ pub struct Broker {
     up: Gauge,
 }
 
-/// The recorder behind the handles, with the samplers that run when `/metrics` is read.
-struct Exporter {
-    recorder: PrometheusRecorder,
-    handle: PrometheusHandle,
-    process: metrics_process::Collector,
-    runtime: Mutex<Runtime>,
-}
-
-/// The Tokio runtime's figures, from `tokio-metrics`; each sample covers the time since the last.
-struct Runtime {
-    intervals: tokio_metrics::RuntimeIntervals,
-    workers: Gauge,
-    alive_tasks: Gauge,
-    global_queue_depth: Gauge,
-    busy_ratio: Gauge,
-    parks: Counter,
-}
-
 impl Metrics {
     /// Handles registered with a recorder of their own (the listener is on), or no-ops. Must be
     /// called within a Tokio runtime: the runtime's figures are read from it.
@@ -187,28 +168,17 @@ impl Metrics {
         if !enabled {
             return Ok(Self::off());
         }
-        let mut builder = PrometheusBuilder::new().with_recommended_naming(true);
+        let mut builder = exporter::builder();
         for (name, buckets) in [
             ("webchat_chat_fanout_duration_seconds", FANOUT_BUCKETS),
             ("webchat_chat_broker_lag_seconds", BROKER_LAG_BUCKETS),
         ] {
             builder = builder.set_buckets_for_metric(Matcher::Full(name.into()), buckets)?;
         }
-        let recorder = builder.build_recorder();
-        let handle = recorder.handle();
-        let process = metrics_process::Collector::new("webchat_");
-        let runtime = metrics::with_local_recorder(&recorder, || {
-            process.describe();
-            Runtime::register(&tokio::runtime::Handle::current())
-        });
-        let handles = Handles::register(&recorder);
+        let exporter = Exporter::new(builder);
+        let handles = Handles::register(exporter.recorder());
         Ok(Self(Arc::new(Handles {
-            exporter: Some(Exporter {
-                recorder,
-                handle,
-                process,
-                runtime: Mutex::new(runtime),
-            }),
+            exporter: Some(exporter),
             ..handles
         })))
     }
@@ -270,17 +240,12 @@ impl Metrics {
     /// Everything in Prometheus's text format, after sampling the process and the runtime;
     /// `None` with the listener off.
     pub fn render(&self) -> Option<String> {
-        let exporter = self.0.exporter.as_ref()?;
-        metrics::with_local_recorder(&exporter.recorder, || exporter.process.collect());
-        if let Ok(mut runtime) = exporter.runtime.lock() {
-            runtime.sample();
-        }
-        Some(exporter.handle.render())
+        self.0.exporter.as_ref().map(Exporter::render)
     }
 
     fn upkeep(&self) {
         if let Some(exporter) = &self.0.exporter {
-            exporter.handle.run_upkeep();
+            exporter.run_upkeep();
         }
     }
 }
@@ -406,53 +371,6 @@ fn describe() {
         "webchat_chat_broker_up",
         "1 while rooms are shared through Redis, 0 while this replica runs without it."
     );
-}
-
-impl Runtime {
-    fn register(runtime: &tokio::runtime::Handle) -> Self {
-        use metrics::{describe_counter, describe_gauge};
-        describe_gauge!("webchat_runtime_workers", "Tokio worker threads.");
-        describe_gauge!("webchat_runtime_alive_tasks", "Tokio tasks alive.");
-        describe_gauge!(
-            "webchat_runtime_global_queue_depth",
-            "Tasks waiting in Tokio's global queue."
-        );
-        describe_gauge!(
-            "webchat_runtime_busy_ratio",
-            "Share of the workers' time spent running tasks since the previous scrape (0 to 1)."
-        );
-        describe_counter!(
-            "webchat_runtime_worker_parks_total",
-            "Times a Tokio worker had nothing to do and parked."
-        );
-        let mut intervals = tokio_metrics::RuntimeMonitor::new(runtime).intervals();
-        // The first interval runs from the runtime's start: begin counting from now.
-        let _ = intervals.next();
-        Self {
-            intervals,
-            workers: metrics::gauge!("webchat_runtime_workers"),
-            alive_tasks: metrics::gauge!("webchat_runtime_alive_tasks"),
-            global_queue_depth: metrics::gauge!("webchat_runtime_global_queue_depth"),
-            busy_ratio: metrics::gauge!("webchat_runtime_busy_ratio"),
-            parks: metrics::counter!("webchat_runtime_worker_parks_total"),
-        }
-    }
-
-    fn sample(&mut self) {
-        let Some(interval) = self.intervals.next() else {
-            return;
-        };
-        self.workers.set(interval.workers_count as f64);
-        self.alive_tasks.set(interval.live_tasks_count as f64);
-        self.global_queue_depth
-            .set(interval.global_queue_depth as f64);
-        let capacity = interval.elapsed.as_secs_f64() * interval.workers_count as f64;
-        if capacity > 0.0 {
-            self.busy_ratio
-                .set((interval.total_busy_duration.as_secs_f64() / capacity).min(1.0));
-        }
-        self.parks.increment(interval.total_park_count);
-    }
 }
 
 /// Binds the metrics listener: a std socket made non-blocking, so that it can be bound before

@@ -11,7 +11,7 @@
 //! Process figures (resident memory, CPU, open files) come from `metrics-process`, the Tokio
 //! runtime's from `tokio-metrics`; both are sampled when `/metrics` is asked for.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -20,10 +20,9 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use exporter::Exporter;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, NoopRecorder, Recorder};
-use metrics_exporter_prometheus::{
-    BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use metrics_exporter_prometheus::{BuildError, Matcher};
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 
@@ -178,24 +177,6 @@ struct Handles {
     session_cache_misses: Counter,
 }
 
-/// The recorder behind the handles, with the samplers that run when `/metrics` is read.
-struct Exporter {
-    recorder: PrometheusRecorder,
-    handle: PrometheusHandle,
-    process: metrics_process::Collector,
-    runtime: Mutex<Runtime>,
-}
-
-/// The Tokio runtime's figures, from `tokio-metrics`; each sample covers the time since the last.
-struct Runtime {
-    intervals: tokio_metrics::RuntimeIntervals,
-    workers: Gauge,
-    alive_tasks: Gauge,
-    global_queue_depth: Gauge,
-    busy_ratio: Gauge,
-    parks: Counter,
-}
-
 /// Metadata of the series looked up per request (the Prometheus exporter ignores it).
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
@@ -206,7 +187,7 @@ impl Metrics {
         if !enabled {
             return Ok(Self(Arc::new(Handles::register(&NoopRecorder))));
         }
-        let mut builder = PrometheusBuilder::new().with_recommended_naming(true);
+        let mut builder = exporter::builder();
         for (name, buckets) in [
             (REQUEST_DURATION, REQUEST_BUCKETS),
             (
@@ -221,21 +202,10 @@ impl Metrics {
         ] {
             builder = builder.set_buckets_for_metric(Matcher::Full(name.into()), buckets)?;
         }
-        let recorder = builder.build_recorder();
-        let handle = recorder.handle();
-        let process = metrics_process::Collector::new("webchat_");
-        let runtime = metrics::with_local_recorder(&recorder, || {
-            process.describe();
-            Runtime::register(&tokio::runtime::Handle::current())
-        });
-        let handles = Handles::register(&recorder);
+        let exporter = Exporter::new(builder);
+        let handles = Handles::register(exporter.recorder());
         Ok(Self(Arc::new(Handles {
-            exporter: Some(Exporter {
-                recorder,
-                handle,
-                process,
-                runtime: Mutex::new(runtime),
-            }),
+            exporter: Some(exporter),
             ..handles
         })))
     }
@@ -298,11 +268,11 @@ impl Metrics {
             Label::new("status", status.to_string()),
         ];
         exporter
-            .recorder
+            .recorder()
             .register_counter(&Key::from_parts(REQUESTS, labels.to_vec()), &METADATA)
             .increment(1);
         exporter
-            .recorder
+            .recorder()
             .register_histogram(
                 &Key::from_parts(REQUEST_DURATION, labels[..2].to_vec()),
                 &METADATA,
@@ -339,7 +309,7 @@ impl Metrics {
             Label::from_static_parts("outcome", outcome),
         ];
         exporter
-            .recorder
+            .recorder()
             .register_histogram(&Key::from_parts(MONGODB_DURATION, labels), &METADATA)
             .record(took.as_secs_f64());
     }
@@ -347,12 +317,7 @@ impl Metrics {
     /// Everything in Prometheus's text format, after sampling the process and the runtime;
     /// `None` with the listener off.
     pub fn render(&self) -> Option<String> {
-        let exporter = self.0.exporter.as_ref()?;
-        metrics::with_local_recorder(&exporter.recorder, || exporter.process.collect());
-        if let Ok(mut runtime) = exporter.runtime.lock() {
-            runtime.sample();
-        }
-        Some(exporter.handle.render())
+        self.0.exporter.as_ref().map(Exporter::render)
     }
 
     /// Folds histograms' recent samples in, every [`UPKEEP_EVERY`], for as long as the returned
@@ -364,7 +329,7 @@ impl Metrics {
             loop {
                 tick.tick().await;
                 if let Some(exporter) = &metrics.0.exporter {
-                    exporter.handle.run_upkeep();
+                    exporter.run_upkeep();
                 }
             }
         })
@@ -511,53 +476,6 @@ fn describe() {
         Unit::Seconds,
         "MongoDB command round trips, by command and outcome."
     );
-}
-
-impl Runtime {
-    fn register(runtime: &tokio::runtime::Handle) -> Self {
-        use metrics::{describe_counter, describe_gauge};
-        describe_gauge!("webchat_runtime_workers", "Tokio worker threads.");
-        describe_gauge!("webchat_runtime_alive_tasks", "Tokio tasks alive.");
-        describe_gauge!(
-            "webchat_runtime_global_queue_depth",
-            "Tasks waiting in Tokio's global queue."
-        );
-        describe_gauge!(
-            "webchat_runtime_busy_ratio",
-            "Share of the workers' time spent running tasks since the previous scrape (0 to 1)."
-        );
-        describe_counter!(
-            "webchat_runtime_worker_parks_total",
-            "Times a Tokio worker had nothing to do and parked."
-        );
-        let mut intervals = tokio_metrics::RuntimeMonitor::new(runtime).intervals();
-        // The first interval runs from the runtime's start: begin counting from now.
-        let _ = intervals.next();
-        Self {
-            intervals,
-            workers: metrics::gauge!("webchat_runtime_workers"),
-            alive_tasks: metrics::gauge!("webchat_runtime_alive_tasks"),
-            global_queue_depth: metrics::gauge!("webchat_runtime_global_queue_depth"),
-            busy_ratio: metrics::gauge!("webchat_runtime_busy_ratio"),
-            parks: metrics::counter!("webchat_runtime_worker_parks_total"),
-        }
-    }
-
-    fn sample(&mut self) {
-        let Some(interval) = self.intervals.next() else {
-            return;
-        };
-        self.workers.set(interval.workers_count as f64);
-        self.alive_tasks.set(interval.live_tasks_count as f64);
-        self.global_queue_depth
-            .set(interval.global_queue_depth as f64);
-        let capacity = interval.elapsed.as_secs_f64() * interval.workers_count as f64;
-        if capacity > 0.0 {
-            self.busy_ratio
-                .set((interval.total_busy_duration.as_secs_f64() / capacity).min(1.0));
-        }
-        self.parks.increment(interval.total_park_count);
-    }
 }
 
 /// The `method` label: the methods the site answers, every other one as `other`.
