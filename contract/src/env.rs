@@ -16,7 +16,8 @@ use crate::secret::{MIN_SECRET_BYTES, Secret};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "JWT_SECRET is not set: it is required (at least {MIN_SECRET_BYTES} bytes, the same value for the website and the chat service)"
+        "JWT_SECRET is not set: it is required (at least {MIN_SECRET_BYTES} bytes, the same value \
+         for the website and the chat service)"
     )]
     MissingSecret,
     #[error("JWT_SECRET is too short: {0} bytes, at least {MIN_SECRET_BYTES} are required")]

@@ -28,7 +28,13 @@ fn now() -> u64 {
 }
 
 fn valid_claims() -> Value {
-    json!({"room_id": ROOM_ID, "iat": now(), "exp": now() + 60, "iss": ISSUER, "aud": NOTICE_AUDIENCE})
+    json!({
+        "room_id": ROOM_ID,
+        "iat": now(),
+        "exp": now() + 60,
+        "iss": ISSUER,
+        "aud": NOTICE_AUDIENCE,
+    })
 }
 
 fn signed(claims: &Value, key: &str) -> String {

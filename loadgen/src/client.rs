@@ -309,7 +309,10 @@ mod tests {
         for frame in [
             r#"{"type":"welcome","room":"r","room_id":"x","you":"a","members":[]}"#,
             r#"{"type":"joined","user":"a","online":1,"at":"2026-03-01T12:00:00Z","first":true}"#,
-            r#"{"type":"presence","joined":["b"],"joined_count":9,"left":[],"left_count":0,"online":10,"at":"2026-03-01T12:00:00Z"}"#,
+            concat!(
+                r#"{"type":"presence","joined":["b"],"joined_count":9,"left":[],"left_count":0,"#,
+                r#""online":10,"at":"2026-03-01T12:00:00Z"}"#,
+            ),
             r#"{"type":"left","user":"b","online":9,"at":"2026-03-01T12:00:00Z","last":true}"#,
             r#"{"type":"message","user":"a","text":"hello","at":"2026-03-01T12:00:00Z"}"#,
         ] {

@@ -152,7 +152,8 @@ async fn connect_everyone(fleet: &Arc<Fleet>, report: &mut Report) -> Connected 
     let ready = stats.ready.load(Ordering::Relaxed);
     let connect_time = connecting.elapsed().as_secs_f64();
     report.line(format_args!(
-        "connected {ready} of {} clients in {connect_time:.2} s ({:.0} joins/s; {} failed), {} rooms",
+        "connected {ready} of {} clients in {connect_time:.2} s ({:.0} joins/s; {} failed), \
+         {} rooms",
         options.clients,
         ready as f64 / connect_time,
         stats.failed.load(Ordering::Relaxed),
@@ -254,7 +255,8 @@ fn write_results(
         0.0
     };
     report.line(format_args!(
-        "messages sent {sent} ({:.0}/s); deliveries offered {expected} ({:.0}/s), delivered {delivered} ({:.0}/s), lost {lost} ({lost_percent:.3} %)",
+        "messages sent {sent} ({:.0}/s); deliveries offered {expected} ({:.0}/s), \
+         delivered {delivered} ({:.0}/s), lost {lost} ({lost_percent:.3} %)",
         sent as f64 / seconds,
         expected as f64 / seconds,
         delivered as f64 / seconds,
@@ -385,7 +387,8 @@ mod tests {
         watch.observe(10, at(1350));
         assert_eq!(
             watch.describe(10).unwrap(),
-            "connections open: 0 at the lowest; all 10 back 1.25 s after the first drop; 10 reconnections"
+            "connections open: 0 at the lowest; all 10 back 1.25 s after the first drop; \
+             10 reconnections"
         );
     }
 }

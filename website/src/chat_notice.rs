@@ -45,7 +45,8 @@ impl ChatNotice {
             Ok(Err(failures)) => tracing::warn!(
                 room_id,
                 %failures,
-                "the chat could not be told of the deletion: its members learn it when they reconnect"
+                "the chat could not be told of the deletion: its members learn it when they \
+                 reconnect"
             ),
             Err(_elapsed) => tracing::warn!(
                 room_id,

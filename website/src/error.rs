@@ -3,10 +3,11 @@
 //! Handlers return `Result<_, AppError>`; the domain and db layers return their own errors, which
 //! convert into it. [`AppError::into_response`] only decides the status and tags the response with
 //! an [`ErrorTag`]; the web layer (`routes::error_pages`, a middleware, because rendering needs the
-//! templates, the visitor's language and the session) turns tagged responses into a localized HTML
-//! page, or a JSON body under `/api/`. Forms handle their own user errors by re-rendering themselves
-//! with [`AppError::message_key`] and [`AppError::status`], so the status of each error is decided
-//! here only. This module depends on nothing of the website above the domain and db layers.
+//! templates, the visitor's language and the session) turns tagged responses into a localized
+//! HTML page, or a JSON body under `/api/`. Forms handle their own user errors by re-rendering
+//! themselves with [`AppError::message_key`] and [`AppError::status`], so the status of each error
+//! is decided here only. This module depends on nothing of the website above the domain and db
+//! layers.
 
 use std::time::Duration;
 

@@ -396,17 +396,19 @@ impl Handles {
             )
             .set(1.0);
             let hash = "webchat_website_password_hash_duration_seconds";
+            let logins = "webchat_website_logins_total";
+            let registrations = "webchat_website_registrations_total";
+            let tickets = "webchat_website_tickets_total";
+            let session_cache = "webchat_website_session_cache_lookups_total";
             Self {
                 exporter: None,
                 logins: Login::ALL
                     .iter()
-                    .map(|r| metrics::counter!("webchat_website_logins_total", "result" => r.label()))
+                    .map(|r| metrics::counter!(logins, "result" => r.label()))
                     .collect(),
                 registrations: Registration::ALL
                     .iter()
-                    .map(|r| {
-                        metrics::counter!("webchat_website_registrations_total", "result" => r.label())
-                    })
+                    .map(|r| metrics::counter!(registrations, "result" => r.label()))
                     .collect(),
                 hash_seconds: [
                     metrics::histogram!(hash, "operation" => "hash"),
@@ -415,10 +417,10 @@ impl Handles {
                 slot_wait: metrics::histogram!("webchat_website_password_slot_wait_seconds"),
                 hashes_in_flight: metrics::gauge!("webchat_website_password_jobs_running"),
                 hashes_waiting: metrics::gauge!("webchat_website_password_jobs_waiting"),
-                tickets_issued: metrics::counter!("webchat_website_tickets_total", "result" => "issued"),
-                tickets_refused: metrics::counter!("webchat_website_tickets_total", "result" => "rate_limited"),
-                session_cache_hits: metrics::counter!("webchat_website_session_cache_lookups_total", "result" => "hit"),
-                session_cache_misses: metrics::counter!("webchat_website_session_cache_lookups_total", "result" => "miss"),
+                tickets_issued: metrics::counter!(tickets, "result" => "issued"),
+                tickets_refused: metrics::counter!(tickets, "result" => "rate_limited"),
+                session_cache_hits: metrics::counter!(session_cache, "result" => "hit"),
+                session_cache_misses: metrics::counter!(session_cache, "result" => "miss"),
             }
         })
     }
@@ -586,11 +588,23 @@ mod tests {
             r#"webchat_website_registrations_total{result="email_taken"} 1"#,
             r#"webchat_website_tickets_total{result="issued"} 1"#,
             r#"webchat_website_session_cache_lookups_total{result="miss"} 1"#,
-            r#"webchat_website_requests_total{method="GET",route="/rooms/{room_id}",status="200"} 1"#,
+            concat!(
+                "webchat_website_requests_total",
+                r#"{method="GET",route="/rooms/{room_id}",status="200"} 1"#,
+            ),
             r#"webchat_website_requests_total{method="other",route="unmatched",status="404"} 1"#,
-            r#"webchat_website_request_duration_seconds_bucket{method="GET",route="/rooms/{room_id}",le="0.005"} 1"#,
-            r#"webchat_website_mongodb_operation_duration_seconds_count{operation="find",outcome="ok"} 1"#,
-            r#"webchat_website_mongodb_operation_duration_seconds_count{operation="other",outcome="error"} 1"#,
+            concat!(
+                "webchat_website_request_duration_seconds_bucket",
+                r#"{method="GET",route="/rooms/{room_id}",le="0.005"} 1"#,
+            ),
+            concat!(
+                "webchat_website_mongodb_operation_duration_seconds_count",
+                r#"{operation="find",outcome="ok"} 1"#,
+            ),
+            concat!(
+                "webchat_website_mongodb_operation_duration_seconds_count",
+                r#"{operation="other",outcome="error"} 1"#,
+            ),
             r#"webchat_website_password_hash_duration_seconds_count{operation="verify"} 1"#,
             "webchat_website_password_slot_wait_seconds_count 1",
             "webchat_website_password_jobs_running 0",

@@ -39,7 +39,8 @@ impl Lang {
             .find(|lang| lang.code().eq_ignore_ascii_case(code))
     }
 
-    /// The cookie wins; then the best-weighted supported language of `Accept-Language`; then English.
+    /// The cookie wins; then the best-weighted supported language of `Accept-Language`; then
+    /// English.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         cookie_value(headers, LANG_COOKIE)
             .and_then(|code| Self::from_code(&code))

@@ -44,8 +44,9 @@ pub fn inside_session(routes: Router<AppState>, state: &AppState) -> Router<AppS
         ))
 }
 
-/// The error pages outside the session layer, with the request's time limit (`REQUEST_TIMEOUT_SECS`:
-/// reading the body and loading and saving the session included) and the panic catcher.
+/// The error pages outside the session layer, with the request's time limit
+/// (`REQUEST_TIMEOUT_SECS`: reading the body and loading and saving the session included) and the
+/// panic catcher.
 pub fn outside_session(
     routes: Router<AppState>,
     state: &AppState,
@@ -103,7 +104,8 @@ async fn render_inside_session(
 ) -> Response {
     let facts = RequestFacts::of(&request);
     let response = next.run(request).await;
-    // The router's own refusals carry no tag: they get one here, so they are rendered like the rest.
+    // The router's own refusals carry no tag: they get one here, so they are rendered like the
+    // rest.
     let response = match response.status() {
         _ if response.extensions().get::<ErrorTag>().is_some() => response,
         StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed.into_response(),

@@ -30,11 +30,13 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::telemetry;
 
-/// `default-src 'self'` plus explicit rules for scripts, styles, frames and forms. `connect-src 'self'` covers
-/// same-origin `ws:`/`wss:` in current browsers (CSP Level 3).
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-                   img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; \
-                   form-action 'self'";
+/// `default-src 'self'` plus explicit rules for scripts, styles, frames and forms.
+/// `connect-src 'self'` covers same-origin `ws:`/`wss:` in current browsers (CSP Level 3).
+const CSP: &str = concat!(
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; ",
+    "img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; ",
+    "form-action 'self'",
+);
 
 /// The route table with its layers, innermost first: CSRF, the error pages inside the session
 /// (with the signed-in header), the session and the note of its failed queries, then the error

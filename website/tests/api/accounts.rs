@@ -34,7 +34,10 @@ async fn registering_logs_the_user_in_and_goes_home() {
     assert_eq!(location(&response), "/");
     let home = app.get_html("/").await;
     assert!(
-        home.contains(r#"data-testid="current-user" title="new.user@example.org">new.user@example.org</strong>"#),
+        home.contains(concat!(
+            r#"data-testid="current-user" title="new.user@example.org">"#,
+            "new.user@example.org</strong>",
+        )),
         "the normalized email is shown: {home}"
     );
 }

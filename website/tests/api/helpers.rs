@@ -309,9 +309,10 @@ impl Browser {
     /// My rooms as listed on the home page: (id, title), in page order.
     pub async fn my_rooms(&self) -> Vec<(String, String)> {
         let html = self.get_html("/").await;
-        let item = Regex::new(
-            r#"(?s)data-testid="room-item" data-room-id="([0-9a-f]{24})">\s*<a href="/rooms/[0-9a-f]{24}" data-testid="room-link">([^<]*)</a>"#,
-        )
+        let item = Regex::new(concat!(
+            r#"(?s)data-testid="room-item" data-room-id="([0-9a-f]{24})">\s*"#,
+            r#"<a href="/rooms/[0-9a-f]{24}" data-testid="room-link">([^<]*)</a>"#,
+        ))
         .expect("a valid pattern");
         item.captures_iter(&html)
             .map(|c| (c[1].to_owned(), unescape(&c[2])))

@@ -94,9 +94,10 @@ async fn room_titles_are_one_line_without_control_characters() {
         let html = response.text().await.unwrap();
         assert_eq!(
             form_error(&html).as_deref(),
-            Some(
-                "A room title must be one line of text, without control or text-direction characters."
-            ),
+            Some(concat!(
+                "A room title must be one line of text, ",
+                "without control or text-direction characters.",
+            )),
             "{why}"
         );
     }

@@ -191,9 +191,10 @@ async fn control_characters_in_the_query_are_refused_without_searching() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query:?}");
         let html = response.text().await.unwrap();
         assert!(
-            html.contains(
-                r#"data-testid="search-error">A search cannot contain line breaks or other control characters.</p>"#
-            ),
+            html.contains(concat!(
+                r#"data-testid="search-error">"#,
+                "A search cannot contain line breaks or other control characters.</p>",
+            )),
             "{query:?}: {html}"
         );
         assert!(!html.contains(r#"data-testid="search-results""#));
