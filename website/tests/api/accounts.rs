@@ -264,16 +264,7 @@ async fn signed_in_users_visiting_login_or_register_go_home() {
 async fn the_russian_forms_name_the_email_field_in_russian() {
     let app = TestApp::spawn().await;
     for path in ["/login", "/register"] {
-        let html = app
-            .client
-            .get(app.url(path))
-            .header(reqwest::header::ACCEPT_LANGUAGE, "ru")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = app.get_html_in(path, "ru").await;
         assert!(
             html.contains(r#"<label for="email">Электронная почта</label>"#),
             "{path}: {html}"

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mongodb::options::{ValidationAction, ValidationLevel};
 use regex::Regex;
-use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::header::{ACCEPT_LANGUAGE, HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use website::config::{Config, Redacted, Secret};
 use website::db::Db;
@@ -238,6 +238,22 @@ impl Browser {
 
     pub async fn get_html(&self, path: &str) -> String {
         let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.expect("a body")
+    }
+
+    /// A GET from a browser set to `accept_language` (an `Accept-Language` header).
+    pub async fn get_in(&self, path: &str, accept_language: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header(ACCEPT_LANGUAGE, accept_language)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn get_html_in(&self, path: &str, accept_language: &str) -> String {
+        let response = self.get_in(path, accept_language).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.text().await.expect("a body")
     }

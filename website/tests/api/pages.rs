@@ -122,26 +122,8 @@ async fn a_room_title_with_markup_is_shown_as_text() {
 #[tokio::test]
 async fn a_russian_browser_gets_russian_and_others_get_english() {
     let app = TestApp::spawn().await;
-    let ru = app
-        .client
-        .get(app.url("/"))
-        .header(ACCEPT_LANGUAGE, "ru-RU,ru;q=0.9,en;q=0.8")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let de = app
-        .client
-        .get(app.url("/login"))
-        .header(ACCEPT_LANGUAGE, "de-DE")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ru = app.get_html_in("/", "ru-RU,ru;q=0.9,en;q=0.8").await;
+    let de = app.get_html_in("/login", "de-DE").await;
 
     assert!(ru.contains(r#"<html lang="ru">"#));
     assert!(ru.contains(r#"href="/register">Регистрация</a>"#), "{ru}");
@@ -190,16 +172,7 @@ async fn the_language_switch_sets_a_cookie_and_returns_to_the_page() {
         cookie.starts_with("lang=ru;") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
-    let html = app
-        .client
-        .get(app.url("/login"))
-        .header(ACCEPT_LANGUAGE, "en")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_html_in("/login", "en").await;
     assert!(
         html.contains(r#"<label for="password">Пароль</label>"#),
         "the cookie wins over the browser"
@@ -354,13 +327,7 @@ async fn static_files_are_served_with_types_and_cache_headers() {
 async fn unknown_pages_get_a_friendly_localized_404() {
     let app = TestApp::spawn().await;
 
-    let response = app
-        .client
-        .get(app.url("/no/such/page"))
-        .header(ACCEPT_LANGUAGE, "ru")
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_in("/no/such/page", "ru").await;
 
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(
@@ -439,13 +406,7 @@ async fn error_pages_say_what_happened_in_their_heading_in_both_languages() {
         ("en", "Not found", "No access"),
         ("ru", "Не найдено", "Нет доступа"),
     ] {
-        let missing = other
-            .client
-            .get(other.url("/rooms/0123456789abcdef01234567"))
-            .header(ACCEPT_LANGUAGE, lang)
-            .send()
-            .await
-            .unwrap();
+        let missing = other.get_in("/rooms/0123456789abcdef01234567", lang).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         let html = missing.text().await.unwrap();
         assert_eq!(error_heading(&html), not_found, "{lang}");

@@ -349,16 +349,7 @@ async fn the_chat_page_words_every_chat_error_and_close_code_in_its_language() {
         "{error_codes:?} {close_codes:?}"
     );
 
-    let html = me
-        .client
-        .get(me.url(&format!("/rooms/{room}")))
-        .header(reqwest::header::ACCEPT_LANGUAGE, "ru")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = me.get_html_in(&format!("/rooms/{room}"), "ru").await;
     let config = capture(
         &html,
         r#"(?s)<script type="application/json" id="chat-config">(.*?)</script>"#,
