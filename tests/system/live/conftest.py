@@ -124,10 +124,15 @@ def visitor(base_url) -> Visitor:
     return Visitor(base_url)
 
 
-@pytest.fixture
-def member(base_url) -> Visitor:
-    """A visitor who has just registered (and so is signed in)."""
+def registered(base_url: str) -> Visitor:
+    """A visitor who has just registered at `base_url` (and so is signed in)."""
     person = Visitor(base_url)
     response = person.register(unique_email(), PASSWORD)
     assert response.status_code == 303, response.text[:500]
     return person
+
+
+@pytest.fixture
+def member(base_url) -> Visitor:
+    """A visitor who has just registered (and so is signed in)."""
+    return registered(base_url)

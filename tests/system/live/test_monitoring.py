@@ -9,23 +9,20 @@ error, and that neither service's /metrics nor nginx's stub_status is reachable 
 """
 
 import json
-import os
 import re
 import subprocess
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 import requests
 from websockets.sync.client import connect
 
 from conftest import PASSWORD, Visitor, unique_email
+from private_stack import ROOT, PrivateStack, running
 from test_chat import ticket, ws_url
 from test_edge_nginx import free_port
 
-ROOT = Path(__file__).resolve().parents[3]
-STACK = ROOT / "scripts" / "stack"
 STACK_DIR = ROOT / "target" / "monitoring-stack"
 DASHBOARDS = ROOT / "monitoring" / "grafana" / "dashboards"
 RULES = ROOT / "monitoring" / "prometheus" / "alerts.yml"
@@ -33,30 +30,19 @@ RULES = ROOT / "monitoring" / "prometheus" / "alerts.yml"
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "5s", "$__range": "5m"}
 
 
-class MonitoredStack:
+class MonitoredStack(PrivateStack):
     def __init__(self):
-        self.http_port = free_port()
         self.prometheus_port = free_port()
-        self.env = {
-            name: value for name, value in os.environ.items()
-            if name not in {"STACK_DIR", "HTTP_PORT", "WEBCHAT_URL", "WEBSITE_PORT", "CHAT_PORT", "REDIS_URL"}
-        } | {
-            "STACK_DIR": str(STACK_DIR),
-            "HTTP_PORT": str(self.http_port),
-            "STACK_BUILD": "0",  # tests/system/run's stack has built the binaries
+        super().__init__(STACK_DIR.name, {
             "CHAT_REPLICAS": "2",
             "MONGODB_DB": "webchat_monitoring",
             "MONITORING": "1",
             "PROMETHEUS_PORT": str(self.prometheus_port),
             "PROMETHEUS_SCRAPE_INTERVAL": "1s",
-        }
-        self.base_url = f"http://127.0.0.1:{self.http_port}"
+        })
         self.prometheus = f"http://127.0.0.1:{self.prometheus_port}"
         self.http = requests.Session()
         self.http.trust_env = False
-
-    def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([STACK, *args], env=self.env, capture_output=True, text=True, timeout=180)
 
     def api(self, path: str, **params) -> dict:
         answer = self.http.get(f"{self.prometheus}/api/v1/{path}", params=params, timeout=10).json()
@@ -76,16 +62,7 @@ class MonitoredStack:
 
 @pytest.fixture(scope="module")
 def stack():
-    stack = MonitoredStack()
-    stack.run("down")  # one left by an interrupted run
-    subprocess.run(["rm", "-rf", str(STACK_DIR)], check=True)
-    started = stack.run("up")
-    stack.up_log = started.stderr
-    try:
-        assert started.returncode == 0, started.stderr[-3000:]
-        yield stack
-    finally:
-        stack.run("down")
+    yield from running(MonitoredStack())
 
 
 def eventually(check, seconds: float = 30):
@@ -136,7 +113,7 @@ def traffic(stack):
 def test_up_prints_the_prometheus_address_and_status_lists_it(stack):
     status = stack.run("status")
     assert status.returncode == 0, status.stdout
-    rows = {line.split()[0]: line for line in status.stdout.splitlines()[1:]}
+    rows = stack.status_lines()
     assert f"http://127.0.0.1:{stack.prometheus_port}/" in rows["prometheus"]
     assert "running" in rows["nginx-exporter"]
     for replica in ("website", "chat-1", "chat-2"):
@@ -270,7 +247,7 @@ def test_metrics_are_never_reachable_through_nginx(base_url, stack):
             assert answer.status_code == 404, (site, path, answer.status_code)
             assert "webchat_" not in answer.text and "Active connections" not in answer.text
     # The replicas do serve it, each on its own port on 127.0.0.1.
-    rows = {line.split()[0]: line for line in stack.run("status").stdout.splitlines()[1:]}
+    rows = stack.status_lines()
     port = re.search(r"metrics 127\.0\.0\.1:(\d+)", rows["chat-1"]).group(1)
     assert "webchat_chat_connections" in http.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
 

@@ -9,7 +9,6 @@ keeps answering a signed-in person.
 """
 
 import json
-import os
 import re
 import subprocess
 import threading
@@ -20,72 +19,36 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from conftest import PASSWORD, Page, Visitor, unique_email
+from conftest import PASSWORD, Page, Visitor, registered, unique_email
+from private_stack import ROOT, PrivateStack, running
 from test_chat import delete_room, next_event, ticket, told_of_deletion, ws_url
-from test_edge_nginx import free_port
 
-ROOT = Path(__file__).resolve().parents[3]
-STACK = ROOT / "scripts" / "stack"
 STACK_DIR = ROOT / "target" / "replicas-stack"
 
 
-class Stack:
-    """A private stack with replicas, driven through scripts/stack."""
+class Stack(PrivateStack):
+    """A private stack with two replicas of each service (and so a Redis)."""
 
     def __init__(self):
-        self.http_port = free_port()
-        self.env = {
-            name: value for name, value in os.environ.items()
-            # The suite's own stack and its settings of one replica each stay out of this one.
-            if name not in {"STACK_DIR", "HTTP_PORT", "WEBCHAT_URL", "WEBSITE_PORT", "CHAT_PORT", "REDIS_URL"}
-        } | {
-            "STACK_DIR": str(STACK_DIR),
-            "HTTP_PORT": str(self.http_port),
-            "STACK_BUILD": "0",  # tests/system/run's stack has built the binaries
+        super().__init__(STACK_DIR.name, {
             "WEBSITE_REPLICAS": "2",
             "CHAT_REPLICAS": "2",
             "MONGODB_DB": "webchat_replicas",
-        }
-        self.base_url = f"http://127.0.0.1:{self.http_port}"
-
-    def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([STACK, *args], env=self.env, capture_output=True, text=True, timeout=180)
-
-    def status(self) -> dict[str, dict]:
-        """`scripts/stack status` as {name: {"state", "pid", "where"}}."""
-        rows = {}
-        for line in self.run("status").stdout.splitlines()[1:]:
-            fields = line.split()
-            row = {"state": fields[1]}
-            if fields[1] == "running":
-                row |= {"pid": int(fields[3]), "where": fields[4]}
-            rows[fields[0]] = row
-        return rows
+        })
 
     def access_log(self) -> list[dict]:
-        return [json.loads(line) for line in (STACK_DIR / "logs" / "nginx-access.log").read_text().splitlines() if line]
+        return [json.loads(line) for line in (self.dir / "logs" / "nginx-access.log").read_text().splitlines() if line]
 
 
 @pytest.fixture(scope="module")
 def stack():
-    stack = Stack()
-    stack.run("down")  # one left by an interrupted run
-    subprocess.run(["rm", "-rf", str(STACK_DIR)], check=True)
-    started = stack.run("up")
-    try:
-        assert started.returncode == 0, started.stderr[-3000:]
-        yield stack
-    finally:
-        stack.run("down")
+    yield from running(Stack())
 
 
 @pytest.fixture
 def person(stack) -> Visitor:
     """Someone who has just registered through the stack's nginx, and so is signed in."""
-    visitor = Visitor(stack.base_url)
-    response = visitor.register(unique_email(), PASSWORD)
-    assert response.status_code == 303, response.text[:500]
-    return visitor
+    return registered(stack.base_url)
 
 
 def lines_of(stack: Stack, agent: str, uri: str | None = None) -> list[dict]:
@@ -187,8 +150,7 @@ def test_chat_sockets_spread_over_both_chat_replicas_and_people_on_each_talk_in_
 
 def test_a_deleted_room_closes_its_people_on_both_chat_replicas(stack, person):
     room_id = person.create_room(f"Deleted {uuid.uuid4().hex[:8]}")
-    guest = Visitor(stack.base_url)
-    assert guest.register(unique_email(), PASSWORD).status_code == 303
+    guest = registered(stack.base_url)
     agent = f"replicas-deleted-{uuid.uuid4().hex}"
 
     # Opened at once, the two sockets land on the two replicas (the test above pins the spread).
