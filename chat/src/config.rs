@@ -30,9 +30,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// The named limits (`CHAT_*`).
     pub limits: Limits,
-    /// `REDIS_URL`: replicas that share it form one chat service; `None` (unset or empty): one
-    /// process, no Redis.
-    pub redis_url: Option<String>,
+    /// `REDIS_URL`: replicas that share it form one chat service; several URLs spread the rooms
+    /// over several Redis; `None` (unset or empty): one process, no Redis.
+    pub redis_url: Option<RedisUrls>,
     /// `CHAT_METRICS_ADDR`: where `/metrics` is served ([`DEFAULT_METRICS_ADDR`] when unset);
     /// `None` (set to nothing): no metrics.
     pub metrics_addr: Option<SocketAddr>,
@@ -163,18 +163,8 @@ impl Config {
         }
         let redis_url = env
             .get("REDIS_URL")
-            .map(|url| url.trim().to_owned())
-            .filter(|url| !url.is_empty());
-        if let Some(url) = &redis_url
-            && let Err(error) = fred::types::config::Config::from_url(url)
-        {
-            // The URL may hold a password: it is not repeated.
-            return Err(ConfigError::invalid(
-                "REDIS_URL",
-                "(not shown)",
-                format!("not a Redis URL (redis://host:port): {error}"),
-            ));
-        }
+            .map(|urls| urls.parse::<RedisUrls>())
+            .transpose()?;
         Ok(Self {
             addr: env.parse_or("CHAT_ADDR", DEFAULT_ADDR)?,
             jwt_secret,
@@ -189,6 +179,61 @@ impl Config {
             redis_url,
             metrics_addr: env.addr_or_off("CHAT_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
         })
+    }
+}
+
+/// `REDIS_URL`: the Redis of each shard, in the order given (`redis://a:6379,redis://b:6379`).
+/// One URL is one Redis for every room. With several, each room lives on one of them (chosen by a
+/// hash of its id, `rooms::redis::Shards`), so every replica must be given the same list in the
+/// same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisUrls(Vec<String>);
+
+impl RedisUrls {
+    /// One URL per shard, at least one.
+    pub fn urls(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for RedisUrls {
+    type Err = ConfigError;
+
+    /// Comma-separated URLs; each must be one the Redis client can use, and no Redis may be named
+    /// twice (two shards on one server would not spread anything). A URL may hold a password, so
+    /// errors name the entry by its place, never by its text.
+    fn from_str(value: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::invalid("REDIS_URL", "(not shown)", reason);
+        let mut urls = Vec::new();
+        let mut servers = Vec::new();
+        for (place, url) in value.split(',').map(str::trim).enumerate() {
+            let entry = place + 1;
+            if url.is_empty() {
+                return Err(invalid(format!(
+                    "entry {entry} is empty (separate the Redis URLs with single commas)"
+                )));
+            }
+            let config = fred::types::config::Config::from_url(url).map_err(|error| {
+                invalid(format!(
+                    "entry {entry} is not a Redis URL (redis://host:port): {error}"
+                ))
+            })?;
+            let server: Vec<String> = config
+                .server
+                .hosts()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            if let Some(earlier) = servers.iter().position(|known| *known == server) {
+                return Err(invalid(format!(
+                    "entries {} and {entry} name the same Redis: each shard needs its own",
+                    earlier + 1
+                )));
+            }
+            servers.push(server);
+            urls.push(url.to_owned());
+        }
+        Ok(Self(urls))
     }
 }
 
@@ -246,9 +291,48 @@ mod tests {
             ("REDIS_URL", "redis://127.0.0.1:6380"),
         ])
         .unwrap();
-        assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:6380"));
+        assert_eq!(config.redis_url.unwrap().urls(), ["redis://127.0.0.1:6380"]);
         let err = load(&[("JWT_SECRET", SECRET), ("REDIS_URL", "not a url")]).unwrap_err();
         assert!(err.to_string().contains("REDIS_URL"), "{err}");
+    }
+
+    #[test]
+    fn several_redis_urls_are_read_in_their_order() {
+        let config = load(&[
+            ("JWT_SECRET", SECRET),
+            ("REDIS_URL", " redis://b:6379 , redis://a:6379"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.redis_url.unwrap().urls(),
+            ["redis://b:6379", "redis://a:6379"]
+        );
+    }
+
+    #[test]
+    fn a_bad_redis_list_is_refused_without_showing_its_urls() {
+        let cases = [
+            ("redis://:hunter2@a:6379,", "entry 2 is empty"),
+            (
+                "redis://:hunter2@a:6379,,redis://b:6379",
+                "entry 2 is empty",
+            ),
+            (
+                "redis://:hunter2@a:6379,nowhere",
+                "entry 2 is not a Redis URL",
+            ),
+            (
+                "redis://:hunter2@a:6379,redis://b:6379,redis://a:6379/1",
+                "entries 1 and 3 name the same Redis",
+            ),
+        ];
+        for (value, reason) in cases {
+            let err = load(&[("JWT_SECRET", SECRET), ("REDIS_URL", value)]).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains("REDIS_URL"), "{value}: {message}");
+            assert!(message.contains(reason), "{value}: {message}");
+            assert!(!message.contains("hunter2"), "{value}: {message}");
+        }
     }
 
     #[test]

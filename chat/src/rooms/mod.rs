@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, Weak};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::config::Limits;
+use crate::config::{Limits, RedisUrls};
 use crate::metrics::{Dropped, Metrics};
 use crate::protocol::{AnnouncedLimits, Frame, ServerEvent};
 use crate::sync::lock;
@@ -113,8 +113,8 @@ pub(super) enum Inbound {
         room: RoomHandle,
         elsewhere: Option<Snapshot>,
     },
-    /// A replica's liveness key expired: its people leave every room.
-    ReplicaGone(ReplicaId),
+    /// A replica's liveness key expired on `shard`: its people leave every room of that shard.
+    ReplicaGone { replica: ReplicaId, shard: usize },
     /// Some replica was told that the room was deleted.
     RoomDeleted(String),
 }
@@ -150,15 +150,16 @@ impl RoomRegistry {
         Self::build(limits, None, metrics)
     }
 
-    /// A registry whose rooms span every replica that shares the Redis at `url` (`REDIS_URL`).
-    /// Starts its Redis tasks (so it needs a Tokio runtime) and does not wait for Redis: until
-    /// Redis answers, rooms are local to this replica ([`RoomRegistry::wait_for_redis`]).
+    /// A registry whose rooms span every replica that shares the Redis at `urls` (`REDIS_URL`;
+    /// with several, each room on one of them). Starts its Redis tasks (so it needs a Tokio
+    /// runtime) and does not wait for Redis: until Redis answers, rooms are local to this replica
+    /// ([`RoomRegistry::wait_for_redis`]).
     pub fn shared_through(
         limits: &Limits,
-        url: &str,
+        urls: &RedisUrls,
         metrics: Metrics,
     ) -> Result<Self, fred::error::Error> {
-        let (cluster, receivers) = Cluster::new(url, metrics.clone())?;
+        let (cluster, receivers) = Cluster::new(urls, metrics.clone())?;
         let cluster = Arc::new(cluster);
         let registry = Self::build(limits, Some(cluster.clone()), metrics);
         cluster.start(receivers, WeakRegistry(Arc::downgrade(&registry.shared)));
@@ -356,6 +357,15 @@ impl RoomRegistry {
         lock(&self.shared.rooms).values().cloned().collect()
     }
 
+    /// The open rooms here that live on Redis shard `shard`.
+    fn rooms_on(&self, shard: usize) -> Vec<Arc<Room>> {
+        let mut rooms = self.rooms();
+        if let Some(cluster) = &self.shared.cluster {
+            rooms.retain(|room| cluster.shard_of(&room.id) == shard);
+        }
+        rooms
+    }
+
     /// Takes what the Redis side brings (or delivers here when Redis cannot carry it).
     pub(super) fn receive(&self, inbound: Inbound) {
         match inbound {
@@ -370,9 +380,9 @@ impl RoomRegistry {
                 }
             }
             Inbound::Snapshot { room, elsewhere } => self.loaded(&room, elsewhere),
-            Inbound::ReplicaGone(replica) => {
-                tracing::info!(%replica, "a replica stopped refreshing its presence: its people left");
-                for room in self.rooms() {
+            Inbound::ReplicaGone { replica, shard } => {
+                tracing::info!(%replica, shard, "a replica stopped refreshing its presence: its people left");
+                for room in self.rooms_on(shard) {
                     self.apply(
                         &room,
                         Remote::Gone {
@@ -393,10 +403,10 @@ impl RoomRegistry {
         lock(&room.state).held.get_or_insert_with(Vec::new);
     }
 
-    /// For a resync: every open room, held (as [`RoomRegistry::hold`]), with the people this
-    /// replica holds in it.
-    pub(super) fn hold_all(&self) -> Vec<(RoomHandle, Vec<(String, usize)>)> {
-        self.rooms()
+    /// For a resync of `shard`: every open room on it, held (as [`RoomRegistry::hold`]), with
+    /// the people this replica holds in it.
+    pub(super) fn hold_all(&self, shard: usize) -> Vec<(RoomHandle, Vec<(String, usize)>)> {
+        self.rooms_on(shard)
             .into_iter()
             .map(|room| {
                 self.hold(&room);
@@ -411,15 +421,18 @@ impl RoomRegistry {
         lock(&self.shared.rooms).contains_key(room_id)
     }
 
-    /// The ids of the open rooms here.
-    pub(super) fn room_ids(&self) -> Vec<String> {
-        lock(&self.shared.rooms).keys().cloned().collect()
+    /// The ids of the open rooms here on `shard`.
+    pub(super) fn room_ids(&self, shard: usize) -> Vec<String> {
+        self.rooms_on(shard)
+            .iter()
+            .map(|room| room.id.clone())
+            .collect()
     }
 
-    /// The other replicas that hold someone in a room here.
-    pub(super) fn replicas_elsewhere(&self) -> HashSet<ReplicaId> {
+    /// The other replicas that hold someone in a room here on `shard`.
+    pub(super) fn replicas_elsewhere(&self, shard: usize) -> HashSet<ReplicaId> {
         let mut replicas = HashSet::new();
-        for room in self.rooms() {
+        for room in self.rooms_on(shard) {
             if let Some(everywhere) = &lock(&room.state).everywhere {
                 replicas.extend(everywhere.replicas().cloned());
             }

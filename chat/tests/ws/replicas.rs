@@ -1,134 +1,13 @@
 //! Replicas sharing one Redis (`REDIS_URL`): a real `redis-server` on a free port, started by the
 //! test, and chat replicas in this process (or the real binary, where a replica must be killed).
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-
-use crate::helpers::{
-    Client, OTHER_ROOM_ID, ROOM_ID, SECRET, TestServer, test_config, test_limits,
+use crate::helpers::{OTHER_ROOM_ID, ROOM_ID};
+use crate::redis::{
+    KILLED_REPLICA_NOTICED, Process, REDIS_BACK, Redis, arrive, healthcheck, next_message,
+    next_presence_of, replica,
 };
-
-/// The bounds: a killed replica's people are `left` within 15 s; fan-out comes back within
-/// 5 s of Redis.
-const KILLED_REPLICA_NOTICED: Duration = Duration::from_secs(15);
-const REDIS_BACK: Duration = Duration::from_secs(5);
-
-/// A `redis-server` of the test's own, on a free port, without snapshots.
-struct Redis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Redis {
-    async fn start() -> Self {
-        let port = free_port();
-        let mut redis = Self { port, child: None };
-        redis.run().await;
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn run(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (Debian package redis-server; scripts/test installs it)");
-        self.child = Some(child);
-        for _ in 0..200 {
-            if self.ping().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("redis-server did not answer PING on port {}", self.port);
-    }
-
-    async fn ping(&self) -> bool {
-        let Ok(mut tcp) = TcpStream::connect(("127.0.0.1", self.port)).await else {
-            return false;
-        };
-        if tcp.write_all(b"PING\r\n").await.is_err() {
-            return false;
-        }
-        let mut line = String::new();
-        let _ = BufReader::new(tcp).read_line(&mut line).await;
-        line.trim() == "+PONG"
-    }
-
-    /// Kills the server (SIGKILL: all its data is gone, as after a crash).
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A chat replica in this process on `redis`, once it shares its rooms through it.
-async fn replica(redis: &Redis) -> TestServer {
-    let mut config = test_config(test_limits());
-    config.redis_url = Some(redis.url());
-    let server = TestServer::spawn_with(config).await;
-    tokio::time::timeout(Duration::from_secs(5), server.registry.wait_for_redis())
-        .await
-        .expect("the replica connects to Redis");
-    server
-}
-
-/// Joins and reads everything up to the newcomer's own `joined`, which comes back through Redis
-/// once its presence is written there: from then on every replica counts it.
-async fn arrive(server: &TestServer, email: &str, room_id: &str) -> (Client, Value) {
-    let (mut client, welcome) = server.join(email, room_id).await;
-    loop {
-        let event = client.next_of_type("joined").await;
-        if event["user"] == email {
-            return (client, welcome);
-        }
-    }
-}
-
-async fn next_message(client: &mut Client) -> (String, String) {
-    let event = client.next_of_type("message").await;
-    (
-        event["user"].as_str().unwrap().to_owned(),
-        event["text"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// The next `joined` / `left` about `user`, skipping others.
-async fn next_presence_of(client: &mut Client, kind: &str, user: &str) -> Value {
-    loop {
-        let event = client.next_of_type(kind).await;
-        if event["user"] == user {
-            return event;
-        }
-    }
-}
 
 #[tokio::test]
 async fn messages_reach_members_on_the_other_replica_both_ways() {
@@ -372,89 +251,11 @@ async fn after_a_redis_restart_members_on_one_replica_kept_talking_and_fan_out_c
     assert_eq!(joined["online"].as_u64(), Some(4));
 }
 
-/// `chat healthcheck` against `server`: (exit 0, reported degraded). Run off the runtime's thread,
-/// which may be the one serving it.
-async fn healthcheck(server: &TestServer) -> (bool, bool) {
-    let addr = server.addr.to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(BINARY)
-            .arg("healthcheck")
-            .env_clear()
-            .env("CHAT_ADDR", addr)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).contains("degraded"),
-    )
-}
-
-const BINARY: &str = env!("CARGO_BIN_EXE_chat");
-
-/// The real binary as a replica on `redis`, on a free port.
-struct Process {
-    child: Child,
-    server: TestServer,
-}
-
-impl Process {
-    async fn start(redis: &Redis) -> (Self, u16) {
-        let port = free_port();
-        let child = Command::new(BINARY)
-            .env_clear()
-            .env("JWT_SECRET", SECRET)
-            .env("CHAT_ADDR", format!("127.0.0.1:{port}"))
-            .env("REDIS_URL", redis.url())
-            .env("CHAT_METRICS_ADDR", "127.0.0.1:0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        (
-            Self {
-                child,
-                server: TestServer::at(([127, 0, 0, 1], port).into()),
-            },
-            port,
-        )
-    }
-
-    /// Waits until the process answers, sharing its rooms through Redis.
-    async fn until_up(&self) {
-        for _ in 0..200 {
-            if healthcheck(&self.server).await == (true, false) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the chat binary did not come up with Redis");
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_killed_replicas_people_leave_the_other_replicas_within_15_seconds() {
     let redis = Redis::start().await;
     let one = replica(&redis).await;
-    let (two, _) = Process::start(&redis).await;
+    let (two, _) = Process::start(&redis.url()).await;
     two.until_up().await;
     let (mut ann, _) = arrive(&one, "ann@x.org", ROOM_ID).await;
     let (_bob, welcome) = arrive(&two.server, "bob@x.org", ROOM_ID).await;
@@ -489,7 +290,7 @@ async fn a_killed_replicas_people_leave_the_other_replicas_within_15_seconds() {
 async fn a_replica_stopped_with_sigterm_takes_its_people_out_at_once() {
     let redis = Redis::start().await;
     let one = replica(&redis).await;
-    let (two, _) = Process::start(&redis).await;
+    let (two, _) = Process::start(&redis.url()).await;
     two.until_up().await;
     let (mut ann, _) = arrive(&one, "ann@x.org", ROOM_ID).await;
     let (mut bob, _) = arrive(&two.server, "bob@x.org", ROOM_ID).await;

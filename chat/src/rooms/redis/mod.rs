@@ -3,31 +3,28 @@
 //! Each room has a pub/sub channel that every replica with members in it subscribes to; messages
 //! and presence changes are published there and every replica, the sender's included, delivers
 //! them in Redis's order. Presence lives in a hash per room, liveness in a key per replica with a
-//! TTL. What arrives goes to the registry as [`Inbound`]; rooms are seen only as handles. The
-//! design, the outage rules and the limits: chat/README.md, "Replicas over Redis".
+//! TTL. Several URLs spread the rooms over several Redis ([`Shards`]); each [`Shard`] works as one
+//! Redis alone does. What arrives goes to the registry as [`Inbound`](super::Inbound); rooms are
+//! seen only as handles. The design and the outage rules: chat/README.md, "Replicas over Redis".
 
+mod shard;
+mod shards;
 mod tasks;
 mod wire;
 
-use std::collections::{HashMap, HashSet};
-use std::fmt::Display;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fred::clients::SubscriberClient;
-use fred::prelude::{
-    Builder, Client, ClientLike, Config as RedisConfig, Error as RedisError, EventInterface,
-    Expiration, HashesInterface, KeysInterface, ReconnectPolicy, Value,
-};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tokio::time::Instant;
+use fred::prelude::Error as RedisError;
+use tokio::sync::{oneshot, watch};
 
-use super::{RoomHandle, Snapshot, WeakRegistry};
+use super::{RoomHandle, WeakRegistry};
+use crate::config::RedisUrls;
 use crate::metrics::Metrics;
 use crate::protocol::Frame;
 use crate::sync::lock;
-use wire::{parse_presence_field, presence_key, replica_key};
+use shard::Shard;
+pub use shards::Shards;
 
 /// How often a replica refreshes its liveness key and checks the others'.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -47,7 +44,7 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pub/sub messages the client buffers for the dispatcher before it counts as lagging.
 const MESSAGE_BUFFER: usize = 8192;
 
-/// A replica's name in Redis: random, new at every start.
+/// A replica's name in Redis: random, new at every start, the same on every shard.
 pub type ReplicaId = Arc<str>;
 
 /// Data: what members say and presence changes, published in runs (one pipeline each).
@@ -62,7 +59,7 @@ pub(crate) enum Publish {
     },
 }
 
-/// Control: steps that change what this replica listens to or holds in Redis.
+/// Control: steps about one room, taken by its shard.
 pub(crate) enum Control {
     /// Subscribe to a room opened here and load who is in it elsewhere.
     Load {
@@ -71,139 +68,138 @@ pub(crate) enum Control {
     },
     /// The last member here left: stop listening (unless the room was opened again meanwhile).
     Unsubscribe { room_id: String },
-    /// After a reconnection: resubscribe, write this replica's state, read everybody else's.
-    Resync,
-    /// Shutting down: take this replica's people out of every room.
-    Goodbye { done: oneshot::Sender<()> },
     /// The room was deleted: every replica closes its members there.
     RoomDeleted { room_id: String },
 }
 
-/// Both kinds through one queue, so a join, the messages after it and the leave reach Redis in
-/// the order they happened.
+/// What a shard's sending task takes, through one queue, so that a join, the messages after it
+/// and the leave reach Redis in the order they happened.
 enum Outgoing {
     Publish(Publish),
     Control(Control),
+    /// After a reconnection: resubscribe, write this replica's state, read everybody else's.
+    Resync,
+    /// Shutting down: take this replica's people out of every room of the shard.
+    Goodbye {
+        done: oneshot::Sender<()>,
+    },
 }
 
-/// The Redis side of a registry: two connections (commands, and subscriptions) and the state of
-/// the link.
+impl Publish {
+    fn room_id(&self) -> &str {
+        match self {
+            Self::Message { room_id, .. } | Self::Tabs { room_id, .. } => room_id,
+        }
+    }
+}
+
+impl Control {
+    fn room_id(&self) -> &str {
+        match self {
+            Self::Load { room, .. } => room.id(),
+            Self::Unsubscribe { room_id } | Self::RoomDeleted { room_id } => room_id,
+        }
+    }
+}
+
+/// The Redis side of a registry: one [`Shard`] per URL of `REDIS_URL`, each room on one of them.
 pub(crate) struct Cluster {
     pub(crate) me: ReplicaId,
-    commands: Client,
-    subscriber: SubscriberClient,
-    outgoing: mpsc::UnboundedSender<Outgoing>,
-    /// Published through Redis (true) or delivered locally (false).
-    up: watch::Sender<bool>,
-    /// Wakes the heartbeat early (after a reconnection).
-    nudge: Notify,
-    resync_queued: AtomicBool,
-    /// An outage was logged and its end is not yet.
-    outage_logged: AtomicBool,
-    /// When the link last came up: other replicas are judged dead only a TTL after it.
-    up_since: Mutex<Option<Instant>>,
-    /// Rooms whose presence changes here could not be written; written again on resync.
-    dirty: Mutex<HashSet<String>>,
-    /// Published, received, lag, errors, reconnections, replicas alive.
-    metrics: Metrics,
+    shards: Shards,
+    /// In shard order: `links[shards.of(room)]` carries the room.
+    links: Vec<Arc<Shard>>,
+    up: Arc<Up>,
 }
 
 /// The tasks' half of [`Cluster::new`]: started by [`Cluster::start`] once the registry exists.
-pub(crate) struct Receivers {
-    outgoing: mpsc::UnboundedReceiver<Outgoing>,
+pub(crate) struct Receivers(Vec<shard::Receivers>);
+
+/// Whether each shard carries its rooms through Redis now, and whether all do (what the registry,
+/// the health probe and the metrics report: one shard down is a replica degraded).
+struct Up {
+    each: Mutex<Vec<bool>>,
+    all: watch::Sender<bool>,
+}
+
+impl Up {
+    /// Sets `shard`'s state; returns what it was.
+    fn set(&self, shard: usize, up: bool) -> bool {
+        let mut each = lock(&self.each);
+        let was = std::mem::replace(&mut each[shard], up);
+        // Sent under the lock: two shards changing at once cannot leave a stale `all`.
+        self.all.send_if_modified(|all| {
+            let now = each.iter().all(|up| *up);
+            std::mem::replace(all, now) != now
+        });
+        was
+    }
+
+    fn is_up(&self, shard: usize) -> bool {
+        lock(&self.each)[shard]
+    }
 }
 
 impl Cluster {
-    /// Builds the two Redis clients for `url` (nothing is connected yet).
-    pub(crate) fn new(url: &str, metrics: Metrics) -> Result<(Self, Receivers), RedisError> {
-        let mut config = RedisConfig::from_url(url)?;
-        // Start even when Redis is down: the reconnection policy applies to the first connection.
-        config.fail_fast = false;
-        let mut builder = Builder::from_config(config);
-        builder
-            .set_policy(ReconnectPolicy::new_constant(0, RECONNECT_DELAY_MS))
-            .with_connection_config(|connection| {
-                connection.connection_timeout = COMMAND_TIMEOUT;
-                connection.internal_command_timeout = COMMAND_TIMEOUT;
-                // A command in flight when the connection drops is not sent again after the
-                // reconnection: its message has been delivered locally by then.
-                connection.max_command_attempts = 1;
-                connection.tcp.nodelay = Some(true);
-            })
-            .with_performance_config(|performance| {
-                performance.default_command_timeout = COMMAND_TIMEOUT;
-            });
-        let commands = builder.build()?;
-        builder.with_performance_config(|performance| {
-            performance.broadcast_channel_capacity = MESSAGE_BUFFER;
-        });
-        let subscriber = builder.build_subscriber_client()?;
-        let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
+    /// Builds the Redis clients of every shard (nothing is connected yet).
+    pub(crate) fn new(urls: &RedisUrls, metrics: Metrics) -> Result<(Self, Receivers), RedisError> {
         let me: ReplicaId = format!("{:016x}", rand::random::<u64>()).into();
+        let shards = Shards::new(urls.urls().len());
+        let up = Arc::new(Up {
+            each: Mutex::new(vec![false; shards.count()]),
+            all: watch::Sender::new(false),
+        });
+        let mut links = Vec::new();
+        let mut receivers = Vec::new();
+        for (index, url) in urls.urls().iter().enumerate() {
+            let (shard, shard_receivers) =
+                Shard::new(url, index, &me, up.clone(), metrics.clone())?;
+            links.push(Arc::new(shard));
+            receivers.push(shard_receivers);
+        }
         let cluster = Self {
             me,
-            commands,
-            subscriber,
-            outgoing,
-            up: watch::Sender::new(false),
-            nudge: Notify::new(),
-            resync_queued: AtomicBool::new(false),
-            outage_logged: AtomicBool::new(false),
-            up_since: Mutex::new(None),
-            dirty: Mutex::new(HashSet::new()),
-            metrics,
+            shards,
+            links,
+            up,
         };
-        let receivers = Receivers {
-            outgoing: outgoing_rx,
-        };
-        Ok((cluster, receivers))
+        Ok((cluster, Receivers(receivers)))
     }
 
-    /// Connects and starts the tasks: sending, receiving, heartbeat, connection events.
-    pub(crate) fn start(self: &Arc<Self>, receivers: Receivers, registry: WeakRegistry) {
-        // Listening before connecting: nothing the channel brings is missed.
-        let messages = self.subscriber.message_rx();
-        let events = [
-            (self.commands.error_rx(), self.commands.reconnect_rx()),
-            (self.subscriber.error_rx(), self.subscriber.reconnect_rx()),
-        ];
-        drop(self.commands.connect());
-        drop(self.subscriber.connect());
-        tokio::spawn(tasks::send_loop(
-            self.clone(),
-            registry.clone(),
-            receivers.outgoing,
-        ));
-        tokio::spawn(tasks::receive_loop(
-            self.clone(),
-            registry.clone(),
-            messages,
-        ));
-        tokio::spawn(tasks::heartbeat_loop(self.clone(), registry));
-        for (errors, reconnects) in events {
-            tokio::spawn(tasks::watch_connection(self.clone(), errors, reconnects));
+    /// Connects every shard and starts its tasks.
+    pub(crate) fn start(&self, receivers: Receivers, registry: WeakRegistry) {
+        for (shard, receivers) in self.links.iter().zip(receivers.0) {
+            shard.start(receivers, registry.clone());
         }
     }
 
-    /// Queues data for the sending task. Never waits.
+    /// The shard that carries `room_id` (the registry asks when a shard wants its own rooms).
+    pub(crate) fn shard_of(&self, room_id: &str) -> usize {
+        self.shards.of(room_id)
+    }
+
+    fn shard(&self, room_id: &str) -> &Shard {
+        &self.links[self.shards.of(room_id)]
+    }
+
+    /// Queues data for its room's shard. Never waits.
     pub(crate) fn publish(&self, item: Publish) {
-        // The task lives as long as the registry; a send after it ended has nobody to reach.
-        let _ = self.outgoing.send(Outgoing::Publish(item));
+        self.shard(item.room_id()).send(Outgoing::Publish(item));
     }
 
-    /// Queues a control step for the sending task, after everything queued before it.
+    /// Queues a control step for its room's shard, after everything queued there before it.
     pub(crate) fn control(&self, step: Control) {
-        let _ = self.outgoing.send(Outgoing::Control(step));
+        self.shard(step.room_id()).send(Outgoing::Control(step));
     }
 
-    /// Whether events go through Redis now (false: degraded, rooms are local to this replica).
+    /// Whether events go through Redis now on every shard (false: degraded, the rooms of a shard
+    /// that is down are local to this replica until it is back).
     pub(crate) fn is_up(&self) -> bool {
-        *self.up.borrow()
+        *self.up.all.borrow()
     }
 
     /// Follows [`Cluster::is_up`].
     pub(crate) fn watch_up(&self) -> watch::Receiver<bool> {
-        self.up.subscribe()
+        self.up.all.subscribe()
     }
 
     /// Subscribes to `room` and loads who is in it elsewhere, before the first member here is
@@ -218,153 +214,9 @@ impl Cluster {
         let _ = tokio::time::timeout(LOAD_TIMEOUT, loaded).await;
     }
 
-    /// Takes this replica's people out of every room on Redis and closes the connections.
+    /// Takes this replica's people out of every room on every shard and closes the connections,
+    /// all shards at once.
     pub(crate) async fn leave(&self) {
-        let (done, written) = oneshot::channel();
-        self.control(Control::Goodbye { done });
-        let _ = tokio::time::timeout(GOODBYE_TIMEOUT, written).await;
-        let _ = tokio::time::timeout(COMMAND_TIMEOUT, async {
-            let _ = self.subscriber.quit().await;
-            let _ = self.commands.quit().await;
-        })
-        .await;
-    }
-
-    /// Sets this replica's liveness key for another [`REPLICA_TTL`]; what it held before (`None`:
-    /// it had expired, or Redis lost it).
-    async fn refresh_liveness(&self) -> Result<Option<String>, RedisError> {
-        self.commands
-            .set(
-                replica_key(&self.me),
-                "1",
-                Some(Expiration::PX(wire::millis(REPLICA_TTL))),
-                None,
-                true,
-            )
-            .await
-    }
-
-    fn connected(&self) -> bool {
-        self.commands.is_connected() && self.subscriber.is_connected()
-    }
-
-    /// Events stop going through Redis. Logged once per outage, when it begins (a Redis that is
-    /// not there at start is the server's to report).
-    fn set_down(&self, reason: &dyn Display) {
-        self.metrics.broker().errors.increment(1);
-        let was_up = self.up.send_replace(false);
-        if was_up && !self.outage_logged.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                %reason,
-                "Redis unreachable: degraded, rooms are local to this replica until it is back"
-            );
-        }
-    }
-
-    fn set_up(&self) {
-        *lock(&self.up_since) = Some(Instant::now());
-        let was_up = self.up.send_replace(true);
-        if self.outage_logged.swap(false, Ordering::Relaxed) {
-            tracing::info!(replica = %self.me, "Redis reachable again: rooms shared again");
-        } else if !was_up {
-            tracing::info!(replica = %self.me, "connected to Redis: rooms shared with the other replicas");
-        }
-    }
-
-    fn request_resync(&self) {
-        if !self.resync_queued.swap(true, Ordering::Relaxed) {
-            self.control(Control::Resync);
-        }
-    }
-
-    fn mark_dirty(&self, room_id: &str) {
-        lock(&self.dirty).insert(room_id.to_owned());
-    }
-
-    /// Who is in each of `rooms` on the replicas that are alive, this one left out: every room's
-    /// hash in one round trip, then every replica's liveness key in one more.
-    async fn snapshots(&self, rooms: &[RoomHandle]) -> Result<Vec<Snapshot>, RedisError> {
-        let pipeline = self.commands.pipeline();
-        for room in rooms {
-            let _: () = pipeline.hgetall(presence_key(room.id())).await?;
-        }
-        let mut snapshots: Vec<Snapshot> = Vec::with_capacity(rooms.len());
-        let mut replicas: Vec<ReplicaId> = Vec::new();
-        for hash in pipeline.try_all::<Value>().await {
-            let fields: HashMap<String, String> = hash?.convert()?;
-            let mut by_replica: Snapshot = HashMap::new();
-            for (field, tabs) in &fields {
-                let Some((replica, user, tabs)) = parse_presence_field(field, tabs) else {
-                    continue;
-                };
-                if replica != &*self.me && tabs > 0 {
-                    by_replica
-                        .entry(replica.into())
-                        .or_default()
-                        .insert(user.to_owned(), tabs);
-                }
-            }
-            replicas.extend(by_replica.keys().cloned());
-            snapshots.push(by_replica);
-        }
-        replicas.sort();
-        replicas.dedup();
-        let dead = self.dead_among(&replicas).await?;
-        for snapshot in &mut snapshots {
-            snapshot.retain(|replica, _| !dead.contains(replica));
-        }
-        Ok(snapshots)
-    }
-
-    /// Which of `replicas` have no liveness key any more, in one round trip.
-    async fn dead_among(&self, replicas: &[ReplicaId]) -> Result<HashSet<ReplicaId>, RedisError> {
-        if replicas.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let pipeline = self.commands.pipeline();
-        for replica in replicas {
-            let _: () = pipeline.exists(replica_key(replica)).await?;
-        }
-        let mut dead = HashSet::new();
-        for (replica, exists) in replicas.iter().zip(pipeline.try_all::<Value>().await) {
-            if exists?.convert::<u32>()? == 0 {
-                dead.insert(replica.clone());
-            }
-        }
-        Ok(dead)
-    }
-
-    /// How many replicas' liveness keys exist, this one's included (one `KEYS` over a keyspace
-    /// of room hashes and liveness keys only).
-    async fn count_alive(&self) -> Result<usize, RedisError> {
-        let keys: Vec<String> = self
-            .commands
-            .custom(
-                fred::types::CustomCommand::new_static(
-                    "KEYS",
-                    fred::types::ClusterHash::Random,
-                    false,
-                ),
-                vec![replica_key("*")],
-            )
-            .await?;
-        Ok(keys.len())
-    }
-
-    /// Keeps the hashes of the rooms open here alive for another [`ROOM_TTL`].
-    async fn keep_rooms_alive(&self, room_ids: Vec<String>) -> Result<(), RedisError> {
-        if room_ids.is_empty() {
-            return Ok(());
-        }
-        let pipeline = self.commands.pipeline();
-        for room_id in &room_ids {
-            let _: () = pipeline
-                .pexpire(presence_key(room_id), wire::millis(ROOM_TTL), None)
-                .await?;
-        }
-        for result in pipeline.try_all::<Value>().await {
-            result?;
-        }
-        Ok(())
+        futures_util::future::join_all(self.links.iter().map(|shard| shard.leave())).await;
     }
 }

@@ -1,7 +1,8 @@
-//! The replica's Redis tasks: sending (in order, data in pipelined runs), receiving (in Redis's
-//! order, to the registry), the heartbeat (liveness, resync, dead replicas) and the connection
-//! watch. Redis down: what cannot be published is delivered here, nothing is retried behind the
-//! members' backs, and a resync after the reconnection puts Redis right again.
+//! One shard's tasks: sending (in order, data in pipelined runs), receiving (in Redis's order, to
+//! the registry), the heartbeat (liveness, resync, dead replicas) and the connection watch, each
+//! about the rooms of that shard only. Redis down: what cannot be published is delivered here,
+//! nothing is retried behind the members' backs, and a resync after the reconnection puts Redis
+//! right again.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,8 +13,9 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
+use super::shard::Shard;
 use super::wire::{self, DELETED_CHANNEL, Payload, WireOp};
-use super::{Cluster, Control, HEARTBEAT, Outgoing, Publish, REPLICA_TTL, ROOM_TTL};
+use super::{Control, HEARTBEAT, Outgoing, Publish, REPLICA_TTL, ROOM_TTL};
 use crate::rooms::everywhere::Remote;
 use crate::rooms::{Inbound, RoomHandle, RoomRegistry, WeakRegistry};
 use crate::sync::lock;
@@ -28,7 +30,7 @@ fn eval_command() -> CustomCommand {
 
 /// Takes what is queued, in order, and sends runs of data as one pipeline.
 pub(super) async fn send_loop(
-    cluster: Arc<Cluster>,
+    shard: Arc<Shard>,
     registry: WeakRegistry,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
 ) {
@@ -48,29 +50,29 @@ pub(super) async fn send_loop(
         for item in batch.drain(..) {
             match item {
                 Outgoing::Publish(data) => run.push(data),
-                Outgoing::Control(step) => {
-                    publish(&cluster, &registry, &mut run).await;
-                    control_step(&cluster, &registry, step).await;
+                step => {
+                    publish(&shard, &registry, &mut run).await;
+                    control_step(&shard, &registry, step).await;
                 }
             }
         }
-        publish(&cluster, &registry, &mut run).await;
+        publish(&shard, &registry, &mut run).await;
     }
 }
 
 /// Publishes a run of data in one pipeline; what cannot be published is delivered or applied on
 /// this replica.
-async fn publish(cluster: &Cluster, registry: &RoomRegistry, run: &mut Vec<Publish>) {
+async fn publish(shard: &Shard, registry: &RoomRegistry, run: &mut Vec<Publish>) {
     if run.is_empty() {
         return;
     }
-    if !cluster.is_up() {
+    if !shard.is_up() {
         for item in run.drain(..) {
-            local_fallback(cluster, registry, item);
+            local_fallback(shard, registry, item);
         }
         return;
     }
-    let pipeline = cluster.commands.pipeline();
+    let pipeline = shard.commands.pipeline();
     for item in run.iter() {
         let queued: Result<(), RedisError> = match item {
             Publish::Message { room_id, frame } => {
@@ -84,11 +86,11 @@ async fn publish(cluster: &Cluster, registry: &RoomRegistry, run: &mut Vec<Publi
                 tabs,
             } => {
                 let op = WireOp::Tabs {
-                    replica: cluster.me.to_string(),
+                    replica: shard.me.to_string(),
                     user: user.clone(),
                     tabs: *tabs,
                 };
-                let args = wire::presence_args(&cluster.me, room_id, &op, ROOM_TTL);
+                let args = wire::presence_args(&shard.me, room_id, &op, ROOM_TTL);
                 pipeline.custom(eval_command(), args).await
             }
         };
@@ -101,16 +103,16 @@ async fn publish(cluster: &Cluster, registry: &RoomRegistry, run: &mut Vec<Publi
         match results.next() {
             Some(Ok(_)) => {
                 if matches!(item, Publish::Message { .. }) {
-                    cluster.metrics.broker().published.increment(1);
+                    shard.metrics.broker().published.increment(1);
                 }
             }
             Some(Err(error)) => {
-                cluster.set_down(&error);
-                local_fallback(cluster, registry, item);
+                shard.set_down(&error);
+                local_fallback(shard, registry, item);
             }
             None => {
-                cluster.set_down(&"no answer from Redis");
-                local_fallback(cluster, registry, item);
+                shard.set_down(&"no answer from Redis");
+                local_fallback(shard, registry, item);
             }
         }
     }
@@ -118,7 +120,7 @@ async fn publish(cluster: &Cluster, registry: &RoomRegistry, run: &mut Vec<Publi
 
 /// What a member here should see when Redis cannot carry it: the message, or the presence change,
 /// on this replica only.
-fn local_fallback(cluster: &Cluster, registry: &RoomRegistry, item: Publish) {
+fn local_fallback(shard: &Shard, registry: &RoomRegistry, item: Publish) {
     registry.receive(match item {
         Publish::Message { room_id, frame } => Inbound::Frame { room_id, frame },
         Publish::Tabs {
@@ -126,9 +128,9 @@ fn local_fallback(cluster: &Cluster, registry: &RoomRegistry, item: Publish) {
             user,
             tabs,
         } => {
-            cluster.mark_dirty(&room_id);
+            shard.mark_dirty(&room_id);
             let fact = Remote::Tabs {
-                replica: cluster.me.clone(),
+                replica: shard.me.clone(),
                 user,
                 tabs,
             };
@@ -137,53 +139,52 @@ fn local_fallback(cluster: &Cluster, registry: &RoomRegistry, item: Publish) {
     });
 }
 
-async fn control_step(cluster: &Cluster, registry: &RoomRegistry, step: Control) {
+/// One step of the queue other than data (data sent here alone is published alone).
+async fn control_step(shard: &Shard, registry: &RoomRegistry, step: Outgoing) {
     match step {
-        Control::Load { room, done } => {
-            if cluster.is_up() {
+        Outgoing::Publish(data) => publish(shard, registry, &mut vec![data]).await,
+        Outgoing::Control(Control::Load { room, done }) => {
+            if shard.is_up() {
                 registry.hold(&room);
                 let rooms = [room];
-                if let Err(error) = load_rooms(cluster, registry, &rooms).await {
-                    cluster.set_down(&error);
+                if let Err(error) = load_rooms(shard, registry, &rooms).await {
+                    shard.set_down(&error);
                     release(registry, &rooms);
                 }
             }
             let _ = done.send(());
         }
-        Control::Unsubscribe { room_id } => {
+        Outgoing::Control(Control::Unsubscribe { room_id }) => {
             if !registry.is_open(&room_id)
-                && cluster.is_up()
-                && let Err(error) = cluster
-                    .subscriber
-                    .unsubscribe(wire::channel(&room_id))
-                    .await
+                && shard.is_up()
+                && let Err(error) = shard.subscriber.unsubscribe(wire::channel(&room_id)).await
             {
-                cluster.set_down(&error);
+                shard.set_down(&error);
             }
         }
-        Control::Resync => {
-            cluster.resync_queued.store(false, Ordering::Relaxed);
-            if cluster.connected() {
-                resync(cluster, registry).await;
+        Outgoing::Resync => {
+            shard.resync_queued.store(false, Ordering::Relaxed);
+            if shard.connected() {
+                resync(shard, registry).await;
             }
         }
-        Control::Goodbye { done } => {
-            if cluster.is_up() {
-                goodbye(cluster, registry).await;
+        Outgoing::Goodbye { done } => {
+            if shard.is_up() {
+                goodbye(shard, registry).await;
             }
             let _ = done.send(());
         }
-        Control::RoomDeleted { room_id } => {
+        Outgoing::Control(Control::RoomDeleted { room_id }) => {
             // Already done on this replica; without Redis the others learn it at their members'
             // next reconnect (the ticket request answers 404).
-            if cluster.is_up()
-                && let Err(error) = cluster
+            if shard.is_up()
+                && let Err(error) = shard
                     .commands
                     .publish::<Value, _, _>(DELETED_CHANNEL, room_id)
                     .await
             {
                 tracing::warn!(%error, "could not pass a room deletion on to the other replicas");
-                cluster.set_down(&error);
+                shard.set_down(&error);
             }
         }
     }
@@ -192,7 +193,7 @@ async fn control_step(cluster: &Cluster, registry: &RoomRegistry, step: Control)
 /// Subscribes to `rooms` and hands the registry who is in each elsewhere. The rooms hold what
 /// their channels bring until then.
 async fn load_rooms(
-    cluster: &Cluster,
+    shard: &Shard,
     registry: &RoomRegistry,
     rooms: &[RoomHandle],
 ) -> Result<(), RedisError> {
@@ -200,8 +201,8 @@ async fn load_rooms(
         return Ok(());
     }
     let channels: Vec<String> = rooms.iter().map(|room| wire::channel(room.id())).collect();
-    cluster.subscriber.subscribe(channels).await?;
-    let snapshots = cluster.snapshots(rooms).await?;
+    shard.subscriber.subscribe(channels).await?;
+    let snapshots = shard.snapshots(rooms).await?;
     for (room, elsewhere) in rooms.iter().zip(snapshots) {
         registry.receive(Inbound::Snapshot {
             room: room.clone(),
@@ -223,13 +224,13 @@ fn release(registry: &RoomRegistry, rooms: &[RoomHandle]) {
 
 /// After a reconnection, or when this replica's liveness key was gone: resubscribe, write this
 /// replica's whole state (and nobody in the rooms it left meanwhile), read everybody else's.
-async fn resync(cluster: &Cluster, registry: &RoomRegistry) {
-    let held = registry.hold_all();
+async fn resync(shard: &Shard, registry: &RoomRegistry) {
+    let held = registry.hold_all(shard.index);
     let rooms: Vec<RoomHandle> = held.iter().map(|(room, _)| room.clone()).collect();
     let result = async {
-        cluster.subscriber.subscribe(DELETED_CHANNEL).await?;
-        cluster.refresh_liveness().await?;
-        let dirty: Vec<String> = lock(&cluster.dirty).drain().collect();
+        shard.subscriber.subscribe(DELETED_CHANNEL).await?;
+        shard.refresh_liveness().await?;
+        let dirty: Vec<String> = lock(&shard.dirty).drain().collect();
         let mut writes: Vec<(String, Vec<(String, usize)>)> = held
             .into_iter()
             .map(|(room, people)| (room.id().to_owned(), people))
@@ -239,14 +240,14 @@ async fn resync(cluster: &Cluster, registry: &RoomRegistry) {
                 writes.push((room_id, Vec::new()));
             }
         }
-        write_states(cluster, writes).await?;
-        load_rooms(cluster, registry, &rooms).await
+        write_states(shard, writes).await?;
+        load_rooms(shard, registry, &rooms).await
     }
     .await;
     match result {
-        Ok(()) => cluster.set_up(),
+        Ok(()) => shard.set_up(),
         Err(error) => {
-            cluster.set_down(&error);
+            shard.set_down(&error);
             release(registry, &rooms);
         }
     }
@@ -254,19 +255,19 @@ async fn resync(cluster: &Cluster, registry: &RoomRegistry) {
 
 /// Writes this replica's whole part of each room (`all`), in one pipeline.
 async fn write_states(
-    cluster: &Cluster,
+    shard: &Shard,
     writes: Vec<(String, Vec<(String, usize)>)>,
 ) -> Result<(), RedisError> {
     if writes.is_empty() {
         return Ok(());
     }
-    let pipeline = cluster.commands.pipeline();
+    let pipeline = shard.commands.pipeline();
     for (room_id, people) in writes {
         let op = WireOp::All {
-            replica: cluster.me.to_string(),
+            replica: shard.me.to_string(),
             people,
         };
-        let args = wire::presence_args(&cluster.me, &room_id, &op, ROOM_TTL);
+        let args = wire::presence_args(&shard.me, &room_id, &op, ROOM_TTL);
         let _: () = pipeline.custom(eval_command(), args).await?;
     }
     for result in pipeline.try_all::<Value>().await {
@@ -276,21 +277,21 @@ async fn write_states(
 }
 
 /// SIGTERM: nobody of this replica is in any room any more, and it is not alive.
-async fn goodbye(cluster: &Cluster, registry: &RoomRegistry) {
-    let mut rooms = registry.room_ids();
-    rooms.extend(lock(&cluster.dirty).drain());
+async fn goodbye(shard: &Shard, registry: &RoomRegistry) {
+    let mut rooms = registry.room_ids(shard.index);
+    rooms.extend(lock(&shard.dirty).drain());
     rooms.sort();
     rooms.dedup();
     let writes = rooms.into_iter().map(|id| (id, Vec::new())).collect();
-    if let Err(error) = write_states(cluster, writes).await {
+    if let Err(error) = write_states(shard, writes).await {
         tracing::warn!(%error, "could not take this replica's people out of Redis");
     }
-    let _: Result<Value, _> = cluster.commands.del(wire::replica_key(&cluster.me)).await;
+    let _: Result<Value, _> = shard.commands.del(wire::replica_key(&shard.me)).await;
 }
 
 /// What the channels bring, in Redis's order, to the registry.
 pub(super) async fn receive_loop(
-    cluster: Arc<Cluster>,
+    shard: Arc<Shard>,
     registry: WeakRegistry,
     mut messages: broadcast::Receiver<fred::types::Message>,
 ) {
@@ -302,7 +303,7 @@ pub(super) async fn receive_loop(
                     missed,
                     "fell behind the Redis channels: events were lost, presence is reloaded"
                 );
-                cluster.request_resync();
+                shard.request_resync();
                 continue;
             }
             Err(RecvError::Closed) => return,
@@ -312,7 +313,7 @@ pub(super) async fn receive_loop(
         };
         if let Some(inbound) = inbound(&message) {
             if let Inbound::Frame { frame, .. } = &inbound {
-                let broker = cluster.metrics.broker();
+                let broker = shard.metrics.broker();
                 broker.received.increment(1);
                 if let Some(lag) = lag_of(frame) {
                     broker.lag.record(lag);
@@ -385,7 +386,7 @@ fn inbound(message: &fred::types::Message) -> Option<Inbound> {
 /// Every [`HEARTBEAT`] (or at once after a reconnection): refresh this replica's liveness key,
 /// resync if the link just came back or the key was gone, keep the room hashes alive, and take
 /// the people of replicas whose key expired out of the rooms.
-pub(super) async fn heartbeat_loop(cluster: Arc<Cluster>, registry: WeakRegistry) {
+pub(super) async fn heartbeat_loop(shard: Arc<Shard>, registry: WeakRegistry) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Every presence write renews a room's hash: a few refreshes per TTL are plenty.
@@ -394,49 +395,55 @@ pub(super) async fn heartbeat_loop(cluster: Arc<Cluster>, registry: WeakRegistry
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            () = cluster.nudge.notified() => {}
+            () = shard.nudge.notified() => {}
         }
         let Some(registry) = registry.upgrade() else {
             return;
         };
-        if !cluster.connected() {
-            cluster.set_down(&"connection lost");
+        if !shard.connected() {
+            shard.set_down(&"connection lost");
             continue;
         }
-        match cluster.refresh_liveness().await {
+        match shard.refresh_liveness().await {
             Err(error) => {
-                cluster.set_down(&error);
+                shard.set_down(&error);
                 continue;
             }
-            Ok(previous) if previous.is_none() || !cluster.is_up() => {
-                cluster.request_resync();
+            Ok(previous) if previous.is_none() || !shard.is_up() => {
+                shard.request_resync();
                 continue;
             }
             Ok(_) => {}
         }
         beats += 1;
         if beats.is_multiple_of(rooms_every)
-            && let Err(error) = cluster.keep_rooms_alive(registry.room_ids()).await
+            && let Err(error) = shard.keep_rooms_alive(registry.room_ids(shard.index)).await
         {
-            cluster.set_down(&error);
+            shard.set_down(&error);
             continue;
         }
         if beats.is_multiple_of(rooms_every)
-            && let Ok(alive) = cluster.count_alive().await
+            && let Ok(alive) = shard.count_alive().await
         {
-            cluster.metrics.broker().replicas_alive.set(alive as f64);
+            shard.metrics.broker().replicas_alive.set(alive as f64);
         }
         let settled =
-            lock(&cluster.up_since).is_some_and(|since| since.elapsed() >= REPLICA_TTL + HEARTBEAT);
+            lock(&shard.up_since).is_some_and(|since| since.elapsed() >= REPLICA_TTL + HEARTBEAT);
         if settled {
-            let replicas: Vec<_> = registry.replicas_elsewhere().into_iter().collect();
-            match cluster.dead_among(&replicas).await {
+            let replicas: Vec<_> = registry
+                .replicas_elsewhere(shard.index)
+                .into_iter()
+                .collect();
+            match shard.dead_among(&replicas).await {
                 Ok(dead) => {
                     for replica in dead {
-                        registry.receive(Inbound::ReplicaGone(replica));
+                        registry.receive(Inbound::ReplicaGone {
+                            replica,
+                            shard: shard.index,
+                        });
                     }
                 }
-                Err(error) => cluster.set_down(&error),
+                Err(error) => shard.set_down(&error),
             }
         }
     }
@@ -445,21 +452,21 @@ pub(super) async fn heartbeat_loop(cluster: Arc<Cluster>, registry: WeakRegistry
 /// Connection errors mark the link down (logged once); a reconnection wakes the heartbeat, which
 /// resyncs.
 pub(super) async fn watch_connection(
-    cluster: Arc<Cluster>,
+    shard: Arc<Shard>,
     mut errors: broadcast::Receiver<(RedisError, Option<fred::types::config::Server>)>,
     mut reconnects: broadcast::Receiver<fred::types::config::Server>,
 ) {
     loop {
         tokio::select! {
             error = errors.recv() => match error {
-                Ok((error, _)) => cluster.set_down(&error),
+                Ok((error, _)) => shard.set_down(&error),
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },
             reconnected = reconnects.recv() => match reconnected {
                 Ok(_) | Err(RecvError::Lagged(_)) => {
-                    cluster.metrics.broker().reconnects.increment(1);
-                    cluster.nudge.notify_one();
+                    shard.metrics.broker().reconnects.increment(1);
+                    shard.nudge.notify_one();
                 }
                 Err(RecvError::Closed) => return,
             },
