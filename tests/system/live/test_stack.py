@@ -27,7 +27,7 @@ def test_by_default_each_service_runs_once_without_redis():
     assert [name for name in rows if name != "mongo"] == ["website", "chat", "nginx"]
     state = (Path(os.environ["STACK_DIR"]) / "stack.env").read_text().splitlines()
     assert "WEBSITE_REPLICAS=1" in state and "CHAT_REPLICAS=1" in state
-    assert not any(line.startswith(("REDIS_PORT=", "EXTERNAL_REDIS_URL=")) for line in state)
+    assert not any(line.startswith(("REDIS_PORTS=", "REDIS_PORT=", "EXTERNAL_REDIS_URL=")) for line in state)
     chat_pid = rows["chat"][3]
     assert b"REDIS_URL=" not in Path(f"/proc/{chat_pid}/environ").read_bytes()
 
