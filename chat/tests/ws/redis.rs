@@ -226,3 +226,66 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// Two senders interleave `each` messages; every receiver gets them in one order, each sender's
+/// own order kept.
+pub async fn one_order<const N: usize>(
+    senders: [&mut Client; 2],
+    receivers: [&mut Client; N],
+    each: usize,
+) {
+    let [first, second] = senders;
+    let sending = async {
+        tokio::join!(
+            async {
+                for i in 0..each {
+                    first.say(&format!("first {i}")).await;
+                }
+            },
+            async {
+                for i in 0..each {
+                    second.say(&format!("second {i}")).await;
+                }
+            },
+        );
+    };
+    let receiving = async {
+        let mut orders = Vec::new();
+        for receiver in receivers {
+            let mut order = Vec::new();
+            for _ in 0..2 * each {
+                order.push(next_message(receiver).await.1);
+            }
+            orders.push(order);
+        }
+        orders
+    };
+    let ((), orders) = tokio::join!(sending, receiving);
+    for (i, order) in orders.iter().enumerate().skip(1) {
+        assert_eq!(&orders[0], order, "receivers 0 and {i} disagree");
+    }
+    for sender in ["first", "second"] {
+        let theirs: Vec<&String> = orders[0]
+            .iter()
+            .filter(|text| text.starts_with(sender))
+            .collect();
+        let sent: Vec<String> = (0..each).map(|i| format!("{sender} {i}")).collect();
+        assert_eq!(theirs, sent.iter().collect::<Vec<_>>(), "{sender}'s order");
+    }
+}
+
+/// The `left` of `user`, whose replica was killed, within [`KILLED_REPLICA_NOTICED`], skipping
+/// everything else `member` receives meanwhile.
+pub async fn left_after_a_kill(member: &mut Client, user: &str) -> Value {
+    tokio::time::timeout(KILLED_REPLICA_NOTICED, async {
+        loop {
+            match member.ws_next_event().await {
+                Some(event) if event["type"] == "left" && event["user"] == user => return event,
+                Some(_) => continue,
+                None => panic!("the member's connection ended"),
+            }
+        }
+    })
+    .await
+    .expect("announced as left within 15 s of the replica's death")
+}

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::helpers::{OTHER_ROOM_ID, ROOM_ID};
 use crate::redis::{
-    KILLED_REPLICA_NOTICED, Process, REDIS_BACK, Redis, arrive, healthcheck, next_message,
-    next_presence_of, replica,
+    Process, REDIS_BACK, Redis, arrive, healthcheck, left_after_a_kill, next_message,
+    next_presence_of, one_order, replica,
 };
 
 #[tokio::test]
@@ -41,49 +41,8 @@ async fn three_receivers_see_one_order_while_senders_on_two_replicas_interleave(
     let (mut cid, _) = arrive(&one, "cid@x.org", ROOM_ID).await;
     let (mut dan, _) = arrive(&two, "dan@x.org", ROOM_ID).await;
     let (mut eve, _) = arrive(&two, "eve@x.org", ROOM_ID).await;
-    const EACH: usize = 40;
 
-    let sending = async {
-        tokio::join!(
-            async {
-                for i in 0..EACH {
-                    ann.say(&format!("ann {i}")).await;
-                }
-            },
-            async {
-                for i in 0..EACH {
-                    bob.say(&format!("bob {i}")).await;
-                }
-            },
-        );
-    };
-    let receiving = async {
-        let mut orders = Vec::new();
-        for receiver in [&mut cid, &mut dan, &mut eve] {
-            let mut order = Vec::new();
-            for _ in 0..2 * EACH {
-                order.push(next_message(receiver).await.1);
-            }
-            orders.push(order);
-        }
-        orders
-    };
-    let ((), orders) = tokio::join!(sending, receiving);
-
-    assert_eq!(orders[0], orders[1], "cid (one) and dan (two) disagree");
-    assert_eq!(orders[1], orders[2], "dan and eve (both two) disagree");
-    for sender in ["ann", "bob"] {
-        let theirs: Vec<&String> = orders[0]
-            .iter()
-            .filter(|text| text.starts_with(sender))
-            .collect();
-        let sent: Vec<String> = (0..EACH).map(|i| format!("{sender} {i}")).collect();
-        assert_eq!(
-            theirs,
-            sent.iter().collect::<Vec<_>>(),
-            "{sender}'s own order"
-        );
-    }
+    one_order([&mut ann, &mut bob], [&mut cid, &mut dan, &mut eve], 40).await;
 }
 
 #[tokio::test]
@@ -267,19 +226,7 @@ async fn a_killed_replicas_people_leave_the_other_replicas_within_15_seconds() {
 
     two.signal("KILL");
 
-    let left = tokio::time::timeout(KILLED_REPLICA_NOTICED, async {
-        loop {
-            match ann.ws_next_event().await {
-                Some(event) if event["type"] == "left" && event["user"] == "bob@x.org" => {
-                    return event;
-                }
-                Some(_) => continue,
-                None => panic!("ann's connection ended"),
-            }
-        }
-    })
-    .await
-    .expect("bob is announced as left within 15 s of his replica's death");
+    let left = left_after_a_kill(&mut ann, "bob@x.org").await;
     assert_eq!(
         (left["online"].as_u64(), left["last"].as_bool()),
         (Some(1), Some(true))

@@ -7,10 +7,9 @@ use std::time::Duration;
 use chat::rooms::redis::Shards;
 use serde_json::json;
 
-use crate::helpers::Client;
 use crate::redis::{
-    KILLED_REPLICA_NOTICED, Process, REDIS_BACK, Redis, arrive, healthcheck, next_message,
-    next_presence_of, replica_on, shards_url,
+    Process, REDIS_BACK, Redis, arrive, healthcheck, left_after_a_kill, next_message,
+    next_presence_of, one_order, replica_on, shards_url,
 };
 
 /// A room id that lives on `shard` of two (the same choice every replica makes).
@@ -27,46 +26,6 @@ async fn holds(redis: &Redis, room_id: &str) -> bool {
         .command(&format!("EXISTS chat:room:{room_id}:presence"))
         .await;
     answer.as_deref() == Some(":1")
-}
-
-/// Senders on two replicas interleave; receivers on both get one order, each sender's own kept.
-async fn one_order(senders: [&mut Client; 2], receivers: [&mut Client; 2], each: usize) {
-    let [first, second] = senders;
-    let sending = async {
-        tokio::join!(
-            async {
-                for i in 0..each {
-                    first.say(&format!("first {i}")).await;
-                }
-            },
-            async {
-                for i in 0..each {
-                    second.say(&format!("second {i}")).await;
-                }
-            },
-        );
-    };
-    let receiving = async {
-        let mut orders = Vec::new();
-        for receiver in receivers {
-            let mut order = Vec::new();
-            for _ in 0..2 * each {
-                order.push(next_message(receiver).await.1);
-            }
-            orders.push(order);
-        }
-        orders
-    };
-    let ((), orders) = tokio::join!(sending, receiving);
-    assert_eq!(orders[0], orders[1], "the two replicas' receivers disagree");
-    for sender in ["first", "second"] {
-        let theirs: Vec<&String> = orders[0]
-            .iter()
-            .filter(|text| text.starts_with(sender))
-            .collect();
-        let sent: Vec<String> = (0..each).map(|i| format!("{sender} {i}")).collect();
-        assert_eq!(theirs, sent.iter().collect::<Vec<_>>(), "{sender}'s order");
-    }
 }
 
 #[tokio::test]
@@ -199,19 +158,7 @@ async fn a_killed_replicas_people_leave_the_rooms_of_both_shards() {
     two.signal("KILL");
 
     for member in [&mut ann, &mut cid] {
-        let left = tokio::time::timeout(KILLED_REPLICA_NOTICED, async {
-            loop {
-                match member.ws_next_event().await {
-                    Some(event) if event["type"] == "left" && event["user"] == "bob@x.org" => {
-                        return event;
-                    }
-                    Some(_) => continue,
-                    None => panic!("the member's connection ended"),
-                }
-            }
-        })
-        .await
-        .expect("bob is announced as left within 15 s of his replica's death");
+        let left = left_after_a_kill(member, "bob@x.org").await;
         assert_eq!(
             (left["online"].as_u64(), left["last"].as_bool()),
             (Some(1), Some(true))
