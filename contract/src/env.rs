@@ -1,9 +1,6 @@
-//! Settings from the environment, read the same way by both services.
-//!
-//! A variable set to nothing (or only whitespace) counts as unset: Compose files and shells often
-//! pass `NAME=` for "no value", which should mean the default, not an empty address. Every error
-//! names the variable, so a failed start says exactly what to fix. The one exception is
-//! [`Env::addr_or_off`], where an empty value turns a listener off.
+//! Settings from the environment, read the same way by both services. A variable set to nothing
+//! (or only whitespace) counts as unset: Compose files and shells pass `NAME=` for "no value". The
+//! one exception is [`Env::addr_or_off`], where an empty value turns a listener off.
 
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -31,7 +28,6 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// `name` holds `value`, which breaks a rule explained by `reason`.
     pub fn invalid(name: &'static str, value: impl Into<String>, reason: impl Display) -> Self {
         Self::Invalid {
             name,
@@ -47,17 +43,14 @@ pub struct Env<L> {
 }
 
 impl<L: Fn(&str) -> Option<String>> Env<L> {
-    /// Settings read through `lookup`, so tests need not touch the process environment.
     pub fn new(lookup: L) -> Self {
         Self { lookup }
     }
 
-    /// The value of `name`, or `None` when it is unset or blank.
     pub fn get(&self, name: &str) -> Option<String> {
         (self.lookup)(name).filter(|value| !value.trim().is_empty())
     }
 
-    /// `name` parsed as a `T`, or `default` when it is unset.
     pub fn parse_or<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
     where
         T: FromStr,
@@ -72,10 +65,8 @@ impl<L: Fn(&str) -> Option<String>> Env<L> {
         }
     }
 
-    /// An optional listen address: `default` when `name` is unset, `None` (off) when it is set
-    /// to nothing, else the address it names. The one setting where empty and unset differ: the
-    /// metrics listeners (`WEBSITE_METRICS_ADDR`, `CHAT_METRICS_ADDR`) are on by default and
-    /// turned off by an empty value.
+    /// An optional listen address: `default` when unset, `None` (off) when set to nothing. The
+    /// metrics listeners are on by default and turned off by an empty value.
     pub fn addr_or_off(
         &self,
         name: &'static str,
@@ -109,7 +100,6 @@ impl<L: Fn(&str) -> Option<String>> Env<L> {
         Ok(value)
     }
 
-    /// A whole number of seconds, at least 1.
     pub fn seconds(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         self.positive(name, default.as_secs())
             .map(Duration::from_secs)
@@ -127,7 +117,6 @@ impl<L: Fn(&str) -> Option<String>> Env<L> {
         }
     }
 
-    /// `JWT_SECRET`: required by both services, with the one length rule of [`Secret`].
     pub fn jwt_secret(&self) -> Result<Secret, ConfigError> {
         let value = self.get("JWT_SECRET").ok_or(ConfigError::MissingSecret)?;
         Secret::new(value).map_err(|too_short| ConfigError::ShortSecret(too_short.0))

@@ -1,8 +1,6 @@
-//! `website healthcheck` and `chat healthcheck`: one probe for both services, whose images are
-//! distroless (no curl). It reads the service's listen address the way the service does
-//! (`WEBSITE_ADDR` / `CHAT_ADDR` through [`Env`], with the same default), sends one request to
-//! 127.0.0.1 on that port, reads the answer's head and lets the service judge it. Exit 0 when
-//! healthy or degraded (degraded says why on stderr), 1 otherwise.
+//! `website healthcheck` and `chat healthcheck` (the images are distroless: no curl): one request
+//! to 127.0.0.1 on the port the service listens on (read as the service reads it), judged by the
+//! service. Exit 0 when healthy or degraded (the reason on stderr), 1 otherwise.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,9 +12,7 @@ use crate::env::{ConfigError, Env};
 /// How long the probe waits to connect, and then for each read and write.
 pub const TIMEOUT: Duration = Duration::from_secs(3);
 
-/// What one service's probe sends and how it judges the answer.
 pub struct Probe {
-    /// The listen-address variable and the service's default for it.
     pub addr_var: &'static str,
     pub default_addr: SocketAddr,
     /// The request head, sent as is (it ends with an empty line).
@@ -24,7 +20,6 @@ pub struct Probe {
     pub judge: fn(&Head) -> Verdict,
 }
 
-/// The status and headers of an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     pub status: u16,
@@ -32,7 +27,6 @@ pub struct Head {
 }
 
 impl Head {
-    /// The value of the header `name` (any case), if sent.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -50,12 +44,10 @@ pub enum Verdict {
 }
 
 impl Probe {
-    /// The port to probe: that of the address the service listens on.
     pub fn port<L: Fn(&str) -> Option<String>>(&self, env: &Env<L>) -> Result<u16, ConfigError> {
         Ok(env.parse_or(self.addr_var, self.default_addr)?.port())
     }
 
-    /// Asks the service on `port` and judges its answer.
     pub fn check(&self, port: u16) -> Verdict {
         match ask(port, self.request) {
             Ok(head) => (self.judge)(&head),
@@ -63,7 +55,6 @@ impl Probe {
         }
     }
 
-    /// The whole `healthcheck` command, on the process environment.
     pub fn run(&self) -> ExitCode {
         let port = match self.port(&Env::new(|name| std::env::var(name).ok())) {
             Ok(port) => port,
@@ -86,7 +77,6 @@ impl Probe {
     }
 }
 
-/// Sends `request` to 127.0.0.1:`port` and reads the head of the answer.
 fn ask(port: u16, request: &str) -> std::io::Result<Head> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;

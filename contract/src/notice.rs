@@ -1,10 +1,7 @@
-//! The room-deleted notice: the one request the website makes to the chat service.
-//!
-//! When an owner deletes a room, the website sends `POST /internal/rooms/{room_id}/deleted` to
-//! the chat with `Authorization: Bearer <notice>`: an HS256 JWT signed with the shared secret, of
-//! its own audience ([`NOTICE_AUDIENCE`], so a chat ticket is never a notice and a notice never a
-//! ticket), naming the room, living [`NOTICE_LIFETIME`]. The chat accepts it only for the room in
-//! the path. nginx never forwards the path (the chat's README says how it is kept internal).
+//! The room-deleted notice, the one request the website makes to the chat:
+//! `POST /internal/rooms/{room_id}/deleted` with a bearer HS256 JWT of its own audience
+//! (`NOTICE_AUDIENCE`: a ticket is never a notice, nor a notice a ticket), accepted only for the
+//! room in the path. nginx never forwards the path (the chat's README says how).
 
 use std::time::Duration;
 
@@ -14,11 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::secret::Secret;
 use crate::ticket::{self, ISSUER, SigningError, TicketError};
 
-/// `aud` of every notice.
 pub const NOTICE_AUDIENCE: &str = "chat.room_deleted";
 /// How long a notice lives: it is sent at once, so it only has to cover clock differences.
 pub const NOTICE_LIFETIME: Duration = Duration::from_secs(60);
-/// The path a notice for `room_id` is sent to.
 pub fn notice_path(room_id: &str) -> String {
     format!("{NOTICE_PATH_PREFIX}{room_id}{NOTICE_PATH_SUFFIX}")
 }
@@ -27,23 +22,18 @@ pub const INTERNAL_PREFIX: &str = "/internal/";
 const NOTICE_PATH_PREFIX: &str = "/internal/rooms/";
 const NOTICE_PATH_SUFFIX: &str = "/deleted";
 
-/// The room id a notice path names, if `path` is one.
 pub fn room_in_notice_path(path: &str) -> Option<&str> {
     path.strip_prefix(NOTICE_PATH_PREFIX)?
         .strip_suffix(NOTICE_PATH_SUFFIX)
         .filter(|room_id| ticket::is_room_id(room_id))
 }
 
-/// The claims of a notice. All required.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeClaims {
-    /// The deleted room's ObjectId, 24 hex characters.
     pub room_id: String,
     pub iat: u64,
     pub exp: u64,
-    /// Always [`ISSUER`].
     pub iss: String,
-    /// Always [`NOTICE_AUDIENCE`].
     pub aud: String,
 }
 
@@ -69,7 +59,6 @@ impl NoticeIssuer {
         }
     }
 
-    /// A notice, valid from now, that `room_id` was deleted.
     pub fn issue(&self, room_id: &str) -> Result<String, SigningError> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = NoticeClaims {
@@ -101,8 +90,7 @@ impl NoticeVerifier {
         }
     }
 
-    /// Checks the signature, algorithm, expiry, issuer, audience, lifetime and `nbf`, and that the
-    /// notice names `room_id` (the room in the request's path).
+    /// Also refuses a notice for another room than `room_id`, the one in the request's path.
     pub fn verify(&self, token: &str, room_id: &str) -> Result<NoticeClaims, NoticeError> {
         let claims: NoticeClaims = ticket::decode(token, &self.key, &self.validation)?;
         ticket::check_times(claims.iat, claims.exp)?;

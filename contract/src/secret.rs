@@ -21,7 +21,6 @@ impl Redacted {
         Self(value.into())
     }
 
-    /// The value itself, for the code that has to use it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -37,13 +36,11 @@ impl fmt::Debug for Redacted {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Redacted);
 
-/// The key was refused: too short to be an HS256 key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the secret is too short: {0} bytes, at least {MIN_SECRET_BYTES} are required")]
 pub struct SecretTooShort(pub usize);
 
 impl Secret {
-    /// Wraps `value` if it has at least [`MIN_SECRET_BYTES`] bytes.
     pub fn new(value: impl Into<String>) -> Result<Self, SecretTooShort> {
         let value = value.into();
         if value.len() < MIN_SECRET_BYTES {
@@ -52,12 +49,10 @@ impl Secret {
         Ok(Self(Redacted::new(value)))
     }
 
-    /// The key's bytes, for signing and verifying.
     pub fn expose(&self) -> &[u8] {
         self.0.expose().as_bytes()
     }
 
-    /// Whether this is one of the [`PUBLIC_EXAMPLE_SECRETS`].
     pub fn is_public_example(&self) -> bool {
         PUBLIC_EXAMPLE_SECRETS.contains(&self.0.expose())
     }

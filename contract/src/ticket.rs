@@ -1,10 +1,8 @@
 //! The chat ticket: a short-lived HS256 JWT the website issues and the chat service verifies.
 //!
-//! Claims `email`, `room`, `room_id` (24 hex characters), `iat`, `exp`, `iss = "website"`,
-//! `aud = "chat"`; lifetime 60 s (a ticket only opens a connection). The verifier refuses anything
-//! else: another algorithm, a missing claim, a claim of the wrong type, a lifetime longer than the
-//! contract's, a ticket from the future. A claim the contract does not require is still checked
-//! when present (RFC 8725, 3.10): `nbf` in the future is refused.
+//! The verifier refuses another algorithm, a missing claim or one of the wrong type, a lifetime
+//! longer than `LIFETIME` and a ticket from the future; a claim the contract does not require
+//! is still checked when present (RFC 8725, 3.10), so an `nbf` in the future is refused.
 
 use std::time::Duration;
 
@@ -13,9 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
-/// `iss` of every ticket.
 pub const ISSUER: &str = "website";
-/// `aud` of every ticket.
 pub const AUDIENCE: &str = "chat";
 /// How long a ticket lives (`exp - iat`), and the longest lifetime the verifier accepts.
 pub const LIFETIME: Duration = Duration::from_secs(60);
@@ -29,22 +25,16 @@ pub const LEEWAY: Duration = Duration::from_secs(5);
 pub struct Claims {
     /// The user's normalized (lower-case) email.
     pub email: String,
-    /// The room's title, shown to clients.
     pub room: String,
     /// The room's ObjectId as 24 hex characters: rooms are keyed by it, titles need not be unique.
     pub room_id: String,
-    /// Issued at, seconds since the epoch.
     pub iat: u64,
-    /// Expiry, seconds since the epoch.
     pub exp: u64,
-    /// Always [`ISSUER`].
     pub iss: String,
-    /// Always [`AUDIENCE`].
     pub aud: String,
 }
 
 impl Claims {
-    /// Claims for a ticket issued now, with the contract's full lifetime.
     pub fn new(email: &str, room: &str, room_id: &str) -> Self {
         let now = jsonwebtoken::get_current_timestamp();
         Self {
@@ -59,8 +49,7 @@ impl Claims {
     }
 }
 
-/// A ticket could not be signed (it cannot happen with HS256 and these claims, but the
-/// signing library's interface allows it).
+/// A ticket could not be signed (it cannot happen with HS256 and these claims).
 #[derive(Debug, thiserror::Error)]
 #[error("signing a ticket: {0}")]
 pub struct SigningError(#[from] jsonwebtoken::errors::Error);
@@ -78,8 +67,6 @@ impl TicketIssuer {
         }
     }
 
-    /// A ticket, valid from now for [`LIFETIME`], that lets `email` into the room `room_id`
-    /// titled `room_title`.
     pub fn issue(
         &self,
         email: &str,
@@ -137,7 +124,6 @@ impl TicketVerifier {
         }
     }
 
-    /// Checks the signature, algorithm, expiry, issuer, audience, claim types, lifetime and `nbf`.
     pub fn verify(&self, token: &str) -> Result<Claims, TicketError> {
         let claims: Claims = decode(token, &self.key, &self.validation)?;
         check_times(claims.iat, claims.exp)?;
@@ -151,7 +137,6 @@ impl TicketVerifier {
     }
 }
 
-/// A validation for HS256 tokens of `audience` from the website, with the contract's leeway.
 pub(crate) fn validation(audience: &str) -> Validation {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = LEEWAY.as_secs();
@@ -162,8 +147,6 @@ pub(crate) fn validation(audience: &str) -> Validation {
     validation
 }
 
-/// Decodes and checks a token's signature, algorithm, expiry, issuer, audience and `nbf` when
-/// present.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     token: &str,
     key: &DecodingKey,

@@ -1,11 +1,7 @@
-//! Telling the chat service that a room was deleted, so the people inside learn it at once.
-//!
-//! After a room is gone from MongoDB the website sends `POST /internal/rooms/{id}/deleted` with a
-//! notice signed with the shared secret (`contract::notice`) to the first chat address of
-//! `CHAT_NOTICE_URL` that accepts it; with Redis one replica passes it on to the others. It is
-//! best effort: the deletion has happened whatever the chat answers, and it waits at most
-//! `CHAT_NOTICE_TIMEOUT_MS` in all. A notice that is lost costs only speed: the members learn it
-//! at their next reconnect, when the ticket request answers 404.
+//! Telling the chat service that a room was deleted, so the people inside learn it at once: a
+//! notice (`contract::notice`) to the first address of `CHAT_NOTICE_URL` that accepts it. Best
+//! effort, bounded by `CHAT_NOTICE_TIMEOUT_MS`: a lost notice costs only speed, as members learn
+//! it at their next reconnect, when the ticket request answers 404.
 
 use std::time::Duration;
 
@@ -22,8 +18,6 @@ pub struct ChatNotice {
 }
 
 impl ChatNotice {
-    /// Notices for the chat at `chat_urls` (base URLs, tried in order), signed with `secret`,
-    /// each deletion waiting at most `timeout` for them.
     pub fn new(secret: &Secret, chat_urls: Vec<String>, timeout: Duration) -> Self {
         Self {
             issuer: NoticeIssuer::new(secret),

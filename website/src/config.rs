@@ -9,45 +9,33 @@ use std::time::Duration;
 use contract::Env;
 pub use contract::{ConfigError, Redacted, Secret};
 
-/// `WEBSITE_ADDR` when unset.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8000);
 
 /// Everything the website needs to run; tests build it directly.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `WEBSITE_ADDR`: where the HTTP server listens.
     pub addr: SocketAddr,
     /// `MONGODB_URI`: may carry credentials, hence a secret.
     pub mongodb_uri: Redacted,
-    /// `MONGODB_DB`: the database holding `users` and `rooms`.
     pub mongodb_db: String,
-    /// `JWT_SECRET`: the HS256 key shared with the chat service.
     pub jwt_secret: Secret,
-    /// `COOKIE_SECURE`: send the session cookie over HTTPS only.
     pub cookie_secure: bool,
-    /// `SESSION_IDLE_MINUTES`: a session unused this long is gone.
     pub session_idle: Duration,
     /// `SESSION_MAX_HOURS`: a session older than this is refused however active it is.
     pub session_max_age: Duration,
     /// `TRUST_PROXY_HEADERS`: take the client address from `X-Real-IP` (set by nginx).
     pub trust_proxy_headers: bool,
-    /// `LOGIN_MAX_FAILURES`: failed logins per account in the throttle window.
     pub login_max_failures: u32,
-    /// `MONGODB_TIMEOUT_SECS`: server selection and connect timeout, and the bound on each
-    /// session and login-throttle query.
+    /// `MONGODB_TIMEOUT_SECS`: connecting, and each session and login-throttle query.
     pub mongodb_timeout: Duration,
-    /// `REQUEST_TIMEOUT_SECS`: how long a request may take in all, reading its body and loading
-    /// and saving its session included; then it is answered 503. Longer than `mongodb_timeout`.
+    /// `REQUEST_TIMEOUT_SECS`: the whole request, its body and session included; then 503.
     pub request_timeout: Duration,
-    /// `CHAT_NOTICE_URL`: where the chat service listens, as seen from the website (comma-separated
-    /// base URLs, tried in order), for the room-deleted notice.
+    /// `CHAT_NOTICE_URL`: the chat's base URLs for the room-deleted notice, tried in order.
     pub chat_notice_urls: Vec<String>,
     /// `CHAT_NOTICE_TIMEOUT_MS`: the longest a deletion waits for the chat to take its notice.
     pub chat_notice_timeout: Duration,
     /// How long startup keeps trying to reach MongoDB before giving up (not an env setting).
     pub mongodb_startup_wait: Duration,
-    /// `WEBSITE_METRICS_ADDR`: where `/metrics` is served ([`DEFAULT_METRICS_ADDR`] when unset);
-    /// `None` (set to nothing): no metrics.
     pub metrics_addr: Option<SocketAddr>,
 }
 
@@ -57,13 +45,10 @@ pub const DEFAULT_METRICS_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9100);
 
 impl Config {
-    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads settings through `lookup`, so tests need not touch the process environment. A
-    /// variable set to nothing counts as unset (`contract::env`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let minutes = |m: u64| Duration::from_secs(m * 60);

@@ -1,13 +1,9 @@
 //! The one error type of the website and the one place its errors get a status.
 //!
-//! Handlers return `Result<_, AppError>`; the domain and db layers return their own errors, which
-//! convert into it. [`AppError::into_response`] only decides the status and tags the response with
-//! an [`ErrorTag`]; the web layer (`routes::error_pages`, a middleware, because rendering needs the
-//! templates, the visitor's language and the session) turns tagged responses into a localized
-//! HTML page, or a JSON body under `/api/`. Forms handle their own user errors by re-rendering
-//! themselves with [`AppError::message_key`] and [`AppError::status`], so the status of each error
-//! is decided here only. This module depends on nothing of the website above the domain and db
-//! layers.
+//! [`AppError::into_response`] only decides the status and tags the response with an
+//! [`ErrorTag`]; `routes::error_pages` turns tagged responses into a localized page, or JSON
+//! under `/api/` (rendering needs the templates, the language and the session). Forms that
+//! re-render themselves use [`AppError::message_key`] and [`AppError::status`].
 
 use std::time::Duration;
 
@@ -39,10 +35,8 @@ pub enum AppError {
     CsrfRejected,
     #[error("page not found")]
     PageNotFound,
-    /// The path exists, not for this method (axum's router refused it).
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// The body is over the router's limit.
     #[error("request body too large")]
     BodyTooLarge,
     /// The request ran longer than `REQUEST_TIMEOUT_SECS` (`routes::error_pages::outside_session`).
@@ -124,7 +118,6 @@ impl AppError {
         }
     }
 
-    /// The catalogue key of the message shown to the user.
     pub fn message_key(&self) -> String {
         format!("error_{}", self.code())
     }
@@ -163,9 +156,7 @@ impl From<minijinja::Error> for AppError {
 /// The error as carried from `into_response` to the error-page renderer of the web layer.
 #[derive(Debug, Clone)]
 pub struct ErrorTag {
-    /// [`AppError::code`].
     pub code: &'static str,
-    /// [`AppError::message_key`].
     pub message_key: String,
 }
 

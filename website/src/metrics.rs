@@ -1,15 +1,9 @@
-//! What the website counts, and `/metrics` on a listener of its own (`WEBSITE_METRICS_ADDR`) in
-//! Prometheus's text format. Every metric is listed with its meaning in docs/monitoring.md.
+//! What the website counts, and `/metrics` on a listener of its own (`WEBSITE_METRICS_ADDR`).
+//! Every metric is listed with its meaning in docs/monitoring.md.
 //!
-//! The handles with fixed labels are registered once, at start-up, and kept here; the per-request
-//! series (method, matched route, status) are looked up in the recorder's registry per request.
 //! Each application has a recorder of its own rather than the process-wide one, so tests run many
-//! side by side; with the listener off (`WEBSITE_METRICS_ADDR=`) nothing is kept. Labels take
-//! values from fixed lists or the route table only: never a person, an email, a room, an address
-//! or a raw path.
-//!
-//! Process figures (resident memory, CPU, open files) come from `metrics-process`, the Tokio
-//! runtime's from `tokio-metrics`; both are sampled when `/metrics` is asked for.
+//! side by side. Labels take values from fixed lists or the route table only: never a person, an
+//! email, a room, an address or a raw path.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,9 +23,7 @@ use mongodb::event::command::CommandEvent;
 use crate::db::DbError;
 use crate::error::AppError;
 
-/// The path the listener answers.
 pub const PATH: &str = "/metrics";
-/// The exposition format's content type (Prometheus text format 0.0.4).
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// How often histograms' recent samples are folded in when nobody scrapes, so they never grow.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -73,18 +65,13 @@ const MONGODB_OPERATIONS: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Login {
     Ok,
-    /// Unknown email or wrong password (the same answer for both).
     InvalidCredentials,
-    /// Too many failures for the account or the address.
     Throttled,
-    /// A malformed email.
     Invalid,
-    /// MongoDB unavailable, or another server-side failure.
     Error,
 }
 
 impl Login {
-    /// The result of a login attempt's outcome.
     pub fn of<T>(outcome: &Result<T, AppError>) -> Self {
         match outcome {
             Ok(_) => Self::Ok,
@@ -118,16 +105,12 @@ impl Login {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
     Ok,
-    /// The email is registered already.
     EmailTaken,
-    /// A malformed email or a password the rules refuse.
     Invalid,
-    /// MongoDB unavailable, or another server-side failure.
     Error,
 }
 
 impl Registration {
-    /// The result of a registration's outcome.
     pub fn of<T>(outcome: &Result<T, AppError>) -> Self {
         match outcome {
             Ok(_) => Self::Ok,
@@ -149,12 +132,9 @@ impl Registration {
     }
 }
 
-/// What a password job does (`operation` label of the hashing histogram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordJob {
-    /// Hashing a new password (registration).
     Hash,
-    /// Verifying a password against a stored hash (login).
     Verify,
 }
 
@@ -177,7 +157,6 @@ struct Handles {
     session_cache_misses: Counter,
 }
 
-/// Metadata of the series looked up per request (the Prometheus exporter ignores it).
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
 impl Metrics {
@@ -210,7 +189,6 @@ impl Metrics {
         })))
     }
 
-    /// Whether the handles count (the listener is on).
     pub fn enabled(&self) -> bool {
         self.0.exporter.is_some()
     }
@@ -233,7 +211,6 @@ impl Metrics {
         }
     }
 
-    /// A password job ran for `took` on its slot.
     fn password_job_done(&self, job: PasswordJob, took: Duration) {
         self.0.hashes_in_flight.decrement(1);
         self.0.hash_seconds[job as usize].record(took.as_secs_f64());
@@ -247,7 +224,6 @@ impl Metrics {
         self.0.tickets_refused.increment(1);
     }
 
-    /// A session looked up in the replica's cache, found there (`hit`) or not.
     pub fn session_cache_lookup(&self, hit: bool) {
         if hit {
             self.0.session_cache_hits.increment(1);
@@ -256,8 +232,6 @@ impl Metrics {
         }
     }
 
-    /// One answered request: `method`, the matched route (or `unmatched`), its status, and how
-    /// long it took (by method and route).
     fn request(&self, method: &Method, route: &str, status: u16, took: Duration) {
         let Some(exporter) = &self.0.exporter else {
             return;
@@ -280,8 +254,8 @@ impl Metrics {
             .record(took.as_secs_f64());
     }
 
-    /// The handler of the MongoDB driver's command events: each command's duration by its name
-    /// and outcome. `None` with the listener off, so that the driver builds no events at all.
+    /// Command durations by name and outcome; `None` with the listener off, so that the driver
+    /// builds no events at all.
     pub fn mongodb_commands(&self) -> Option<EventHandler<CommandEvent>> {
         self.0.exporter.as_ref()?;
         let metrics = self.clone();
@@ -314,14 +288,10 @@ impl Metrics {
             .record(took.as_secs_f64());
     }
 
-    /// Everything in Prometheus's text format, after sampling the process and the runtime;
-    /// `None` with the listener off.
     pub fn render(&self) -> Option<String> {
         self.0.exporter.as_ref().map(Exporter::render)
     }
 
-    /// Folds histograms' recent samples in, every [`UPKEEP_EVERY`], for as long as the returned
-    /// task runs.
     fn spawn_upkeep(&self) -> tokio::task::JoinHandle<()> {
         let metrics = self.clone();
         tokio::spawn(async move {
@@ -340,12 +310,10 @@ impl Metrics {
 pub struct SlotWait<'a> {
     metrics: &'a Metrics,
     since: Instant,
-    /// Still counted among the waiting jobs.
     waiting: bool,
 }
 
 impl<'a> SlotWait<'a> {
-    /// The job got its slot and starts now; the guard records how long it runs.
     pub fn started(mut self, job: PasswordJob) -> Running<'a> {
         let handles = &self.metrics.0;
         self.waiting = false;
@@ -369,7 +337,6 @@ impl Drop for SlotWait<'_> {
     }
 }
 
-/// A password job on its slot.
 pub struct Running<'a> {
     metrics: &'a Metrics,
     job: PasswordJob,
@@ -384,7 +351,6 @@ impl Drop for Running<'_> {
 }
 
 impl Handles {
-    /// The handles, registered with `recorder`; the exporter is set by the caller.
     fn register(recorder: &dyn Recorder) -> Self {
         metrics::with_local_recorder(recorder, || {
             describe();
@@ -426,7 +392,6 @@ impl Handles {
     }
 }
 
-/// The `# HELP` lines.
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(
@@ -480,7 +445,6 @@ fn describe() {
     );
 }
 
-/// The `method` label: the methods the site answers, every other one as `other`.
 fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
@@ -494,9 +458,8 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Middleware around every route: counts the request by method, matched route and status, and
-/// records its duration by route. A path no route matches counts as `unmatched`, so a scan of
-/// random paths adds one series, not one per path.
+/// Counts the request by method, matched route and status. A path no route matches counts as
+/// `unmatched`, so a scan of random paths adds one series, not one per path.
 pub async fn track_requests(
     State(metrics): State<Metrics>,
     route: Option<MatchedPath>,
@@ -529,7 +492,6 @@ impl Drop for MetricsServer {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until the returned guard is dropped.
 pub fn serve(listener: tokio::net::TcpListener, metrics: Metrics) -> MetricsServer {
     let upkeep = metrics.spawn_upkeep();
     let router = Router::new().route(PATH, get(scrape)).with_state(metrics);

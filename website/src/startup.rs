@@ -31,7 +31,6 @@ pub const SESSION_COOKIE: &str = "session";
 /// subdomain can set or shadow it.
 pub const SECURE_SESSION_COOKIE: &str = "__Host-session";
 
-/// The session cookie's name for `COOKIE_SECURE`.
 pub fn session_cookie_name(cookie_secure: bool) -> &'static str {
     if cookie_secure {
         SECURE_SESSION_COOKIE
@@ -44,7 +43,6 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     db: Db,
-    /// `WEBSITE_METRICS_ADDR`'s listener, when on.
     metrics_listener: Option<TcpListener>,
     metrics: Metrics,
 }
@@ -118,7 +116,6 @@ impl Application {
         })
     }
 
-    /// Where `/metrics` is served, when it is.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener
             .as_ref()
@@ -131,7 +128,6 @@ impl Application {
             .expect("a bound TCP listener has a local address")
     }
 
-    /// The database handle the application uses (tests inspect what it wrote).
     pub fn db(&self) -> Db {
         self.db.clone()
     }

@@ -64,12 +64,10 @@ impl Asset {
     }
 }
 
-/// The templates, the catalogues and the assets: everything needed to render a page.
 #[derive(Clone)]
 pub struct Pages {
     env: Arc<Environment<'static>>,
     i18n: I18n,
-    /// Each catalogue converted once into a template value.
     texts: Arc<[(Lang, Value)]>,
     assets: Arc<[Asset]>,
 }
@@ -130,8 +128,6 @@ impl Pages {
         self.asset(name).map(Asset::url).unwrap_or_default()
     }
 
-    /// Renders `name` with the layout's shared context (texts, language, user, asset links)
-    /// merged under the page's own `page_context`.
     pub fn render_page(
         &self,
         lang: Lang,
@@ -168,7 +164,6 @@ impl Pages {
     }
 }
 
-/// The language switch: one link per language that comes back to `current_path`.
 fn lang_links(current_path: &str) -> Vec<Value> {
     Lang::ALL
         .iter()
@@ -200,7 +195,6 @@ pub fn percent_encode(input: &str) -> String {
 /// Messages of website errors that the chat script shows when the ticket endpoint answers them.
 const CHAT_SCRIPT_ERRORS: [&str; 1] = ["error_user_not_found"];
 
-/// A page renderer bound to one request: its language and path (for the language switch).
 pub struct View {
     pages: Pages,
     lang: Lang,
@@ -212,7 +206,6 @@ impl View {
         self.lang
     }
 
-    /// A catalogue message in this request's language.
     pub fn text(&self, key: &str) -> String {
         self.pages.i18n().text(self.lang, key).to_owned()
     }

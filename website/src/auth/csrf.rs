@@ -1,14 +1,10 @@
-//! Cross-site request forgery defences.
-//!
-//! Two layers (see website/README.md for the reasoning):
-//! 1. [`require_same_origin`], a middleware on every non-GET request: a browser always sends
-//!    `Origin` (or at least `Referer`) with a cross-site POST, so when either is present it must
-//!    name this very host. Requests with neither come from non-browser clients, which cannot be
-//!    driven by another site, and pass to layer 2.
-//! 2. The session's random token (made at sign-in, see [`super::session`]): handlers read every
-//!    logged-in form through [`CsrfForm`], which checks its hidden `csrf_token` field, and the
-//!    ticket API takes [`CsrfHeader`], which checks the `X-CSRF-Token` header. So a new form cannot
-//!    forget the check. The login and register forms have no session yet and rely on layer 1.
+//! Cross-site request forgery defences, in two layers (website/README.md has the reasoning):
+//! 1. [`require_same_origin`] on every non-GET request: a browser always sends `Origin` (or
+//!    `Referer`) with a cross-site POST, so when either is present it must name this host.
+//!    Requests with neither come from non-browser clients, which another site cannot drive.
+//! 2. The session's random token: logged-in forms are read through [`CsrfForm`] and the ticket
+//!    API takes [`CsrfHeader`], so a new form cannot forget the check. Login and register have no
+//!    session yet and rely on layer 1.
 
 use axum::body::Body;
 use axum::extract::rejection::FormRejection;
@@ -29,7 +25,6 @@ use crate::settings::RequestSettings;
 
 use super::session::CurrentUser;
 
-/// The header the chat page sends its token in.
 const HEADER: &str = "x-csrf-token";
 
 /// Compares in time independent of where the strings differ.
@@ -37,7 +32,6 @@ fn tokens_match(presented: &str, expected: &str) -> bool {
     presented.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
-/// The scheme and `host[:port]` of an origin or URL such as `https://chat.example:8080/path`.
 fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = url.split_once("://")?;
     if !matches!(scheme, "http" | "https") {
@@ -47,13 +41,9 @@ fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
     Some((scheme, &rest[..end]))
 }
 
-/// Whether the request's `Origin` (else `Referer`) is the site itself: the scheme the site is
-/// served with and the host the request was sent to. True when it carries neither (not a
-/// browser).
-///
-/// The scheme is `https` where `COOKIE_SECURE` says the site is served over HTTPS (its session
-/// cookie would not even reach plain HTTP), else the one a trusted proxy (nginx) names in
-/// `X-Forwarded-Proto`, else `http`.
+/// Whether the request's `Origin` (else `Referer`) is the site itself; true when it carries
+/// neither. The site's scheme is `https` under `COOKIE_SECURE` (its session cookie would not reach
+/// plain HTTP), else the trusted proxy's `X-Forwarded-Proto`, else `http`.
 pub fn same_origin(headers: &HeaderMap, settings: &RequestSettings) -> bool {
     let source = headers
         .get(header::ORIGIN)
@@ -82,7 +72,6 @@ pub fn same_origin(headers: &HeaderMap, settings: &RequestSettings) -> bool {
     })
 }
 
-/// Refuses state-changing requests whose `Origin`/`Referer` is another site (403).
 pub async fn require_same_origin(
     State(settings): State<RequestSettings>,
     request: Request,
@@ -99,7 +88,6 @@ pub async fn require_same_origin(
     next.run(request).await
 }
 
-/// Accepts `presented` only when it is the signed-in user's token.
 fn verify(user: &CurrentUser, presented: Option<&str>) -> Result<(), AppError> {
     match presented {
         Some(token) if tokens_match(token, &user.csrf_token) => Ok(()),
@@ -107,16 +95,10 @@ fn verify(user: &CurrentUser, presented: Option<&str>) -> Result<(), AppError> {
     }
 }
 
-/// A form posted by the signed-in user, with the session's token in its hidden `csrf_token` field;
-/// its other fields are `T` (`CsrfForm<()>` for a form with nothing else). Checked in the order
-/// handlers have always checked: the user (else [`AppError::Unauthenticated`]), the form (axum's
-/// own rejections), then the token (else [`AppError::CsrfRejected`], 403, and nothing changes).
-///
-/// As `Option<CsrfForm<T>>` an anonymous visitor's form is `None` instead of a refusal (there is
-/// no session, so no token to check).
-///
-/// `T` is read through `#[serde(flatten)]`, which hands its fields over as text: give it string
-/// fields (as every form here has), not numbers.
+/// A signed-in user's form with the session's token in its hidden `csrf_token` field; its other
+/// fields are `T`. As `Option<CsrfForm<T>>`, an anonymous visitor's form is `None` (no session, so
+/// no token to check). `T` is read through `#[serde(flatten)]`, which hands its fields over as
+/// text: give it string fields, not numbers.
 #[derive(Debug)]
 pub struct CsrfForm<T>(pub T);
 
@@ -129,7 +111,6 @@ struct WithToken<T> {
 }
 
 impl<T> WithToken<T> {
-    /// Reads the form, token included, refusing it as axum's `Form` does.
     #[expect(
         clippy::disallowed_types,
         reason = "the one place a signed-in user's form is parsed"
@@ -197,9 +178,8 @@ where
     }
 }
 
-/// Proof that the request's `X-CSRF-Token` header holds the signed-in user's token: the ticket
-/// API's counterpart of [`CsrfForm`], refused with [`AppError::Unauthenticated`] or
-/// [`AppError::CsrfRejected`].
+/// Proof that the `X-CSRF-Token` header holds the signed-in user's token: the ticket API's
+/// counterpart of [`CsrfForm`].
 #[derive(Debug)]
 pub struct CsrfHeader;
 

@@ -54,11 +54,9 @@ where
     }
 }
 
-/// Signs and checks device cookies. Cheap to clone.
 #[derive(Clone)]
 pub struct DeviceCookies {
     key: [u8; 32],
-    /// `COOKIE_SECURE`.
     secure: bool,
 }
 

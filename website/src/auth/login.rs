@@ -8,12 +8,9 @@ use crate::metrics::Login;
 use super::password::Passwords;
 use super::throttle::{Client, LoginThrottle};
 
-/// The account behind `email` when `password` is its password. In order: the email must be well
-/// formed ([`AppError::Invalid`]); the client must not be throttled on the account
-/// ([`AppError::TooManyAttempts`], `auth::throttle`); then the password is verified, and a failure
-/// is recorded. An unknown email and a wrong password take the same time and give the same answer,
-/// [`AppError::InvalidCredentials`]; a success forgives the client's failures. Every attempt is
-/// counted by its result (`webchat_website_logins_total`).
+/// The account behind `email` when `password` is its password, unless the client is throttled.
+/// An unknown email and a wrong password take the same time and give the same answer,
+/// [`AppError::InvalidCredentials`]. Every attempt is counted by its result.
 pub async fn authenticate(
     db: &Db,
     passwords: &Passwords,

@@ -24,7 +24,6 @@ const PARALLELISM: u32 = 1;
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
-    /// Time on a slot and waiting for one, and the jobs running and waiting now.
     metrics: Metrics,
     /// Verified against when the email is unknown, so that answer takes as long as a wrong
     /// password and the timing does not tell which emails are registered.

@@ -36,10 +36,8 @@ const TOUCH_EVERY_SECS: i64 = 60;
 /// on how long a session ended through another replica still works here (under 5 s).
 pub const CACHE_TTL: Duration = Duration::from_secs(4);
 
-/// Sessions a replica caches at most; beyond that the least recently used go first.
 const MAX_CACHED_SESSIONS: u64 = 100_000;
 
-/// The session store: MongoDB, with a bounded in-process cache in front.
 pub type Store = CachingSessionStore<ShortLived<MokaStore>, MongoSessionStore>;
 
 pub fn store(db: &Db, metrics: Metrics) -> Store {
@@ -50,10 +48,8 @@ pub fn store(db: &Db, metrics: Metrics) -> Store {
     CachingSessionStore::new(cache, MongoSessionStore::new(db.clone()))
 }
 
-/// A cache that keeps each record at most [`CACHE_TTL`]. `MokaStore` keeps a record until the
+/// A cache that keeps each record at most [`CACHE_TTL`]: `MokaStore` keeps a record until the
 /// record's own expiry date, so it is handed a copy whose expiry date is no later than that.
-/// (tower-sessions recomputes a session's expiry date whenever it saves, so the shortened date of
-/// a cached copy goes no further.) Each lookup counts as a hit or a miss.
 #[derive(Clone)]
 pub struct ShortLived<Cache> {
     cache: Cache,
@@ -104,7 +100,6 @@ pub struct CurrentUser {
     pub csrf_token: String,
 }
 
-/// The session's CSRF token (see [`super::csrf`]): 32 random bytes, hex-encoded.
 fn new_csrf_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -137,13 +132,11 @@ pub async fn sign_in(session: &Session, id: ObjectId, email: &Email) -> Result<(
     Ok(())
 }
 
-/// Deletes the session from the store and expires the cookie.
 pub async fn sign_out(session: &Session) -> Result<(), AppError> {
     session.flush().await?;
     Ok(())
 }
 
-/// The user of this session, if any and not past the absolute age limit.
 pub async fn current_user(
     session: &Session,
     max_age: Duration,

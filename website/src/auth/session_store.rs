@@ -1,11 +1,8 @@
-//! [`MongoSessionStore`], tower-sessions' store on the `sessions` collection, and how its failures
-//! reach the response as types.
-//!
-//! tower-sessions carries a store's error as text, so the store also notes each failed query's
-//! [`DbError`] for the request it serves ([`noting_failures`], a middleware around the session
-//! layer). From that note a failed session call becomes its `AppError` (503 when MongoDB is
-//! unavailable), a request that found MongoDB unavailable does not wait for it a second time, and
-//! the session layer's bare 500 after a failed save becomes the same typed answer.
+//! [`MongoSessionStore`], tower-sessions' store on the `sessions` collection. tower-sessions
+//! carries a store's error as text, so the store also notes each failed query's [`DbError`] for
+//! the request ([`noting_failures`]): a failed session call becomes its `AppError` (503 when
+//! MongoDB is unavailable), MongoDB is not waited for twice in a request, and the session layer's
+//! bare 500 after a failed save becomes the same typed answer.
 
 use std::cell::RefCell;
 
@@ -26,11 +23,9 @@ use crate::error::{AppError, ErrorTag};
 const CREATE_ATTEMPTS: usize = 4;
 
 tokio::task_local! {
-    /// The last session query of this request that failed.
     static FAILED_QUERY: RefCell<Option<DbError>>;
 }
 
-/// Serves one request with a note of its failed session queries (see the module's header).
 pub async fn noting_failures(request: Request, next: Next) -> Response {
     FAILED_QUERY
         .scope(RefCell::new(None), async move {
@@ -52,7 +47,6 @@ pub async fn noting_failures(request: Request, next: Next) -> Response {
         .await
 }
 
-/// The failure noted for this request, if any (none outside [`noting_failures`]).
 fn noted_failure() -> Option<DbError> {
     FAILED_QUERY
         .try_with(|noted| noted.borrow().clone())
@@ -71,8 +65,6 @@ impl From<session::Error> for AppError {
     }
 }
 
-/// tower-sessions' store on the `sessions` collection. Every query is bounded by
-/// `MONGODB_TIMEOUT_SECS`.
 #[derive(Debug, Clone)]
 pub struct MongoSessionStore {
     db: Db,

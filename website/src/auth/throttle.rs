@@ -23,7 +23,6 @@ const WIDE_FACTOR: u32 = 4;
 pub struct LoginThrottle {
     db: Db,
     devices: DeviceCookies,
-    /// Where logins are counted by result.
     metrics: Metrics,
     client_limit: u64,
     wide_limit: u64,
@@ -36,12 +35,10 @@ pub struct Client {
     pub device: Option<KnownDevice>,
 }
 
-/// What failures count against, as `login_failures.key` holds them.
 fn account_prefix(account: &str) -> String {
     format!("account:{account} ")
 }
 
-/// The account as tried by this client: its device, or its address.
 fn client_key(account: &str, client: &Client) -> String {
     match (&client.device, client.addr) {
         (Some(device), _) => format!("{}device:{}", account_prefix(account), device.id),
@@ -70,7 +67,6 @@ impl LoginThrottle {
         &self.devices
     }
 
-    /// Counts a login by its result (`webchat_website_logins_total`).
     pub fn count(&self, result: Login) {
         self.metrics.login(result);
     }
@@ -111,7 +107,6 @@ impl LoginThrottle {
         Ok(())
     }
 
-    /// Counts a failure against the account as tried by this client, and against its address.
     pub async fn record_failure(&self, account: &str, client: &Client) -> Result<(), AppError> {
         let keys: Vec<String> = std::iter::once(client_key(account, client))
             .chain(client.addr.map(address_key))

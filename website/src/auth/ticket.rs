@@ -24,9 +24,7 @@ pub use contract::ticket::LIFETIME;
 /// after a restart stay well inside it, while a script asking in a loop is stopped at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketRate {
-    /// Sustained tickets per minute.
     pub per_minute: NonZeroU32,
-    /// Tickets that may be asked for at once, above the sustained rate.
     pub burst: NonZeroU32,
 }
 
@@ -52,7 +50,6 @@ pub struct TicketDesk {
     issuer: contract::TicketIssuer,
     db: Db,
     rate: TicketRate,
-    /// Tickets issued and refused.
     metrics: Metrics,
 }
 
@@ -66,8 +63,7 @@ impl TicketDesk {
         }
     }
 
-    /// A ticket that lets `email` (the user `user_id`) into the room `room_id` titled
-    /// `room_title`; [`AppError::TooManyTickets`] when that person asks too often.
+    /// [`AppError::TooManyTickets`] when the person is over the budget.
     pub async fn issue(
         &self,
         user_id: ObjectId,

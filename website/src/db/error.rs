@@ -13,12 +13,10 @@ pub enum DbError {
     /// The server cannot be reached now: worth trying again later.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] Unavailable),
-    /// Anything else: a bug or a server-side problem.
     #[error(transparent)]
     Failed(Error),
 }
 
-/// Why MongoDB counts as unavailable.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Unavailable {
     /// The driver could not reach a server (selection, connection, DNS).
@@ -30,7 +28,6 @@ pub enum Unavailable {
 }
 
 impl From<Error> for DbError {
-    /// Connection trouble is [`DbError::Unavailable`]; everything else is [`DbError::Failed`].
     fn from(error: Error) -> Self {
         match *error.kind {
             ErrorKind::ServerSelection { .. }
@@ -42,7 +39,6 @@ impl From<Error> for DbError {
     }
 }
 
-/// Whether a write failed on a unique index.
 pub(super) fn is_duplicate_key(error: &Error) -> bool {
     const DUPLICATE_KEY: i32 = 11000;
     match &*error.kind {

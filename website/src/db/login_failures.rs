@@ -14,7 +14,6 @@ use super::{Db, DbError};
 
 pub const COLLECTION: &str = "login_failures";
 
-/// One failed login, counted against one key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginFailureDoc {
     #[serde(rename = "_id")]
@@ -23,12 +22,10 @@ pub struct LoginFailureDoc {
     /// device:<id>` or `address:<ip>` (`auth::throttle`).
     pub key: String,
     pub at: DateTime,
-    /// When it stops counting (`at` plus the throttle's window).
     pub expires_at: DateTime,
 }
 
 impl Db {
-    /// Records one failure against each of `keys`, counting for `window` from now.
     pub async fn insert_login_failures(
         &self,
         keys: &[String],
@@ -60,7 +57,6 @@ impl Db {
             .await
     }
 
-    /// How many failures against keys that start with `prefix` still count, stopping at `up_to`.
     pub async fn count_login_failures_starting_with(
         &self,
         prefix: &str,
@@ -75,7 +71,6 @@ impl Db {
             .await
     }
 
-    /// Forgets every failure against `key`.
     pub async fn delete_login_failures(&self, key: &str) -> Result<(), DbError> {
         self.bounded(self.login_failures.delete_many(doc! { "key": key }))
             .await?;

@@ -30,7 +30,6 @@ pub use sessions::SessionDoc;
 pub use ticket_grants::TicketGrantDoc;
 pub use users::UserDoc;
 
-/// The database handle shared by all requests (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct Db {
     database: Database,
@@ -41,14 +40,12 @@ pub struct Db {
     ticket_grants: Collection<TicketGrantDoc>,
     /// `MONGODB_TIMEOUT_SECS`: how long a session or throttle query may take in all.
     timeout: Duration,
-    /// How filters on ObjectId fields are written for this server ([`ObjectIdFilter`]).
     object_id_filter: ObjectIdFilter,
 }
 
 impl Db {
-    /// Connects and waits (up to `config.mongodb_startup_wait`) until the server answers a ping,
-    /// so the website can start before MongoDB in a compose stack; then it refuses to start. Every
-    /// command's round trip is timed into `metrics`.
+    /// Connects and waits up to `config.mongodb_startup_wait` for a ping, so the website can start
+    /// before MongoDB in a compose stack.
     pub async fn connect(config: &Config, metrics: &Metrics) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(config.mongodb_uri.expose())
             .await
@@ -102,7 +99,6 @@ impl Db {
         }
     }
 
-    /// [`ObjectIdFilter`] for the server behind this handle, from `buildInfo.process`.
     async fn detect_object_id_filter(&self) -> ObjectIdFilter {
         let info = self
             .bounded(self.database.run_command(doc! { "buildInfo": 1 }))
@@ -121,11 +117,9 @@ impl Db {
         filter
     }
 
-    /// Runs `query` for at most `MONGODB_TIMEOUT_SECS` in all. The driver bounds finding a server
-    /// and connecting, not an answer on a connection it has: a server that accepts and then hangs
-    /// would hold the query until the request's deadline. Queries that run on nearly every request
-    /// (sessions) or before a password is checked (the throttle) go through here, so a stuck
-    /// database costs them this long and answers [`DbError::Unavailable`].
+    /// Runs `query` for at most `MONGODB_TIMEOUT_SECS`. The driver bounds finding a server and
+    /// connecting, not an answer on a connection it has: a server that accepts and then hangs would
+    /// otherwise hold a session or throttle query until the request's deadline.
     async fn bounded<T>(
         &self,
         query: impl IntoFuture<Output = mongodb::error::Result<T>>,
@@ -138,20 +132,15 @@ impl Db {
         }
     }
 
-    /// Whether MongoDB answers, within `MONGODB_TIMEOUT_SECS`.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.bounded(self.database.run_command(doc! { "ping": 1 }))
             .await?;
         Ok(())
     }
 
-    /// Creates the indexes `db/schema.json` lists; creating an existing index is a no-op.
-    ///
-    /// When the server refuses to create one, startup still succeeds if an equivalent index is
-    /// already there (same fields in order, same uniqueness; for the text index, a `$text` query
-    /// works). That covers servers which report an existing index under another name or cannot
-    /// re-create a text index (the MongoDB stand-in after a restart), and still fails on a real
-    /// conflict.
+    /// Creates the indexes `db/schema.json` lists. Where the server refuses one, startup still
+    /// succeeds if an equivalent index exists (the MongoDB stand-in reports an existing index under
+    /// another name, and cannot re-create a text index after a restart); a real conflict fails.
     pub async fn ensure_indexes(&self) -> anyhow::Result<()> {
         let schema = schema::Schema::embedded()?;
         for (collection, spec) in &schema.collections {
@@ -179,8 +168,7 @@ impl Db {
     }
 }
 
-/// What the integration tests read and change behind the website's back (feature `test-support`,
-/// which only the tests' own dependency on this crate turns on).
+/// For the integration tests only (feature `test-support`): the data behind the website's back.
 #[cfg(feature = "test-support")]
 impl Db {
     pub fn users(&self) -> &Collection<UserDoc> {
@@ -229,7 +217,6 @@ fn warn_unless_schema_database(mongodb_db: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `collection` already has an index equivalent to `index`.
 async fn index_present(
     collection: &Collection<mongodb::bson::Document>,
     index: &schema::IndexSpec,

@@ -1,12 +1,9 @@
-//! Filters on ObjectId fields other than `_id` (`rooms.owner_id`, `sessions.user_id`): every such
-//! filter goes through [`Db::object_id_is`], so none has to remember the MongoDB stand-in's bug.
-//!
-//! On MongoDB the filter is plain equality, `{field: id}`. The stand-in the tests run on
-//! (nx-27017, 0.8.1 and earlier) matches nothing with that on any field but `_id`; it answers a
-//! one-element `{field: {$in: [id]}}`, which MongoDB plans as the same equality. [`Db::connect`]
-//! asks the server who it is (`buildInfo.process`) and picks [`ObjectIdFilter::OneElementIn`]
-//! only for the stand-in, saying so in the log. The stand-in's `count` fails both forms, so a
-//! count on such a field reads the ids instead (`ticket_grants`).
+//! Filters on ObjectId fields other than `_id` (`rooms.owner_id`, `sessions.user_id`), all through
+//! [`Db::object_id_is`], so none has to remember the MongoDB stand-in's bug: nx-27017 (0.8.1 and
+//! earlier) matches nothing with `{field: id}` on any field but `_id`, and answers a one-element
+//! `{field: {$in: [id]}}`, which MongoDB plans as the same equality. [`Db::connect`] picks the
+//! `$in` form only for the stand-in (`buildInfo.process`). The stand-in's `count` fails both
+//! forms, so a count on such a field reads the ids instead (`ticket_grants`).
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Document, doc};
@@ -16,7 +13,6 @@ use super::Db;
 /// The `process` a stand-in reports in `buildInfo`.
 const STANDIN_PROCESS: &str = "nx_27017";
 
-/// How a filter on an ObjectId field other than `_id` is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectIdFilter {
     /// `{field: id}`: MongoDB.
@@ -26,7 +22,6 @@ pub enum ObjectIdFilter {
 }
 
 impl ObjectIdFilter {
-    /// The form for a server whose `buildInfo` names `process`.
     pub(super) fn for_process(process: Option<&str>) -> Self {
         if process == Some(STANDIN_PROCESS) {
             Self::OneElementIn
@@ -37,7 +32,6 @@ impl ObjectIdFilter {
 }
 
 impl Db {
-    /// The filter `field` equals `id`, in the form this server answers.
     pub(super) fn object_id_is(&self, field: &str, id: ObjectId) -> Document {
         match self.object_id_filter {
             ObjectIdFilter::Equality => doc! { field: id },
@@ -45,7 +39,6 @@ impl Db {
         }
     }
 
-    /// Which form this database's ObjectId filters take.
     pub fn object_id_filter(&self) -> ObjectIdFilter {
         self.object_id_filter
     }

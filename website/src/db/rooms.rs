@@ -87,17 +87,11 @@ impl Db {
         })
     }
 
-    /// Every room whose title contains `query`, case-insensitively, newest first.
-    ///
-    /// Two queries, merged: the text index (`$text` with the query as one phrase) finds word
-    /// matches the way MongoDB's text search sees them; a case-insensitive regex of the escaped
-    /// query finds any substring, partial words included. Both are valid on a real server; the
-    /// regex is anchored nowhere, so it scans titles, which is fine at this size and bounded by
-    /// the 100-character query limit.
-    ///
-    /// The text index tokenizes and stems, and drops what it does not count as a word, so on its
-    /// own it also finds titles that do not contain the query as typed (`(a+)+$` is the word
-    /// `a` to it). Its answers are kept only when the title does contain the query.
+    /// Every room whose title contains `query`, case-insensitively, newest first. Two queries,
+    /// merged: the text index finds word matches; a case-insensitive regex of the escaped query
+    /// finds any substring (it scans titles: fine at this size, bounded by the 100-character
+    /// query). The text index stems and drops non-words (`(a+)+$` is the word `a` to it), so its
+    /// answers are kept only when the title does contain the query.
     pub async fn search_rooms(&self, query: &SearchQuery) -> Result<Vec<RoomDoc>, DbError> {
         let limit = SEARCH_LIMIT as i64;
         let mut rooms: Vec<RoomDoc> = Vec::new();
@@ -137,8 +131,7 @@ impl Db {
     }
 }
 
-/// Whether `text` contains `part`, with letters compared without regard to case (Unicode
-/// lower-casing, as the regex query's `i` option compares them).
+/// Containment with Unicode lower-casing, as the regex query's `i` option compares.
 fn contains_ignoring_case(text: &str, part: &str) -> bool {
     text.to_lowercase().contains(&part.to_lowercase())
 }
@@ -151,9 +144,8 @@ fn text_phrase(query: &str) -> Option<String> {
     (!words.is_empty()).then(|| format!("\"{words}\""))
 }
 
-/// Escapes every ASCII punctuation character, so the input matches itself and nothing else.
-/// (In PCRE a backslash before any non-alphanumeric character makes it literal; letters, digits
-/// and non-ASCII characters are literal already and must not be escaped.)
+/// Escapes every ASCII punctuation character, so the input matches itself and nothing else (in
+/// PCRE letters, digits and non-ASCII characters are literal already and must not be escaped).
 pub fn escape_regex(input: &str) -> String {
     let mut escaped = String::with_capacity(input.len() * 2);
     for c in input.chars() {

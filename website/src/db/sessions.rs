@@ -1,11 +1,8 @@
-//! The `sessions` collection: signed-in sessions as typed documents, and their queries. The
-//! tower-sessions store on them is `auth::session_store`.
-//!
-//! A session holds one value, the signed-in [`SessionUser`] under [`USER_KEY`], mapped to the
-//! document's fields and back; any other key is refused, so what a session holds changes only with
-//! `db/schema.json`. The `_id` is the SHA-256 of the session id (the cookie's value), so the
-//! collection alone opens no session. An expired record is never loaded, even before the TTL
-//! index on `expires_at` removes it.
+//! The `sessions` collection (the tower-sessions store on it is `auth::session_store`). A session
+//! holds one value, the signed-in [`SessionUser`] under [`USER_KEY`]; any other key is refused, so
+//! what a session holds changes only with `db/schema.json`. The `_id` is the SHA-256 of the
+//! session id, so the collection alone opens no session. An expired record is never loaded, even
+//! before the TTL index removes it.
 
 use std::collections::HashMap;
 
@@ -30,16 +27,13 @@ pub const USER_KEY: &str = "user";
 pub struct SessionUser {
     pub user_id: ObjectId,
     pub email: String,
-    /// The session's CSRF token.
     pub csrf_token: String,
     pub signed_in_at: i64,
     pub last_seen_at: i64,
 }
 
-/// A stored session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionDoc {
-    /// [`stored_id`] of the session id.
     #[serde(rename = "_id")]
     pub id: String,
     pub user_id: ObjectId,
@@ -47,13 +41,11 @@ pub struct SessionDoc {
     pub csrf_token: String,
     /// When the user signed in: a session record is created then, under a fresh id.
     pub created_at: DateTime,
-    /// The last time a request refreshed the idle timeout (at most once a minute).
     pub last_seen_at: DateTime,
     /// The end of the idle timeout. The TTL index removes the record after it.
     pub expires_at: DateTime,
 }
 
-/// The `_id` of the session `id`: its SHA-256, in hex.
 pub fn stored_id(id: &Id) -> String {
     format!("{:x}", Sha256::digest(id.to_string().as_bytes()))
 }
@@ -77,7 +69,6 @@ fn time_of_date(date: DateTime) -> OffsetDateTime {
 }
 
 impl SessionDoc {
-    /// The document of a tower-sessions record.
     pub fn from_record(record: &Record) -> Result<Self, session_store::Error> {
         let refuse = |why: String| session_store::Error::Encode(why);
         if let Some(other) = record.data.keys().find(|key| *key != USER_KEY) {
@@ -102,7 +93,6 @@ impl SessionDoc {
         })
     }
 
-    /// The tower-sessions record of this document, stored under the session `id`.
     pub fn into_record(self, id: Id) -> Result<Record, session_store::Error> {
         let user = SessionUser {
             user_id: self.user_id,
@@ -134,7 +124,6 @@ impl Db {
         .await
     }
 
-    /// The session stored under `id`, unless it has expired.
     pub async fn find_live_session(&self, id: &str) -> Result<Option<SessionDoc>, DbError> {
         let live = doc! { "_id": id, "expires_at": { "$gt": DateTime::now() } };
         self.bounded(self.sessions.find_one(live)).await

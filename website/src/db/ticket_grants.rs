@@ -22,7 +22,6 @@ pub struct TicketGrantDoc {
     pub id: ObjectId,
     pub user_id: ObjectId,
     pub at: DateTime,
-    /// When it stops counting (`at` plus the budget's window).
     pub expires_at: DateTime,
 }
 
@@ -64,7 +63,6 @@ impl Db {
         Ok(found.len() as u64)
     }
 
-    /// Takes a grant back (the ticket was refused after all).
     pub async fn delete_ticket_grant(&self, id: ObjectId) -> Result<(), DbError> {
         self.bounded(self.ticket_grants.delete_one(doc! { "_id": id }))
             .await?;

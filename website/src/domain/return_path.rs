@@ -37,7 +37,6 @@ impl ReturnPath {
     }
 }
 
-/// Percent-encodes every byte that is not printable ASCII (spaces included).
 fn encode_non_ascii(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     for byte in input.bytes() {

@@ -83,7 +83,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     }
 }
 
-/// The value of one cookie of the request, if present.
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
@@ -97,7 +96,6 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 pub type Catalogue = BTreeMap<String, String>;
 
-/// Both catalogues, loaded once at startup.
 #[derive(Debug, Clone)]
 pub struct I18n {
     en: Arc<Catalogue>,

@@ -91,7 +91,6 @@ async fn signed_in_or_form_again(
     }
 }
 
-/// The login or register form, or straight to `next` for someone already signed in.
 fn form_or_next(
     view: &View,
     user: Option<CurrentUser>,

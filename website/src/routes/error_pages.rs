@@ -32,8 +32,7 @@ use crate::templates::{Pages, return_path};
 /// Forms here are small; a megabyte-sized body is never legitimate.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The error pages inside the session layer (see the module's header), with the body limit whose
-/// 413 they render.
+/// The error pages inside the session layer, with the body limit whose 413 they render.
 pub fn inside_session(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     routes
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -45,8 +44,7 @@ pub fn inside_session(routes: Router<AppState>, state: &AppState) -> Router<AppS
 }
 
 /// The error pages outside the session layer, with the request's time limit
-/// (`REQUEST_TIMEOUT_SECS`: reading the body and loading and saving the session included) and the
-/// panic catcher.
+/// (`REQUEST_TIMEOUT_SECS`) and the panic catcher.
 pub fn outside_session(
     routes: Router<AppState>,
     state: &AppState,
@@ -59,7 +57,6 @@ pub fn outside_session(
     routes.layer(from_fn_with_state(outside, render_outside_session))
 }
 
-/// What rendering an error page needs from the application.
 #[derive(Clone)]
 struct ErrorPages {
     pages: Pages,
@@ -75,7 +72,6 @@ struct Outside {
 /// The facts of the request an error answer depends on, taken before it goes in.
 struct RequestFacts {
     is_api: bool,
-    /// Where the language switch and the login's `next` lead back to ([`return_path`]).
     current_path: String,
     lang: Lang,
     /// The session, inside the session layer: the page then shows who is signed in.
@@ -179,7 +175,6 @@ impl ErrorPages {
         rendered
     }
 
-    /// The answer for one tagged error: JSON, a redirect to the login form, or the error page.
     async fn render(&self, facts: &RequestFacts, tag: &ErrorTag, status: StatusCode) -> Response {
         let message = self.pages.i18n().text(facts.lang, &tag.message_key);
         if facts.is_api {
@@ -221,7 +216,6 @@ impl ErrorPages {
     }
 }
 
-/// The catalogue key of an error page's heading: what happened, in a few words, by status.
 fn heading_key(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 | 405 | 413 | 422 => "error_heading_400",
@@ -234,7 +228,6 @@ fn heading_key(status: StatusCode) -> &'static str {
     }
 }
 
-/// The fallback route.
 pub async fn page_not_found() -> AppError {
     AppError::PageNotFound
 }

@@ -108,7 +108,6 @@ fn parse_room_id(raw: &str) -> Result<ObjectId, AppError> {
     raw.parse().map_err(|_| AppError::RoomNotFound)
 }
 
-/// What templates show of a room.
 #[derive(Debug, serde::Serialize)]
 struct RoomView {
     id: String,
