@@ -1,10 +1,11 @@
 //! One client from handshake to close: a reader (this task) and a writer (its own task) joined by
 //! a bounded queue.
 //!
-//! The reader enforces the per-client limits (rate, text length, strikes, idle time); the writer
-//! drains the queue — `feed` for each frame, one `flush` per batch — and pings. Whatever ends the
-//! connection, the [`Membership`] is dropped, so the room always hears `left`. The close codes
-//! ([`CloseReason`]) are listed in chat/README.md, "Close codes".
+//! The reader enforces the per-client limits (rate, text length, strikes, idle time) and queues
+//! the pings; the writer drains the queue — `feed` for each frame, one `flush` per batch — until
+//! the close frame that the reader queues last. The writer wakes once per delivery, so it waits on
+//! nothing but its queue. Whatever ends the connection, the [`Membership`] is dropped, so the room
+//! always hears `left`. The close codes ([`CloseReason`]) are listed in chat/README.md.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,7 +16,6 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::protocol::{ClientEvent, ErrorCode, Frame, ServerEvent, parse_client_event};
-use crate::rooms::{Membership, Newcomer, Outbox, RoomRegistry};
+use crate::rooms::{Inbox, Membership, Newcomer, Outbox, Outgoing, RoomRegistry};
 use contract::Claims;
 
 /// Time given to the closing handshake (our close frame out, the client's reply and FIN in).
@@ -136,9 +136,7 @@ pub async fn serve(
     metrics: &Metrics,
     shutdown: CancellationToken,
 ) {
-    let (queue_tx, queue_rx) = mpsc::channel(limits.send_queue);
-    let too_slow = CancellationToken::new();
-    let outbox = Outbox::new(queue_tx, too_slow.clone());
+    let (outbox, inbox) = Outbox::channel(limits.send_queue);
     let (sink, mut stream) = socket.split();
 
     let membership = registry
@@ -154,8 +152,7 @@ pub async fn serve(
     tracing::info!(%peer, room_id = membership.room_id(), user = %membership.email(), "connection opened");
     metrics.connection_opened();
 
-    let (close_tx, close_rx) = oneshot::channel();
-    let mut writer = tokio::spawn(write_loop(sink, queue_rx, close_rx, limits.ping_interval));
+    let mut writer = tokio::spawn(write_loop(sink, inbox));
 
     let mut reader = Reader {
         membership: &membership,
@@ -174,7 +171,7 @@ pub async fn serve(
         biased;
         () = shutdown.cancelled() => CloseReason::ShuttingDown,
         () = outbox.room_deleted() => CloseReason::RoomDeleted,
-        () = too_slow.cancelled() => CloseReason::TooSlow,
+        () = outbox.too_slow() => CloseReason::TooSlow,
         // The writer stopped on its own: a write failed.
         written = &mut writer => {
             writer_ended = Some(written);
@@ -186,16 +183,18 @@ pub async fn serve(
     metrics.connection_closed(reason);
     // Leave first: the room hears `left` even if the closing handshake drags on.
     drop(membership);
-    drop(outbox);
+    // Behind what is queued (e.g. the error that earned a 1008), which goes out first.
+    outbox.close(reason.close_frame());
 
-    let _ = close_tx.send(reason.close_frame());
     let written = match writer_ended {
         Some(written) => written,
-        // The writer gives up on its close frame after CLOSE_GRACE itself; this only guards the
-        // join.
-        None => match tokio::time::timeout(2 * CLOSE_GRACE, writer).await {
+        None => match tokio::time::timeout(CLOSE_GRACE, &mut writer).await {
             Ok(written) => written,
-            Err(_elapsed) => return,
+            // A client that stopped reading leaves the writer's `flush` pending for good.
+            Err(_elapsed) => {
+                writer.abort();
+                return;
+            }
         },
     };
     let Ok(sink) = written else {
@@ -245,17 +244,31 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     async fn run(&mut self, stream: &mut SplitStream<Socket>) -> CloseReason {
+        let idle = tokio::time::sleep(self.limits.idle_timeout);
+        tokio::pin!(idle);
+        let ping_interval = self.limits.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let message = match tokio::time::timeout(self.limits.idle_timeout, stream.next()).await
-            {
-                Err(_elapsed) => return CloseReason::Idle,
-                Ok(None) => return CloseReason::Gone,
-                Ok(Some(Err(error))) => {
+            let next = tokio::select! {
+                biased;
+                () = &mut idle => return CloseReason::Idle,
+                _ = ping.tick() => {
+                    self.outbox.ping();
+                    continue;
+                }
+                next = stream.next() => next,
+            };
+            let message = match next {
+                None => return CloseReason::Gone,
+                Some(Err(error)) => {
                     tracing::debug!(%error, "read failed");
                     return CloseReason::from_error(&error);
                 }
-                Ok(Some(Ok(message))) => message,
+                Some(Ok(message)) => message,
             };
+            idle.as_mut()
+                .reset(Instant::now() + self.limits.idle_timeout);
             let outcome = match message {
                 Message::Text(text) => self.on_text(text.as_str()),
                 Message::Binary(_) => Err(ServerEvent::error(
@@ -313,82 +326,68 @@ impl Reader<'_> {
     }
 }
 
-/// What the writer does next.
-enum Step {
-    Send(Frame),
-    Ping,
-    QueueClosed,
-}
-
-/// Writes queued frames and pings until told to close (or a write fails); returns the sink so
-/// the connection can finish the TCP close.
+/// Writes what is queued until the close frame (or a failed write); returns the sink so the
+/// connection can finish the TCP close.
 async fn write_loop(
     mut sink: SplitSink<Socket, Message>,
-    mut queue: mpsc::Receiver<Frame>,
-    mut close: oneshot::Receiver<Option<CloseFrame>>,
-    ping_interval: Duration,
+    mut inbox: Inbox,
 ) -> SplitSink<Socket, Message> {
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut queue_open = true;
     let close_frame = loop {
-        let step = tokio::select! {
-            biased;
-            frame = &mut close => break frame.ok().flatten(),
-            _ = ping.tick() => Step::Ping,
-            next = queue.recv(), if queue_open => next.map_or(Step::QueueClosed, Step::Send),
-        };
-        let written = tokio::select! {
-            biased;
-            // A client that stopped reading leaves `flush` pending forever: closing must not wait.
-            frame = &mut close => break frame.ok().flatten(),
-            written = write_step(&mut sink, &mut queue, step, &mut queue_open) => written,
-        };
-        if let Err(error) = written {
-            tracing::debug!(%error, "write failed");
-            return sink;
+        match write_next(&mut sink, &mut inbox).await {
+            Ok(Written::More) => {}
+            Ok(Written::Closing(frame)) => break frame,
+            Err(error) => {
+                tracing::debug!(%error, "write failed");
+                return sink;
+            }
         }
     };
-    // Boxed, like the reader's closing steps: only a closing connection holds this state.
-    let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, async {
-        // What was queued before the close (e.g. the error that earned a 1008) goes out first.
-        while let Ok(frame) = queue.try_recv() {
-            feed_event(&mut sink, frame).await?;
-        }
-        match close_frame {
-            Some(frame) => sink.send(Message::Close(Some(frame))).await,
-            // The client closed: flush tungstenite's automatic reply.
-            None => sink.close().await,
-        }
-    }))
-    .await;
+    let _ = match close_frame {
+        Some(frame) => sink.send(Message::Close(Some(frame))).await,
+        // The client closed: flush tungstenite's automatic reply.
+        None => sink.close().await,
+    };
     sink
 }
 
-async fn write_step(
+/// What the writer does after a batch.
+enum Written {
+    More,
+    Closing(Option<CloseFrame>),
+}
+
+/// Waits for the next item, then writes it and whatever else is queued (up to [`MAX_BATCH`]) with
+/// one flush.
+async fn write_next(
     sink: &mut SplitSink<Socket, Message>,
-    queue: &mut mpsc::Receiver<Frame>,
-    step: Step,
-    queue_open: &mut bool,
-) -> Result<(), WsError> {
-    match step {
-        Step::Ping => sink.send(Message::Ping(Bytes::new())).await,
-        Step::QueueClosed => {
-            *queue_open = false;
-            Ok(())
-        }
-        Step::Send(first) => {
-            // `feed` only buffers; one `flush` per batch turns many events into few syscalls.
-            feed_event(sink, first).await?;
-            for _ in 1..MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(frame) => feed_event(sink, frame).await?,
-                    Err(_) => break,
-                }
+    inbox: &mut Inbox,
+) -> Result<Written, WsError> {
+    // Every sender gone without a close frame: only when the connection's task itself is gone.
+    let Some(mut next) = inbox.recv().await else {
+        return Ok(Written::Closing(None));
+    };
+    // `feed` only buffers; one `flush` per batch turns many events into few syscalls.
+    let mut fed = 0;
+    loop {
+        match next {
+            Outgoing::Event(frame) => feed_event(sink, frame).await?,
+            Outgoing::Ping => sink.feed(Message::Ping(Bytes::new())).await?,
+            Outgoing::Close(frame) => {
+                sink.flush().await?;
+                return Ok(Written::Closing(frame));
             }
-            sink.flush().await
+        }
+        fed += 1;
+        if fed == MAX_BATCH {
+            break;
+        }
+        match inbox.try_recv() {
+            Some(queued) => next = queued,
+            None => break,
         }
     }
+    sink.flush().await?;
+    Ok(Written::More)
 }
 
 /// Buffering one event: a plain `feed`, or the boxed feeding of its fragments.

@@ -26,7 +26,7 @@ use crate::metrics::{Dropped, Metrics};
 use crate::protocol::{AnnouncedLimits, Frame, ServerEvent};
 use crate::sync::lock;
 use everywhere::{Everywhere, Remote};
-pub use outbox::Outbox;
+pub use outbox::{Inbox, Outbox, Outgoing};
 use presence::{Change, Presence, PresenceRule};
 use redis::{Cluster, Control, Publish, ReplicaId};
 

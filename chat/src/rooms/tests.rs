@@ -6,25 +6,29 @@ use futures_util::FutureExt;
 use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 const ROOM: &str = "65f1c0ffee0123456789abcd";
 const OTHER_ROOM: &str = "65f1c0ffee0123456789ffff";
 
 struct Client {
     membership: Membership,
-    inbox: mpsc::Receiver<Frame>,
-    too_slow: CancellationToken,
+    inbox: Inbox,
+    outbox: Outbox,
 }
 
 impl Client {
     fn events(&mut self) -> Vec<ServerEvent> {
         let mut events = Vec::new();
-        while let Ok(frame) = self.inbox.try_recv() {
-            events.push(serde_json::from_str(frame.as_str()).unwrap());
+        while let Some(next) = self.inbox.try_recv() {
+            if let Outgoing::Event(frame) = next {
+                events.push(serde_json::from_str(frame.as_str()).unwrap());
+            }
         }
         events
+    }
+
+    fn is_too_slow(&self) -> bool {
+        self.outbox.is_too_slow()
     }
 
     fn types(&mut self) -> Vec<String> {
@@ -91,8 +95,7 @@ async fn let_window_pass() {
 }
 
 fn join(registry: &RoomRegistry, room_id: &str, email: &str, queue: usize) -> Client {
-    let (tx, inbox) = mpsc::channel(queue);
-    let too_slow = CancellationToken::new();
+    let (outbox, inbox) = Outbox::channel(queue);
     let membership = registry
         .join(
             Newcomer {
@@ -100,14 +103,14 @@ fn join(registry: &RoomRegistry, room_id: &str, email: &str, queue: usize) -> Cl
                 room: "Rust".into(),
                 email: email.into(),
             },
-            Outbox::new(tx, too_slow.clone()),
+            outbox.clone(),
         )
         .now_or_never()
         .expect("without Redis a join never waits");
     Client {
         membership,
         inbox,
-        too_slow,
+        outbox,
     }
 }
 
@@ -234,8 +237,8 @@ fn a_full_queue_marks_only_that_receiver_too_slow() {
     fast.membership.say("one".into());
     fast.membership.say("two".into());
 
-    assert!(slow.too_slow.is_cancelled());
-    assert!(!fast.too_slow.is_cancelled());
+    assert!(slow.is_too_slow());
+    assert!(!fast.is_too_slow());
     assert_eq!(fast.types(), ["message", "message"]);
     assert_eq!(slow.types(), ["welcome", "joined"]);
 }
@@ -284,8 +287,8 @@ async fn fifty_joins_in_one_window_cost_each_member_the_burst_plus_one_summary()
     // The last newcomer: its welcome lists everyone, then the summary; nobody was too slow.
     let last = newcomers.last_mut().unwrap();
     assert_eq!(last.types(), ["welcome", "presence"]);
-    assert!(newcomers.iter().all(|c| !c.too_slow.is_cancelled()));
-    assert!(!ann.too_slow.is_cancelled());
+    assert!(newcomers.iter().all(|c| !c.is_too_slow()));
+    assert!(!ann.is_too_slow());
 }
 
 #[tokio::test(start_paused = true)]
