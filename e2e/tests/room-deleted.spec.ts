@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from '@playwright/test';
 import {
@@ -14,10 +13,11 @@ import {
   events,
   messageLines,
   restartChatService,
+  chatPid,
+  freePort,
+  root,
+  stackScript,
 } from './support';
-
-const root = path.resolve(__dirname, '..', '..');
-const stackScript = path.join(root, 'scripts', 'stack');
 
 /** The contract: members learn of a deletion within 2 s. */
 const TOLD_WITHIN = 2_000;
@@ -88,12 +88,6 @@ test('a guest in a room its owner deletes sees it within 2 s, cannot send, and t
   await people.close();
 });
 
-/** The pid of the stack's chat process, from the stack's records. */
-function chatPid(): number {
-  const stackDir = process.env.STACK_DIR ?? path.join(root, '.stack');
-  return Number(readFileSync(path.join(stackDir, 'pids', 'chat.pid'), 'utf8').split(' ')[0]);
-}
-
 test('with the chat down, deleting a room still succeeds at once, and the guest learns it once the chat is back', async ({ browser }) => {
   const owner = await signedInPerson(browser, 'owner', 'deleted-down-owner');
   const guest = await signedInPerson(browser, 'guest', 'deleted-down-guest');
@@ -116,17 +110,6 @@ test('with the chat down, deleting a room still succeeds at once, and the guest 
   await expectDeletedState(guest.page, 30_000);
   for (const person of [owner, guest]) await person.context.close();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 test.describe('with two chat replicas', () => {
   // A stack of its own (two chat replicas and a Redis), beside the one the other scenarios use.

@@ -1,6 +1,7 @@
 import { test as base, expect, type Browser, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 export { expect };
@@ -155,8 +156,31 @@ export function onlineMembers(page: Page) {
   return page.getByTestId('online').getByTestId('member');
 }
 
+/** The repository's root, and the script that runs a native stack there. */
+export const root = path.resolve(__dirname, '..', '..');
+export const stackScript = path.join(root, 'scripts', 'stack');
+
 /** Restarts the chat service of the stack the tests run against (scripts/stack restart chat). */
 export function restartChatService(): void {
-  const root = path.resolve(__dirname, '..', '..');
-  execFileSync(path.join(root, 'scripts', 'stack'), ['restart', 'chat'], { stdio: 'inherit', env: process.env });
+  execFileSync(stackScript, ['restart', 'chat'], { stdio: 'inherit', env: process.env });
+}
+
+/**
+ * The pid of a stack's chat process (of `name`, e.g. `chat-1` with replicas), from the stack's
+ * records; the stack the tests run against unless another one's folder is given.
+ */
+export function chatPid(stackDir = process.env.STACK_DIR ?? path.join(root, '.stack'), name = 'chat'): number {
+  return Number(readFileSync(path.join(stackDir, 'pids', `${name}.pid`), 'utf8').split(' ')[0]);
+}
+
+/** A TCP port nothing listens on now, for a stack of a scenario's own. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
 }

@@ -1,4 +1,5 @@
-// The chat page: asks the website for a ticket, connects to the chat service, shows events.
+// The chat page: asks the website for a ticket, connects to the chat service, shows events, and
+// reconnects by itself (website/README.md, "The chat page: tickets and reconnecting").
 // Contract: chat/README.md (ticket, WebSocket events, close codes) and website/README.md (ticket endpoint). All text goes in
 // with textContent; nothing from the network is ever parsed as HTML.
 (function () {
@@ -17,10 +18,27 @@
   const sendButton = document.querySelector('[data-testid="send"]');
   const limitsEl = document.getElementById("limits");
 
+  // Reconnecting: exponential backoff with jitter, each delay a random point in the upper half of
+  // min(BACKOFF_MAX_MS, BACKOFF_BASE_MS × 2^attempt): 0.5–1 s, then 1–2 s for as long as it takes.
+  // The ceiling is how far a page may lag behind a chat that is back; it can be this short because
+  // a retry while the chat is down costs no ticket (below), only a handshake nginx refuses at once.
   const BACKOFF_BASE_MS = 1000;
-  const BACKOFF_MAX_MS = 10000;
+  const BACKOFF_MAX_MS = 2000;
+  // The ticket the page holds between attempts. A ticket opens one socket; one whose handshake never
+  // opened (the chat is down, restarting, or refused it) is tried again, so that a restart costs a
+  // page one ticket, not one per retry: a room of many people behind one address (NAT) stays
+  // inside nginx's per-address ticket limit. A fresh one is asked for once the held one has less
+  // than TICKET_MARGIN_MS of its lifetime (`expires_in`, 60 s) left, that is after 45 s of
+  // retries at most: a ticket the chat keeps refusing is replaced within bounded time, and the
+  // ticket endpoint's 401 and 404 are heard again.
+  const TICKET_MARGIN_MS = 15000;
+  // After a socket opens with a ticket that was tried before, the page checks that its room is
+  // still there (confirmRoom) at a random moment within this, so that a whole room coming back at
+  // once does not ask the website all in the same second.
+  const CONFIRM_SPREAD_MS = 5000;
 
   let socket = null;
+  let ticket = null; // { token, wsPath, usableUntil (ms, this page's clock), handshakes }, or null
   let attempt = 0; // failed attempts since the last open connection
   let everOpened = false; // after the first open, every open is a reconnect with a gap
   let stopped = false; // no (re)connecting: the page is hidden, or finished
@@ -328,6 +346,7 @@
   }
 
   function stop(messageKey) {
+    if (finished) return;
     finished = true;
     stopped = true;
     clearTimeout(retryTimer);
@@ -359,30 +378,80 @@
       return { stop: body.error === "user_not_found" ? "error_user_not_found" : "chat_room_deleted" };
     }
     if (!response.ok) throw new Error("ticket request failed: " + response.status);
-    return { ticket: await response.json() };
+    const body = await response.json();
+    // Counted from its arrival: the ticket was issued a little earlier, which the margin covers.
+    const lifetimeMs = (Number(body.expires_in) || 0) * 1000;
+    return {
+      ticket: {
+        token: body.token,
+        wsPath: body.ws_path || "/ws",
+        usableUntil: Date.now() + lifetimeMs - TICKET_MARGIN_MS,
+        handshakes: 0,
+      },
+    };
+  }
+
+  function usable(held) {
+    return held !== null && Date.now() < held.usableUntil;
+  }
+
+  // A socket opened with a ticket asked for before an earlier attempt that failed: the room may
+  // have been deleted in between while the chat was down (its notice lost; a restarted chat knows
+  // nothing of it), which a fresh ticket would have told (404). The chat page's own address
+  // answers the same question: 404 when the room is gone, a redirect to the login page when the
+  // session is. A HEAD request of it is no ticket, and no per-person or per-address ticket budget
+  // pays for it.
+  async function confirmRoom() {
+    let response;
+    try {
+      response = await fetch(location.pathname, {
+        method: "HEAD",
+        credentials: "same-origin",
+        redirect: "manual",
+        cache: "no-store",
+      });
+    } catch (_) {
+      return; // the website is unreachable: nothing learned, the chat goes on
+    }
+    const gone = response.status === 404 ? "chat_room_deleted" : null;
+    const signedOut = response.type === "opaqueredirect" ? "chat_session_expired" : null;
+    if (gone || signedOut) {
+      stop(gone || signedOut);
+      if (socket) socket.close(1000);
+    }
   }
 
   async function connect() {
     if (stopped) return;
-    let result;
-    try {
-      result = await fetchTicket();
-    } catch (_) {
-      scheduleReconnect();
-      return;
+    if (!usable(ticket)) {
+      ticket = null;
+      let result;
+      try {
+        result = await fetchTicket();
+      } catch (_) {
+        scheduleReconnect();
+        return;
+      }
+      if (stopped) return; // the page was left (or the chat ended) while the ticket came
+      if (result.stop) {
+        stop(result.stop);
+        return;
+      }
+      ticket = result.ticket;
     }
-    if (result.stop) {
-      stop(result.stop);
-      return;
-    }
-    const { token, ws_path: wsPath } = result.ticket;
+    ticket.handshakes += 1;
+    const reused = ticket.handshakes > 1;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = scheme + "//" + location.host + (wsPath || "/ws");
+    const url = scheme + "//" + location.host + ticket.wsPath;
     // A browser cannot set headers on a WebSocket: the ticket travels as a subprotocol.
-    const ws = new WebSocket(url, ["chat.v1", "bearer." + token]);
+    const ws = new WebSocket(url, ["chat.v1", "bearer." + ticket.token]);
     socket = ws;
 
     ws.addEventListener("open", () => {
+      // Spent: once a socket has been open, the next connection asks for a fresh ticket, so a
+      // session or room that ended meanwhile is heard of (401, 404) before reconnecting.
+      ticket = null;
+      if (reused) setTimeout(confirmRoom, Math.random() * CONFIRM_SPREAD_MS);
       if (everOpened) addNotice("gap", t("chat_gap"));
       everOpened = true;
       attempt = 0;
