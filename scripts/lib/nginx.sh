@@ -6,11 +6,13 @@
 # The variables nginx/default.conf.template uses; nginx/Dockerfile lets the image substitute
 # exactly these (NGINX_ENVSUBST_FILTER), so nginx's own `$variables` pass through untouched.
 NGINX_TEMPLATE_VARS=(NGINX_LISTEN NGINX_RESOLVER NGINX_ACCESS_LOG NGINX_UPSTREAMS WEBSITE_UPSTREAM CHAT_UPSTREAM
-  NGINX_STATUS_LISTEN NGINX_WS_PER_ADDRESS NGINX_ACCOUNT_RATE NGINX_ACCOUNT_BURST NGINX_TICKET_RATE NGINX_TICKET_BURST)
+  NGINX_STATUS_LISTEN NGINX_WS_PER_ADDRESS NGINX_ACCOUNT_RATE NGINX_ACCOUNT_BURST NGINX_TICKET_RATE NGINX_TICKET_BURST
+  NGINX_TICKET_SESSION_RATE NGINX_TICKET_SESSION_BURST)
 
 # The abuse limits' defaults, the same as docker-compose.yml's (a static test compares them).
-NGINX_LIMIT_DEFAULTS=(NGINX_WS_PER_ADDRESS=100 NGINX_ACCOUNT_RATE=30r/m NGINX_ACCOUNT_BURST=20
-  NGINX_TICKET_RATE=2r/s NGINX_TICKET_BURST=60)
+# Sized for a NAT of a few hundred people (1000 open chat pages) behind one address; see the template.
+NGINX_LIMIT_DEFAULTS=(NGINX_WS_PER_ADDRESS=1000 NGINX_ACCOUNT_RATE=30r/m NGINX_ACCOUNT_BURST=20
+  NGINX_TICKET_RATE=20r/s NGINX_TICKET_BURST=1000 NGINX_TICKET_SESSION_RATE=1r/s NGINX_TICKET_SESSION_BURST=20)
 
 # nginx_render_template <output file>: renders the template with the NGINX_TEMPLATE_VARS of the
 # environment, the limits defaulting to NGINX_LIMIT_DEFAULTS; each must be set (an empty one would

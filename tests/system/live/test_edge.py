@@ -9,6 +9,7 @@ force are the stack's, which tests/system/run sets (NGINX_* in the environment).
 
 import asyncio
 import base64
+import concurrent.futures
 import hashlib
 import hmac
 import http.client
@@ -98,23 +99,52 @@ def test_login_is_limited_per_address(base_url):
     assert_limited_after(responses, 0, "POST /login")
 
 
-def test_tickets_are_limited_per_person_and_per_address(base_url):
+def signed_in_with_room(base_url) -> tuple[Visitor, str, dict]:
+    """A new person, a room of theirs, and the headers their chat page asks for a ticket with."""
     person = Visitor(base_url)
     assert person.register(unique_email(), PASSWORD).status_code == 303
     room_id = person.create_room(f"Limits {uuid.uuid4().hex[:8]}")
     cookie = "; ".join(f"{c.name}={c.value}" for c in person.http.cookies)
-    burst = limit("NGINX_TICKET_BURST", 60)
-    responses = flood(
-        base_url,
-        fresh_address(),
-        f"/api/rooms/{room_id}/ticket",
-        burst + 10,
-        headers={"Cookie": cookie, "X-CSRF-Token": person.csrf_token()},
-    )
-    # The page's own pace (a page open and a few reconnects) passes; a loop is refused, by the
-    # website's per-person budget or nginx's per-address one, whichever is smaller.
+    return person, room_id, {"Cookie": cookie, "X-CSRF-Token": person.csrf_token()}
+
+
+def test_tickets_are_limited_per_person_and_session_and_one_loop_locks_no_one_else_out(base_url):
+    _, room_id, headers = signed_in_with_room(base_url)
+    _, other_room_id, other_headers = signed_in_with_room(base_url)
+    source = fresh_address()
+    burst = limit("NGINX_TICKET_SESSION_BURST", 20)
+    responses = flood(base_url, source, f"/api/rooms/{room_id}/ticket", burst + 10, headers=headers)
+    # The page's own pace (a page open and a few reconnects, each tab of the browser) passes; a
+    # loop is refused, by nginx's per-session limit or the website's per-person budget, whichever
+    # is smaller.
     assert [r.status for r in responses[:10]] == [200] * 10
     assert_limited_after(responses, 10, "POST /api/rooms/{id}/ticket")
+    # Behind the same address (a NAT), someone else still gets their ticket.
+    assert post_from(base_url, source, f"/api/rooms/{other_room_id}/ticket", headers=other_headers).status == 200
+
+
+def test_tickets_are_limited_per_address_whatever_the_cookie(base_url):
+    # A client making up a new session cookie each time: the website answers each 401, and nginx's
+    # per-address limit ends it. The flood is parallel, so that the refill (NGINX_TICKET_RATE) does
+    # not keep up with it; it stops at the first refusal.
+    burst = limit("NGINX_TICKET_BURST", 1000)
+    source = fresh_address()
+    path = f"/api/rooms/{uuid.uuid4().hex[:24]}/ticket"
+
+    def one(i: int):
+        return post_from(base_url, source, path, headers={"Cookie": f"session=made-up-{i}-{uuid.uuid4().hex}"})
+
+    responses = []
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        for start in range(0, 4 * burst, 64):
+            responses += pool.map(one, range(start, start + 64))
+            if any(r.status == 429 for r in responses):
+                break
+    passed = [r.status for r in responses if r.status != 429]
+    # Everything within the burst (and the one before it) reached the website, which refused it.
+    assert len(passed) >= burst + 1, f"refused within the burst: {len(passed)} passed"
+    assert set(passed) == {401}, set(passed)
+    assert_limited_after(responses, 0, "POST /api/rooms/{id}/ticket with made-up cookies")
 
 
 def ws_url(base_url: str) -> str:
@@ -141,7 +171,7 @@ async def welcome_of(connection) -> dict:
 
 
 def test_sockets_beyond_the_per_address_cap_get_429(base_url):
-    cap = limit("NGINX_WS_PER_ADDRESS", 100)
+    cap = limit("NGINX_WS_PER_ADDRESS", 1000)
     room_id = uuid.uuid4().hex[:24]
 
     async def scenario():

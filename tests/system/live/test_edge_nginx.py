@@ -25,6 +25,8 @@ LIMITS = {
     "NGINX_ACCOUNT_BURST": "2",
     "NGINX_TICKET_RATE": "1r/m",
     "NGINX_TICKET_BURST": "3",
+    "NGINX_TICKET_SESSION_RATE": "1r/m",
+    "NGINX_TICKET_SESSION_BURST": "1",
 }
 SECURITY_HEADERS = ["Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy"]
 
@@ -209,15 +211,37 @@ def test_account_forms_are_limited_per_address_with_429_and_retry_after(edge):
     assert request(edge, "POST", "/login", body=b"a=b", source="127.0.0.12").status == 200
 
 
-def test_tickets_are_limited_per_address_with_429_and_retry_after(edge):
-    path = "/api/rooms/0123456789abcdef01234567/ticket"
-    statuses = [request(edge, "POST", path, source="127.0.0.13").status for _ in range(6)]
-    assert statuses[:4] == [200] * 4
-    assert statuses[4:] == [429, 429]
-    response = request(edge, "POST", path, source="127.0.0.13")
+TICKET_PATH = "/api/rooms/0123456789abcdef01234567/ticket"
+
+
+def ask_for_tickets(port: int, source: str, cookie: str | None, count: int) -> list[int]:
+    headers = {"Cookie": cookie} if cookie else {}
+    return [request(port, "POST", TICKET_PATH, headers=headers, source=source).status for _ in range(count)]
+
+
+def test_tickets_are_limited_per_session_and_per_address_with_429_and_retry_after(edge):
+    # Per session (address and session cookie): the first and a burst of 1 pass.
+    assert ask_for_tickets(edge, "127.0.0.13", "session=anna", 4) == [200, 200, 429, 429]
+    # Anna's refused requests took nothing from the address: Bob, behind the same address, gets
+    # his, and with them the address's budget (the first and a burst of 3) is spent.
+    assert ask_for_tickets(edge, "127.0.0.13", "lang=ru; session=bob", 2) == [200, 200]
+    response = request(edge, "POST", TICKET_PATH, headers={"Cookie": "session=carl"}, source="127.0.0.13")
+    assert response.status == 429, "a new session behind a spent address"
     assert int(response.getheader("Retry-After")) > 0
+    assert_security_headers(response.getheaders(), "429")
+    # The same session from another address has budgets of its own there.
+    assert ask_for_tickets(edge, "127.0.0.16", "session=carl", 1) == [200]
     # Other API paths and pages are not part of the ticket budget.
     assert request(edge, "GET", "/rooms", source="127.0.0.13").status == 200
+
+
+def test_the_secure_session_cookie_counts_as_a_session_and_no_cookie_as_one(edge):
+    assert ask_for_tickets(edge, "127.0.0.17", "__Host-session=dora; lang=en", 3) == [200, 200, 429]
+    # Requests without a session cookie (or with one whose name only ends in "session") share one
+    # budget per address; the address's own is not spent, so a session there still passes.
+    assert ask_for_tickets(edge, "127.0.0.18", None, 2) == [200, 200]
+    assert ask_for_tickets(edge, "127.0.0.18", "mysession=erin", 1) == [429]
+    assert ask_for_tickets(edge, "127.0.0.18", "session=frank", 1) == [200]
 
 
 def test_the_services_internal_paths_are_never_forwarded(edge):

@@ -182,7 +182,15 @@ def test_the_template_variables_are_the_same_everywhere():
     in_lib = set(nginx_sh('echo "${NGINX_TEMPLATE_VARS[@]}"').stdout.split())
     dockerfile = (ROOT / "nginx" / "Dockerfile").read_text()
     in_filter = set(re.search(r'NGINX_ENVSUBST_FILTER="\^\(([A-Z_|]+)\)\$"', dockerfile).group(1).split("|"))
-    limits = {"NGINX_WS_PER_ADDRESS", "NGINX_ACCOUNT_RATE", "NGINX_ACCOUNT_BURST", "NGINX_TICKET_RATE", "NGINX_TICKET_BURST"}
+    limits = {
+        "NGINX_WS_PER_ADDRESS",
+        "NGINX_ACCOUNT_RATE",
+        "NGINX_ACCOUNT_BURST",
+        "NGINX_TICKET_RATE",
+        "NGINX_TICKET_BURST",
+        "NGINX_TICKET_SESSION_RATE",
+        "NGINX_TICKET_SESSION_BURST",
+    }
     assert in_template == in_lib == in_filter == set(COMPOSE_VALUES) | limits
     compose = (ROOT / "docker-compose.yml").read_text()
     for name, value in COMPOSE_VALUES.items():
