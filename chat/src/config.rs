@@ -1,8 +1,5 @@
-//! Settings read once from the environment into typed values.
-//!
-//! Every variable has a default except `JWT_SECRET`; a bad value stops the start-up with an error
-//! that names the variable. Tests build [`Config`] directly instead of going through the
-//! environment.
+//! Settings read once from the environment; a bad value stops the start-up with an error that
+//! names the variable. Tests build [`Config`] directly.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -10,71 +7,46 @@ use std::time::Duration;
 use contract::Env;
 pub use contract::{ConfigError, Secret};
 
-/// `CHAT_ADDR` when unset.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9000);
 
-/// Smallest `CHAT_SEND_QUEUE` accepted. A newcomer is queued its `welcome` and its own `joined`
-/// before its writer sends anything, and others joining or talking at the same moment add to
-/// that; a queue much smaller than this drops healthy clients with 4008 as soon as they connect.
+/// A newcomer is queued its `welcome` and its own `joined` before its writer sends anything, and
+/// others joining at the same moment add to that: a smaller queue drops healthy clients with 4008.
 pub const MIN_SEND_QUEUE: usize = 8;
 
-/// Everything the chat service needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `CHAT_ADDR`: where to listen.
     pub addr: SocketAddr,
-    /// `JWT_SECRET`: the HS256 key shared with the website.
     pub jwt_secret: Secret,
-    /// `ALLOWED_ORIGINS`: full browser origins allowed to open a socket in addition to the site
-    /// itself (an origin on the request's `Host`, which is always allowed).
+    /// `ALLOWED_ORIGINS`: in addition to the site itself, which is always allowed.
     pub allowed_origins: Vec<String>,
-    /// The named limits (`CHAT_*`).
     pub limits: Limits,
-    /// `REDIS_URL`: replicas that share it form one chat service; several URLs spread the rooms
-    /// over several Redis; `None` (unset or empty): one process, no Redis.
+    /// `REDIS_URL`; `None`: one process, no Redis.
     pub redis_url: Option<RedisUrls>,
-    /// `CHAT_METRICS_ADDR`: where `/metrics` is served ([`DEFAULT_METRICS_ADDR`] when unset);
-    /// `None` (set to nothing): no metrics.
+    /// `CHAT_METRICS_ADDR`; `None` (set to nothing): no metrics.
     pub metrics_addr: Option<SocketAddr>,
 }
 
-/// `CHAT_METRICS_ADDR` when unset: every interface, so that Prometheus reaches it inside Compose's
-/// network (which nginx never forwards to it). Set it to nothing to turn metrics off.
+/// Every interface, so that Prometheus reaches it inside Compose's network (nginx never forwards
+/// to it).
 pub const DEFAULT_METRICS_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9101);
 
-/// The knobs that bound what one client, one room and the whole process may cost.
+/// The `CHAT_*` variables, named after the fields; chat/README.md says what each bounds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// `CHAT_MAX_TEXT_CHARS`: longest message text, in Unicode characters.
+    /// In Unicode characters, not bytes.
     pub max_text_chars: usize,
-    /// `CHAT_MAX_FRAME_BYTES`: largest incoming frame and message, in bytes.
     pub max_frame_bytes: usize,
-    /// `CHAT_MESSAGES_PER_SECOND`: sustained rate of one connection (token bucket refill).
     pub messages_per_second: u32,
-    /// `CHAT_MESSAGES_BURST`: how many messages a connection may send at once (bucket size).
     pub messages_burst: u32,
-    /// `CHAT_SEND_QUEUE`: events waiting for one client before it is dropped as too slow.
     pub send_queue: usize,
-    /// `CHAT_HANDSHAKE_TIMEOUT_SECS`: time a client has to complete the HTTP upgrade.
     pub handshake_timeout: Duration,
-    /// `CHAT_PING_INTERVAL_SECS`: how often the server pings an otherwise quiet client.
     pub ping_interval: Duration,
-    /// `CHAT_IDLE_TIMEOUT_SECS`: a client from which nothing (not even a pong) arrives for this
-    /// long is closed.
     pub idle_timeout: Duration,
-    /// `CHAT_MAX_CONNECTIONS`: open sockets one process holds at most.
     pub max_connections: usize,
-    /// `CHAT_MAX_SOCKETS_PER_PERSON`: open sockets one email may hold on one process (its tabs
-    /// and devices); a handshake beyond it is refused with 429.
     pub max_sockets_per_person: usize,
-    /// `CHAT_MAX_STRIKES`: refused frames in a row after which the client is closed with 1008.
     pub max_strikes: u32,
-    /// `CHAT_PRESENCE_WINDOW_MS`: the window over which a room counts presence changes (joins and
-    /// leaves), and how long a burst's changes are gathered into one summary event.
     pub presence_window: Duration,
-    /// `CHAT_PRESENCE_BURST`: presence changes a room announces one by one within one window;
-    /// beyond that they are folded into one summary per window.
     pub presence_burst: usize,
 }
 
@@ -99,13 +71,11 @@ impl Default for Limits {
 }
 
 impl Config {
-    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads the settings through `var`, so the parsing can be tested without touching the
-    /// process environment.
+    /// Through `var`, so the parsing can be tested without touching the process environment.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(var);
         let jwt_secret = env.jwt_secret()?;
@@ -182,15 +152,12 @@ impl Config {
     }
 }
 
-/// `REDIS_URL`: the Redis of each shard, in the order given (`redis://a:6379,redis://b:6379`).
-/// One URL is one Redis for every room. With several, each room lives on one of them (chosen by a
-/// hash of its id, `rooms::redis::Shards`), so every replica must be given the same list in the
-/// same order.
+/// `REDIS_URL`: the Redis of each shard, in the order given. A room's shard is chosen by a hash
+/// of its id, so every replica must be given the same list in the same order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisUrls(Vec<String>);
 
 impl RedisUrls {
-    /// One URL per shard, at least one.
     pub fn urls(&self) -> &[String] {
         &self.0
     }
@@ -199,9 +166,7 @@ impl RedisUrls {
 impl std::str::FromStr for RedisUrls {
     type Err = ConfigError;
 
-    /// Comma-separated URLs; each must be one the Redis client can use, and no Redis may be named
-    /// twice (two shards on one server would not spread anything). A URL may hold a password, so
-    /// errors name the entry by its place, never by its text.
+    /// A URL may hold a password, so errors name the entry by its place, never by its text.
     fn from_str(value: &str) -> Result<Self, ConfigError> {
         let invalid = |reason: String| ConfigError::invalid("REDIS_URL", "(not shown)", reason);
         let mut urls = Vec::new();
@@ -237,7 +202,6 @@ impl std::str::FromStr for RedisUrls {
     }
 }
 
-/// A duration in whole milliseconds, as the `*_MS` variables give it.
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

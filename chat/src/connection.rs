@@ -1,11 +1,7 @@
 //! One client from handshake to close: a reader (this task) and a writer (its own task) joined by
-//! a bounded queue.
-//!
-//! The reader enforces the per-client limits (rate, text length, strikes, idle time) and queues
-//! the pings; the writer drains the queue — `feed` for each frame, one `flush` per batch — until
-//! the close frame that the reader queues last. The writer wakes once per delivery, so it waits on
-//! nothing but its queue. Whatever ends the connection, the [`Membership`] is dropped, so the room
-//! always hears `left`. The close codes ([`CloseReason`]) are listed in chat/README.md.
+//! a bounded queue. The reader enforces the limits and queues the pings; the writer waits on
+//! nothing but its queue, until the close frame the reader queues last. Whatever ends the
+//! connection, the membership is dropped, so the room always hears `left`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,39 +26,27 @@ use crate::protocol::{ClientEvent, ErrorCode, Frame, ServerEvent, parse_client_e
 use crate::rooms::{Inbox, Membership, Newcomer, Outbox, Outgoing, RoomRegistry};
 use contract::Claims;
 
-/// Time given to the closing handshake (our close frame out, the client's reply and FIN in).
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Frames written between two flushes at most, so one busy client cannot starve its pings.
 const MAX_BATCH: usize = 64;
-/// Longer events go out as fragments of this size. tungstenite copies a whole frame into its
-/// write buffer, which then keeps that capacity for the connection's life: one `welcome` listing
-/// a room of 1000 (25 KiB) would cost every newcomer that much memory for good.
+/// tungstenite's write buffer keeps the capacity of the largest frame for good: one `welcome`
+/// listing a room of 1000 (25 KiB) would cost every newcomer that much memory.
 const FRAGMENT_BYTES: usize = 1024;
 
 type Socket = WebSocketStream<TcpStream>;
 
-/// Why a connection ended, and so which close frame (if any) the client gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
-    /// The client sent a close frame.
     ClientClosed,
     /// The socket failed or was reset; nobody is left to tell.
     Gone,
-    /// 1001: the server is shutting down.
     ShuttingDown,
-    /// 1002: the client broke the WebSocket protocol.
     ProtocolError,
-    /// 1007: a text frame that is not UTF-8.
     InvalidUtf8,
-    /// 1008: too many refused frames in a row.
     KeptAbusing,
-    /// 1009: a frame or message over `CHAT_MAX_FRAME_BYTES`.
     TooBig,
-    /// 4000: nothing received for `CHAT_IDLE_TIMEOUT_SECS`.
     Idle,
-    /// 4004: the room was deleted.
     RoomDeleted,
-    /// 4008: the send queue overflowed.
     TooSlow,
 }
 
@@ -97,7 +81,6 @@ impl CloseReason {
         }
     }
 
-    /// The frame to send, or `None` when the client closed or is unreachable.
     fn close_frame(self) -> Option<CloseFrame> {
         let (code, reason) = match self {
             Self::ClientClosed | Self::Gone => return None,
@@ -126,7 +109,6 @@ impl CloseReason {
     }
 }
 
-/// Serves one admitted client until it leaves, misbehaves, or the server shuts down.
 pub async fn serve(
     socket: Socket,
     claims: Claims,
@@ -149,7 +131,12 @@ pub async fn serve(
             outbox.clone(),
         )
         .await;
-    tracing::info!(%peer, room_id = membership.room_id(), user = %membership.email(), "connection opened");
+    tracing::info!(
+        %peer,
+        room_id = membership.room_id(),
+        user = %membership.email(),
+        "connection opened"
+    );
     metrics.connection_opened();
 
     let mut writer = tokio::spawn(write_loop(sink, inbox));
@@ -179,7 +166,13 @@ pub async fn serve(
         }
         reason = reader.run(&mut stream) => reason,
     };
-    tracing::info!(%peer, room_id = membership.room_id(), user = %membership.email(), ?reason, "connection closed");
+    tracing::info!(
+        %peer,
+        room_id = membership.room_id(),
+        user = %membership.email(),
+        ?reason,
+        "connection closed"
+    );
     metrics.connection_closed(reason);
     // Leave first: the room hears `left` even if the closing handshake drags on.
     drop(membership);
@@ -209,13 +202,8 @@ pub async fn serve(
     }
 }
 
-/// Ends the TCP connection politely: first the closing handshake — frames the client sent before
-/// it saw our close frame are read and dropped until its answering close arrives — then FIN, then
-/// whatever bytes still come until the client closes too. Dropping a socket with unread bytes
-/// would make the kernel send a reset, which can destroy the close frame before the client reads
-/// it (as after an oversized frame). And a FIN sent before the client's answer makes nginx close
-/// the browser's side while that answer is on its way, which resets it too: the browser then
-/// loses the last events and sees 1006 instead of the close code.
+/// The closing handshake, then FIN, then reading until the client closes too, so that no reset
+/// destroys the close code (chat/README.md, "Close codes").
 async fn linger(mut socket: Socket) {
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
         while let Some(Ok(message)) = socket.next().await {
@@ -231,14 +219,12 @@ async fn linger(mut socket: Socket) {
     .await;
 }
 
-/// The reading half's state: limits that apply to what one client sends.
 struct Reader<'a> {
     membership: &'a Membership,
     outbox: &'a Outbox,
     limits: &'a Limits,
     metrics: &'a Metrics,
     bucket: TokenBucket,
-    /// Refused frames in a row.
     strikes: u32,
 }
 
@@ -292,7 +278,6 @@ impl Reader<'_> {
         }
     }
 
-    /// Checks one text frame against the limits and says it to the room, or says why not.
     fn on_text(&mut self, frame: &str) -> Result<(), ServerEvent> {
         if !self.bucket.try_take(Instant::now()) {
             return Err(ServerEvent::error(
@@ -326,8 +311,7 @@ impl Reader<'_> {
     }
 }
 
-/// Writes what is queued until the close frame (or a failed write); returns the sink so the
-/// connection can finish the TCP close.
+/// Returns the sink so the connection can finish the TCP close.
 async fn write_loop(
     mut sink: SplitSink<Socket, Message>,
     mut inbox: Inbox,
@@ -350,14 +334,11 @@ async fn write_loop(
     sink
 }
 
-/// What the writer does after a batch.
 enum Written {
     More,
     Closing(Option<CloseFrame>),
 }
 
-/// Waits for the next item, then writes it and whatever else is queued (up to [`MAX_BATCH`]) with
-/// one flush.
 async fn write_next(
     sink: &mut SplitSink<Socket, Message>,
     inbox: &mut Inbox,
@@ -390,12 +371,10 @@ async fn write_next(
     Ok(Written::More)
 }
 
-/// Buffering one event: a plain `feed`, or the boxed feeding of its fragments.
 type Feeding<'a> =
     Either<Feed<'a, SplitSink<Socket, Message>, Message>, BoxFuture<'a, Result<(), WsError>>>;
 
-/// Buffers one event: a text message, in fragments of [`FRAGMENT_BYTES`] when it is longer. Not
-/// an `async fn`, so the common case adds nothing to the size of every writer task: the rare
+/// Not an `async fn`, so the common case adds nothing to the size of every writer task: the rare
 /// long event goes through a boxed future.
 fn feed_event(sink: &mut SplitSink<Socket, Message>, event: Frame) -> Feeding<'_> {
     if event.len() <= FRAGMENT_BYTES {
@@ -415,8 +394,7 @@ async fn feed_fragments(
     Ok(())
 }
 
-/// A text message as fragments: the first a text frame, the others continuations, the last one
-/// final. Fragments may split a UTF-8 character; only the whole message has to be valid.
+/// Fragments may split a UTF-8 character; only the whole message has to be valid.
 fn fragments(message: Bytes) -> impl Iterator<Item = WsFrame> {
     let count = message.len().div_ceil(FRAGMENT_BYTES);
     (0..count).map(move |i| {
@@ -426,7 +404,6 @@ fn fragments(message: Bytes) -> impl Iterator<Item = WsFrame> {
     })
 }
 
-/// Rate limit of one connection: `burst` tokens, refilled at `per_second`.
 #[derive(Debug)]
 struct TokenBucket {
     capacity: f64,

@@ -1,12 +1,8 @@
 //! The HTTP side of opening a socket: path, `Origin` and the ticket, checked inside
-//! tungstenite's handshake callback so that a refused client gets a plain HTTP answer
-//! (404, 403, 400, 401) and never an upgrade.
-//!
-//! The ticket comes in `Authorization: Bearer <jwt>` (any client) or, because browsers cannot set
-//! headers on a WebSocket, in `Sec-WebSocket-Protocol: chat.v1, bearer.<jwt>`; the server then
-//! selects `chat.v1`, as a browser requires. A `bearer.<jwt>` entry offered without `chat.v1` is
-//! refused with 400: no subprotocol could be selected, and a browser drops a connection whose
-//! offered subprotocols are all ignored. Tickets are never logged.
+//! tungstenite's handshake callback so that a refused client gets a plain HTTP answer and never
+//! an upgrade. Browsers cannot set headers on a WebSocket, so the ticket may also come as a
+//! `bearer.<jwt>` subprotocol beside `chat.v1` (chat/README.md, "Handshake"). Tickets are never
+//! logged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,14 +18,10 @@ use crate::metrics::{Handshake, Metrics};
 use crate::notice::NoticeDesk;
 use crate::per_person::{PersonSlot, SocketsPerPerson};
 
-/// The only path that upgrades.
 pub const WS_PATH: &str = "/ws";
-/// The subprotocol the chat speaks; echoed when the client offers it.
 pub const SUBPROTOCOL: &str = "chat.v1";
-/// Prefix of the subprotocol entry that carries the ticket.
 const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
 
-/// What a handshake is checked against. Built once at start-up.
 pub struct Gate {
     verifier: TicketVerifier,
     allowed_origins: Vec<String>,
@@ -39,7 +31,6 @@ pub struct Gate {
 /// How long a person over the socket cap is told to wait: long enough for a tab to close.
 const RETRY_AFTER_SECS: u64 = 10;
 
-/// Why a handshake was refused; each maps to one HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     #[error("path is not {WS_PATH}")]
@@ -57,7 +48,6 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// How the refusal is counted (`webchat_chat_handshakes_total{result}`).
     fn outcome(&self) -> Handshake {
         match self {
             Self::NotFound | Self::BearerWithoutSubprotocol => Handshake::BadRequest,
@@ -78,15 +68,15 @@ impl Refusal {
         }
     }
 
-    /// The plain HTTP answer: a short text that tells the client what to fix, and nothing about
-    /// the secret or which ticket check failed.
+    /// Tells the client what to fix, and nothing about which ticket check failed.
     fn into_response(self) -> ErrorResponse {
         let status = self.status();
         let body = match status {
             StatusCode::NOT_FOUND => "not found: the chat socket is at /ws\n",
             StatusCode::FORBIDDEN => "forbidden: this origin may not open the chat\n",
             StatusCode::BAD_REQUEST => {
-                "bad request: offer the ticket as Sec-WebSocket-Protocol: chat.v1, bearer.<ticket>\n"
+                "bad request: offer the ticket as Sec-WebSocket-Protocol: chat.v1, \
+                 bearer.<ticket>\n"
             }
             StatusCode::TOO_MANY_REQUESTS => {
                 "too many requests: this account has the most chat sockets open already\n"
@@ -108,7 +98,6 @@ impl Refusal {
     }
 }
 
-/// An HTTP answer that ends the connection: `status` and a one-line plain-text `body`.
 pub(crate) fn plain_text_response(status: StatusCode, body: &str) -> ErrorResponse {
     let mut response = ErrorResponse::new(Some(body.to_owned()));
     *response.status_mut() = status;
@@ -122,15 +111,13 @@ pub(crate) fn plain_text_response(status: StatusCode, body: &str) -> ErrorRespon
     response
 }
 
-/// A successful check: who connects, their place among the person's sockets, and whether to
-/// select the `chat.v1` subprotocol.
 #[derive(Debug)]
 pub struct Admission {
     pub admitted: Admitted,
     pub select_subprotocol: bool,
 }
 
-/// Who was let in, holding one of their sockets for as long as the connection lives.
+/// Holds one of the person's sockets for as long as the connection lives.
 #[derive(Debug)]
 pub struct Admitted {
     pub claims: Claims,
@@ -150,8 +137,6 @@ impl Gate {
         }
     }
 
-    /// Decides on a handshake request: path, then origin, then the subprotocol form, then the
-    /// ticket, then the person's socket cap.
     pub fn admit(&self, request: &Request) -> Result<Admission, Refusal> {
         if request.uri().path() != WS_PATH {
             return Err(Refusal::NotFound);
@@ -195,23 +180,19 @@ impl Gate {
     }
 }
 
-/// The tungstenite callback for one handshake. The admitted person leaves it through
-/// `admitted`, which the accepting task reads once the handshake is done.
+/// The admitted person leaves the callback through `admitted`, which the accepting task reads
+/// once the handshake is done.
 pub struct Check<'a> {
     pub gate: &'a Gate,
-    /// Where a request for an internal path (the room-deleted notice) goes instead.
     pub notices: &'a NoticeDesk,
     pub peer: SocketAddr,
     pub admitted: &'a mut Option<Admitted>,
-    /// With Redis, whether rooms are shared through it now: told to a ticketless handshake (the
-    /// health probe) in [`REDIS_HEADER`].
     pub redis_up: Option<bool>,
-    /// Where the handshake's result is counted.
     pub metrics: &'a Metrics,
 }
 
-/// On the 401 answer to a handshake without any ticket, with `REDIS_URL`: `up`, or `down` while
-/// the replica is degraded (rooms local to it). `chat healthcheck` reports it.
+/// On the 401 answer to a ticketless handshake (the health probe), with `REDIS_URL`: `up` or
+/// `down`.
 pub const REDIS_HEADER: &str = "chat-redis";
 
 impl Callback for Check<'_> {
@@ -249,10 +230,8 @@ impl Callback for Check<'_> {
     }
 }
 
-/// A handshake without any ticket is what `chat healthcheck` sends every 10 seconds (the
-/// container's health probe), so at info it would bury the refusals worth reading. Nothing a
-/// user does produces one: the page always fetches a ticket before it connects. It is logged at
-/// debug; a bad, expired or foreign-origin handshake stays at info.
+/// A ticketless handshake is the health probe's, every 10 seconds (the page always fetches a
+/// ticket first): at info it would bury the refusals worth reading.
 fn log_refusal(peer: SocketAddr, refusal: &Refusal) {
     let status = refusal.status().as_u16();
     if matches!(refusal, Refusal::NoTicket) {
@@ -279,8 +258,7 @@ fn offered_subprotocols(headers: &HeaderMap) -> Vec<&str> {
         .collect()
 }
 
-/// The scheme the site is served with: what nginx says in `X-Forwarded-Proto` (its `$scheme`),
-/// else plain HTTP, which is what this service itself speaks.
+/// nginx's `X-Forwarded-Proto`, else plain HTTP, which is what this service itself speaks.
 fn site_scheme(headers: &HeaderMap) -> &str {
     headers
         .get("x-forwarded-proto")
@@ -291,17 +269,13 @@ fn site_scheme(headers: &HeaderMap) -> &str {
         .unwrap_or("http")
 }
 
-/// The origin rule: the site's own pages may always connect — the origin's scheme is the site's
-/// and its host[:port] is the `Host` the request was sent to (nginx forwards `$http_host`, port
-/// included) — and so may any origin listed in `ALLOWED_ORIGINS`, which only ever adds origins.
-/// A missing `Origin` is not a browser and is checked by its ticket alone.
+/// The site's own pages may always connect; `ALLOWED_ORIGINS` only ever adds origins.
 fn origin_allowed(origin: &str, site_scheme: &str, host: &str, allowed: &[String]) -> bool {
     let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
     allowed.contains(&origin) || same_site(&origin, site_scheme, host)
 }
 
-/// Whether a (lower-cased) `origin` is the site itself: the same scheme, and the place the
-/// request's `Host` header names.
+/// `Host` names the place, port included (nginx forwards `$http_host`).
 fn same_site(origin: &str, site_scheme: &str, host: &str) -> bool {
     let Some((scheme, authority)) = origin.split_once("://") else {
         return false; // "null" and other opaque origins

@@ -1,11 +1,6 @@
 //! `chat healthcheck`: a WebSocket handshake without a ticket on `/ws` must be refused with 401,
-//! proof that the server is up and checking tickets (the shared probe, `contract::healthcheck`,
-//! on the port of `CHAT_ADDR`).
-//!
-//! With `REDIS_URL` that 401 also says whether rooms are shared through Redis right now
-//! ([`REDIS_HEADER`]). `down` is degraded and still healthy: the replica serves its own members,
-//! and failing every replica at once during a Redis outage would only make the orchestrator
-//! restart healthy processes (chat/README.md).
+//! proof that the server is up and checking tickets. Redis `down` is degraded and still healthy:
+//! the replica serves its own members, and restarts cannot fix an outage (chat/README.md).
 
 use std::process::ExitCode;
 

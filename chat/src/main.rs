@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // The Redis client's own warnings repeat ours (chat::cluster says an outage once).
+                // The Redis client's own warnings repeat ours, which say an outage once.
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fred=error")),
         )
         .with_writer(std::io::stderr)

@@ -1,16 +1,9 @@
-//! What the chat counts, and `/metrics` on a listener of its own (`CHAT_METRICS_ADDR`) in
-//! Prometheus's text format. Every metric is listed with its meaning in docs/monitoring.md.
+//! What the chat counts, and `/metrics` on a listener of its own (`CHAT_METRICS_ADDR`); every
+//! metric is listed in docs/monitoring.md.
 //!
-//! Every handle is registered once, when the server is built, and kept here: the hot path (one
-//! message fanned out to a thousand members) adds to a counter through a handle it already holds,
-//! once per fan-out, and never looks a metric up by name and labels. Each server has a recorder
-//! of its own rather than the process-wide one, so tests run many servers side by side; with the
-//! listener off (`CHAT_METRICS_ADDR=`) the handles do nothing. Labels take values from fixed
-//! lists only: never a person, a room or an address.
-//!
-//! Process figures (resident memory, CPU, open files) come from `metrics-process`, the Tokio
-//! runtime's from `tokio-metrics`; both, and the gauges that are read off the registry (rooms,
-//! Redis), are sampled when `/metrics` is asked for.
+//! Handles are registered once, so the hot path (one fan-out to a thousand members) never looks a
+//! metric up by name. Each server has a recorder of its own, so tests run many servers side by
+//! side. Labels take values from fixed lists only: never a person, a room or an address.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,15 +23,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection::CloseReason;
 
-/// The path the listener answers; anything else is 404.
 pub const PATH: &str = "/metrics";
-/// The exposition format's content type (Prometheus text format 0.0.4).
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// How often histograms' recent samples are folded in when nobody scrapes, so they never grow.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// Bucket bounds, in seconds. A fan-out to a big room takes a fraction of a millisecond; a
-/// message crosses Redis between replicas in a millisecond or a few.
+/// A fan-out to a big room takes a fraction of a millisecond; a message crosses Redis between
+/// replicas in a millisecond or a few.
 const FANOUT_BUCKETS: &[f64] = &[
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
 ];
@@ -49,21 +40,15 @@ const BROKER_LAG_BUCKETS: &[f64] = &[
 /// How a handshake ended (`webchat_chat_handshakes_total{result}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handshake {
-    /// Upgraded: the socket is open.
     Ok,
     /// 401 without any ticket (the health probe sends these).
     NoTicket,
-    /// 401: a ticket that failed a check (signature, expiry, claims).
     BadTicket,
-    /// 403: a browser `Origin` that is not allowed.
     Origin,
     /// 400 or 404: a `bearer.` subprotocol without `chat.v1`, or an upgrade to another path.
     BadRequest,
-    /// 429: the person holds `CHAT_MAX_SOCKETS_PER_PERSON` sockets already.
     OverLimit,
-    /// 503: the process holds `CHAT_MAX_CONNECTIONS` already (another replica may take it).
     Full,
-    /// The request did not come within `CHAT_HANDSHAKE_TIMEOUT_SECS`.
     Timeout,
 }
 
@@ -100,7 +85,6 @@ pub enum Dropped {
     SlowConsumer,
     /// The member is already being closed as too slow: later events are not queued.
     Closing,
-    /// The member's connection had ended, its queue closed.
     Gone,
 }
 
@@ -117,12 +101,10 @@ impl Dropped {
     }
 }
 
-/// The chat's metric handles. Cheap to clone; all clones count into the same figures.
 #[derive(Clone)]
 pub struct Metrics(Arc<Handles>);
 
 impl Default for Metrics {
-    /// Handles that count nothing ([`Metrics::off`]).
     fn default() -> Self {
         Self::off()
     }
@@ -145,25 +127,17 @@ struct Handles {
 
 /// The Redis side (only moves with `REDIS_URL`).
 pub struct Broker {
-    /// Messages this replica published to a room channel.
     pub published: Counter,
-    /// Messages received from a room channel (every replica's, this one's included).
     pub received: Counter,
-    /// From a replica's publish to this replica's receipt, by the sender's clock.
     pub lag: Histogram,
-    /// Errors on the connection to Redis.
     pub errors: Counter,
-    /// Reconnections to Redis.
     pub reconnects: Counter,
-    /// Replicas whose liveness key was present at the last heartbeat, this one included.
     pub replicas_alive: Gauge,
-    /// 1 while rooms are shared through Redis, 0 while this replica runs degraded.
     up: Gauge,
 }
 
 impl Metrics {
-    /// Handles registered with a recorder of their own (the listener is on), or no-ops. Must be
-    /// called within a Tokio runtime: the runtime's figures are read from it.
+    /// Must be called within a Tokio runtime: the runtime's figures are read from it.
     pub fn new(enabled: bool) -> Result<Self, BuildError> {
         if !enabled {
             return Ok(Self::off());
@@ -188,7 +162,6 @@ impl Metrics {
         Self(Arc::new(Handles::register(&metrics::NoopRecorder)))
     }
 
-    /// Whether the handles count (the listener is on).
     pub fn enabled(&self) -> bool {
         self.0.exporter.is_some()
     }
@@ -224,12 +197,10 @@ impl Metrics {
         self.0.dropped[reason as usize].increment(events);
     }
 
-    /// The Redis side's handles.
     pub fn broker(&self) -> &Broker {
         &self.0.broker
     }
 
-    /// Sets the gauges read off the registry: open rooms, and with Redis whether it is up.
     pub fn observe_registry(&self, rooms: usize, redis_up: Option<bool>) {
         self.0.rooms.set(rooms as f64);
         if let Some(up) = redis_up {
@@ -237,7 +208,6 @@ impl Metrics {
         }
     }
 
-    /// Everything in Prometheus's text format, after sampling the process and the runtime;
     /// `None` with the listener off.
     pub fn render(&self) -> Option<String> {
         self.0.exporter.as_ref().map(Exporter::render)
@@ -251,7 +221,6 @@ impl Metrics {
 }
 
 impl Handles {
-    /// The handles, registered with `recorder`; the exporter is set by the caller.
     fn register(recorder: &dyn Recorder) -> Self {
         metrics::with_local_recorder(recorder, || {
             describe();
@@ -267,7 +236,9 @@ impl Handles {
                 connections: metrics::gauge!("webchat_chat_connections"),
                 handshakes: Handshake::ALL
                     .iter()
-                    .map(|r| metrics::counter!("webchat_chat_handshakes_total", "result" => r.label()))
+                    .map(|r| {
+                        metrics::counter!("webchat_chat_handshakes_total", "result" => r.label())
+                    })
                     .collect(),
                 disconnects: CloseReason::ALL
                     .iter()
@@ -282,7 +253,10 @@ impl Handles {
                 dropped: Dropped::ALL
                     .iter()
                     .map(|r| {
-                        metrics::counter!("webchat_chat_events_dropped_total", "reason" => r.label())
+                        metrics::counter!(
+                            "webchat_chat_events_dropped_total",
+                            "reason" => r.label()
+                        )
                     })
                     .collect(),
                 rooms: metrics::gauge!("webchat_chat_rooms"),
@@ -300,7 +274,6 @@ impl Handles {
     }
 }
 
-/// The `# HELP` lines.
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(
@@ -373,16 +346,15 @@ fn describe() {
     );
 }
 
-/// Binds the metrics listener: a std socket made non-blocking, so that it can be bound before
-/// the server runs and its error reported at start-up.
+/// A std socket made non-blocking, so it can be bound before the server runs and its error
+/// reported at start-up.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     TcpListener::from_std(listener)
 }
 
-/// Answers `GET /metrics` on `listener` until `stopping` is cancelled. `observe` runs before each
-/// rendering, to set the gauges that are read off something else (the room registry).
+/// `observe` runs before each rendering, to set the gauges read off the room registry.
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,

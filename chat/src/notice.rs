@@ -1,10 +1,6 @@
-//! The website's notice that a room was deleted: `POST /internal/rooms/{room_id}/deleted` with
-//! `Authorization: Bearer <notice>` (the token and path are `contract::notice`'s).
-//!
-//! It arrives on the chat's own port like a handshake, and nginx never forwards `/internal/`
-//! (it answers 404 itself), so only something inside the deployment can send it, and only with
-//! the shared secret. A valid notice closes the room's members on every replica (202); anything
-//! else is refused and logged at warn: a forged or misdirected notice is worth reading.
+//! The website's notice that a room was deleted: `POST /internal/rooms/{room_id}/deleted`
+//! (chat/README.md, "Room deleted"). nginx never forwards `/internal/`, so only something inside
+//! the deployment can send it. Refusals are logged at warn: a forged notice is worth reading.
 
 use std::net::SocketAddr;
 
@@ -17,13 +13,11 @@ use contract::{NoticeError, NoticeVerifier};
 use crate::handshake::{bearer_from_authorization, plain_text_response};
 use crate::rooms::RoomRegistry;
 
-/// Checks notices and acts on them.
 pub struct NoticeDesk {
     verifier: NoticeVerifier,
     registry: RoomRegistry,
 }
 
-/// Why a request to `/internal/` was refused.
 #[derive(Debug, thiserror::Error)]
 enum Refusal {
     #[error("no such internal path")]
@@ -41,8 +35,6 @@ impl NoticeDesk {
         Self { verifier, registry }
     }
 
-    /// The answer to a request for an internal path, after acting on it when it is a valid
-    /// notice.
     pub fn answer(&self, request: &Request<()>, peer: SocketAddr) -> ErrorResponse {
         let path = request.uri().path();
         match self.check(request) {

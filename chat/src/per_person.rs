@@ -1,15 +1,11 @@
-//! How many sockets one person (one email) holds open on this process, with a cap.
-//!
-//! A ticket is valid for 60 s and may open any number of connections in that time, so without a
-//! cap one script could hold thousands of sockets with one account. A handshake takes a
-//! [`PersonSlot`] once its ticket checks out; the slot is given back when the connection ends.
+//! How many sockets one person (one email) holds open on this process, with a cap: a ticket may
+//! open any number of connections in its 60 s, so without one a script could hold thousands.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::sync::lock;
 
-/// Open sockets per email, at most `max` each.
 #[derive(Debug)]
 pub struct SocketsPerPerson {
     open: Mutex<HashMap<String, usize>>,
@@ -31,7 +27,6 @@ impl SocketsPerPerson {
         })
     }
 
-    /// A slot for `email`, or `None` when that person already holds `max` sockets.
     pub fn take(self: &Arc<Self>, email: &str) -> Option<PersonSlot> {
         let mut open = lock(&self.open);
         let count = open.entry(email.to_owned()).or_insert(0);
@@ -45,7 +40,6 @@ impl SocketsPerPerson {
         })
     }
 
-    /// Sockets `email` holds now.
     #[cfg(test)]
     fn open_for(&self, email: &str) -> usize {
         lock(&self.open).get(email).copied().unwrap_or(0)

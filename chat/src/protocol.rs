@@ -1,8 +1,5 @@
 //! The wire format: JSON text frames, `type`-tagged, as chat/README.md ("Events") documents them.
-//!
-//! Fields beyond the contract (`first`, `last`, `limits`) and the `presence` summary are additive:
-//! clients ignore what they do not know. Server events are serialized once into a [`Frame`]
-//! shared by every receiver.
+//! Fields beyond the contract are additive: clients ignore what they do not know.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -10,82 +7,62 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::Limits;
 
-/// A serialized server event. Cloning it shares the bytes, it does not copy them.
+/// Cloning it shares the bytes, it does not copy them.
 pub type Frame = Utf8Bytes;
 
-/// Names a `presence` summary lists at most in `joined` and in `left`; the counts say how many
-/// there were in all. Enough for a line like "Anna, Boris and 37 others joined", and small
-/// whatever the crowd.
+/// Enough for a line like "Anna, Boris and 37 others joined", and small whatever the crowd.
 pub const SUMMARY_NAMES: usize = 10;
 
-/// What a client may send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientEvent {
-    /// A chat message for everyone in the room.
     Message { text: String },
 }
 
-/// What the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent {
-    /// To the newcomer only, before anything else.
     Welcome {
         room: String,
         room_id: String,
         you: String,
-        /// People in the room, each email once, the newcomer included.
         members: Vec<String>,
         limits: AnnouncedLimits,
     },
-    /// To everyone in the room when a connection joins (one per tab).
     Joined {
         user: String,
-        /// People (not tabs) in the room after the join.
         online: usize,
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
-        /// This is the person's first open tab in the room.
         first: bool,
     },
-    /// To everyone in the room, the sender included.
     Message {
         user: String,
         text: String,
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
-    /// To everyone left in the room when a connection ends, however it ends.
     Left {
         user: String,
-        /// People (not tabs) in the room after the leave.
         online: usize,
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
-        /// This was the person's last open tab in the room.
         last: bool,
     },
-    /// To everyone in the room instead of one `joined` / `left` per connection, when presence
-    /// changes come in a burst: who arrived and who left, by person, over one window.
+    /// Instead of one `joined` / `left` per connection when presence changes come in a burst.
     Presence {
-        /// People in the room now who were not when the window began, in order of arrival; at
-        /// most [`SUMMARY_NAMES`].
         joined: Vec<String>,
-        /// How many people arrived in all.
         joined_count: usize,
-        /// People gone now who were in the room when the window began; at most [`SUMMARY_NAMES`].
         left: Vec<String>,
-        /// How many people left in all.
         left_count: usize,
-        /// People (not tabs) in the room now.
         online: usize,
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
-    /// To one client whose frame was refused; the connection stays open.
-    Error { code: ErrorCode, message: String },
-    /// To everyone in a room its owner deleted, last: the connection then closes with 4004.
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
     RoomDeleted {
         room_id: String,
         #[serde(with = "time::serde::rfc3339")]
@@ -93,7 +70,6 @@ pub enum ServerEvent {
     },
 }
 
-/// The limits a page may show its user, sent in `welcome`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnnouncedLimits {
     pub max_text_chars: usize,
@@ -113,28 +89,19 @@ impl From<&Limits> for AnnouncedLimits {
     }
 }
 
-/// The `code` of an `error` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// The frame is not JSON, or not a JSON object.
     InvalidJson,
-    /// The `type` is missing or not one the server knows.
     UnknownType,
-    /// The `type` is known but its fields are missing or of the wrong type.
     InvalidEvent,
-    /// The text is empty once trimmed.
     EmptyText,
-    /// The text has more characters than `max_text_chars`.
     TextTooLong,
-    /// The sender is over `messages_per_second` / `messages_burst`.
     RateLimited,
-    /// A binary frame: the protocol is JSON text only.
     BinaryNotSupported,
 }
 
 impl ServerEvent {
-    /// An `error` event with its human-readable message.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Error {
             code,
@@ -142,7 +109,6 @@ impl ServerEvent {
         }
     }
 
-    /// Serializes the event once; the result is shared between all receivers.
     pub fn to_frame(&self) -> Frame {
         serde_json::to_string(self)
             .expect("server events hold only strings, numbers, bools and UTC timestamps")
@@ -150,7 +116,7 @@ impl ServerEvent {
     }
 }
 
-/// Parses a text frame, telling apart the ways it can be wrong so the client learns which.
+/// Tells apart the ways a frame can be wrong, so the client learns which.
 pub fn parse_client_event(text: &str) -> Result<ClientEvent, ServerEvent> {
     serde_json::from_str(text).map_err(|_| classify_invalid(text))
 }
@@ -213,7 +179,10 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&message).unwrap(),
-            serde_json::json!({"type":"message","user":"ann@example.org","text":"hi","at":"2026-03-01T12:00:00Z"})
+            serde_json::json!({
+                "type": "message", "user": "ann@example.org", "text": "hi",
+                "at": "2026-03-01T12:00:00Z"
+            })
         );
         let left = ServerEvent::Left {
             user: "ann@example.org".into(),
@@ -223,7 +192,10 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&left).unwrap(),
-            serde_json::json!({"type":"left","user":"ann@example.org","online":0,"at":"2026-03-01T12:00:00Z","last":true})
+            serde_json::json!({
+                "type": "left", "user": "ann@example.org", "online": 0,
+                "at": "2026-03-01T12:00:00Z", "last": true
+            })
         );
         let presence = ServerEvent::Presence {
             joined: vec!["ann@example.org".into(), "bob@example.org".into()],

@@ -20,36 +20,28 @@ use crate::notice::NoticeDesk;
 use crate::rooms::RoomRegistry;
 use contract::{NoticeVerifier, TicketVerifier};
 
-/// How long shutdown waits for connections to finish their closing handshakes.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
-/// Read buffer per connection, allocated whole for its life. Clients send small frames (a longer
-/// one is read in several reads); tungstenite's 128 KiB default would cost that much per client.
+/// Allocated whole for the connection's life: tungstenite's 128 KiB default would cost that much
+/// per client, while clients send small frames (a longer one takes several reads).
 const READ_BUFFER_BYTES: usize = 1024;
-/// Outgoing bytes buffered before tungstenite writes to the socket (a flush writes sooner). The
-/// buffer keeps its largest size for the connection's life, so it is kept small: a batch of events
-/// goes out in a few writes rather than one (chat/README.md, "Against the ceiling").
+/// The buffer keeps its largest size for the connection's life, so it is kept small: a batch of
+/// events goes out in a few writes rather than one (chat/README.md, "Against the ceiling").
 const WRITE_BUFFER_BYTES: usize = 2048;
-/// How long a replica waits for Redis before it starts serving without it.
 const REDIS_START_WAIT: Duration = Duration::from_secs(3);
 /// Clients at the cap being answered 503 at the same time; more are closed without an answer.
 const MAX_REFUSALS_IN_FLIGHT: usize = 1024;
-/// How long a client at the cap waits for a slot to free before it is answered 503.
 const FULL_GRACE: Duration = Duration::from_millis(200);
-/// `Retry-After` of the 503 at the cap, in seconds.
 const RETRY_WHEN_FULL: u64 = 5;
-/// Longest pause after an accept error (e.g. out of file descriptors).
+/// Accept errors are mostly running out of file descriptors, which a pause lets recover.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-/// A chat server bound to a listener, ready to run. Built separately from running so tests can
-/// keep a handle on its rooms.
+/// Built separately from running so tests can keep a handle on its rooms.
 pub struct Server {
     listener: TcpListener,
-    /// `CHAT_METRICS_ADDR`'s listener, when on.
     metrics_listener: Option<TcpListener>,
     shared: Arc<Shared>,
 }
 
-/// Why a server could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot use REDIS_URL: {0}")]
@@ -58,7 +50,6 @@ pub enum StartError {
     Metrics { addr: SocketAddr, reason: String },
 }
 
-/// What every connection task reads.
 struct Shared {
     gate: Gate,
     notices: NoticeDesk,
@@ -69,10 +60,7 @@ struct Shared {
 }
 
 impl Server {
-    /// A server on `listener`. With `REDIS_URL` (`config.redis_url`) its rooms are shared with the
-    /// other replicas through Redis; that starts tasks, so it must be called within a Tokio
-    /// runtime. With `CHAT_METRICS_ADDR` (`config.metrics_addr`) it binds that address for
-    /// `/metrics`. Fails on a Redis URL the client cannot use or a metrics address it cannot bind.
+    /// With `REDIS_URL` this starts tasks, so it must be called within a Tokio runtime.
     pub fn new(listener: TcpListener, config: Config) -> Result<Self, StartError> {
         let metrics_error = |reason: String| StartError::Metrics {
             addr: config
@@ -111,14 +99,12 @@ impl Server {
         })
     }
 
-    /// Where `/metrics` is served, when it is.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener
             .as_ref()
             .and_then(|listener| listener.local_addr().ok())
     }
 
-    /// The server's metric handles (tests read what they counted with [`Metrics::render`]).
     pub fn metrics(&self) -> Metrics {
         self.shared.metrics.clone()
     }
@@ -127,13 +113,11 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// The live room registry (read-only use: e.g. [`RoomRegistry::room_count`]).
     pub fn registry(&self) -> RoomRegistry {
         self.shared.registry.clone()
     }
 
-    /// Accepts clients until `shutdown` completes, then closes every connection with 1001 and
-    /// waits for them, at most [`SHUTDOWN_DEADLINE`].
+    /// Accepts clients until `shutdown` completes, then closes every connection with 1001.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let stopping = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -151,7 +135,6 @@ impl Server {
         tracing::info!(addr = ?self.local_addr().ok(), "chat listening");
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(10);
-        // Clients turned away at the cap, being answered at once; beyond these they are dropped.
         let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
         loop {
             let accepted = tokio::select! {
@@ -179,9 +162,8 @@ impl Server {
                 });
                 continue;
             }
-            // At the cap the client hears "full, try again" within FULL_GRACE (503), so nginx can
-            // pass the handshake to another replica that has room, instead of waiting in the
-            // backlog until its connect timeout. The grace covers a connection just ending.
+            // A 503 within FULL_GRACE lets nginx pass the handshake to another replica with room,
+            // instead of waiting in the backlog. The grace covers a connection just ending.
             let Ok(refusing) = refusals.clone().try_acquire_owned() else {
                 shared.metrics.handshake(Handshake::Full);
                 continue;
@@ -225,8 +207,7 @@ impl Server {
     }
 }
 
-/// Runs a chat server on `listener` until `shutdown` completes. With Redis, waits a moment for
-/// it first (rooms are shared from the first connection on), and starts degraded without it.
+/// With Redis, waits a moment for it first, so rooms are shared from the first connection on.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -245,7 +226,6 @@ pub async fn run(
     Ok(())
 }
 
-/// One accepted socket: the handshake under its deadline, then the connection.
 async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: CancellationToken) {
     // Chat events are small and latency matters more than packet count.
     if let Err(error) = tcp.set_nodelay(true) {
@@ -292,15 +272,13 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
         stopping,
     )
     .await;
-    // The person's place is given back only once the connection is over.
     drop(slot);
 }
 
 fn websocket_config(limits: &Limits) -> WebSocketConfig {
-    // No cap on the write buffer (`max_write_buffer_size`): a `welcome` lists every member, so it
-    // grows with the room past any fixed size, and a cap below it would drop every newcomer of a
-    // big room. The buffer stays small anyway: once a write would block, the writer's next
-    // `feed` waits for a flush, so it holds at most WRITE_BUFFER_BYTES plus one event.
+    // No cap on the write buffer: a `welcome` grows with the room, and a cap below it would drop
+    // every newcomer of a big room. Once a write would block, the writer's next `feed` waits for a
+    // flush, so it holds at most WRITE_BUFFER_BYTES plus one event.
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)

@@ -1,10 +1,7 @@
 //! The one HTTP request a connection starts with, and its answer: `101` and a WebSocket, or a
-//! plain HTTP status. Every request gets an answer, so nginx never turns a stray one into 502.
-//!
-//! The server reads the request head itself (bounded, `httparse`), asks tungstenite's
-//! `create_response` whether it is a valid upgrade, hands a valid one to the [`Check`] callback
-//! and answers with tungstenite's `write_response`; `accept_hdr_async` would drop a refused
-//! request without a byte. Why, and every status with its cause: chat/README.md, "Handshake".
+//! plain HTTP status. Every request gets an answer, so nginx never turns a stray one into 502
+//! (`accept_hdr_async` would drop a refused request without a byte); the WebSocket checks are
+//! tungstenite's own. Why, and every status: chat/README.md, "Handshake".
 
 use std::io;
 use std::time::Duration;
@@ -25,33 +22,26 @@ use contract::notice::INTERNAL_PREFIX;
 
 use crate::handshake::{Check, WS_PATH, plain_text_response};
 
-/// Longest request head read. A browser's upgrade with the site's cookies is well under it;
-/// nginx's own default limit for a whole head is larger, so it is the one place a head is cut.
+/// A browser's upgrade with the site's cookies is well under it; nginx's own default limit for a
+/// whole head is larger, so it is the one place a head is cut.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// After an answer that is not an upgrade, how long the server reads (and discards) what the
-/// client still sends before closing: closing with unread bytes resets the connection, and a
-/// reset can destroy the answer before the client reads it (e.g. a `POST` body).
+/// Reading what the client still sends before closing: unread bytes reset the connection, and a
+/// reset can destroy the answer before the client reads it (e.g. after a `POST` body).
 const LINGER: Duration = Duration::from_secs(1);
-/// Most bytes discarded while lingering.
 const LINGER_BYTES: usize = 64 * 1024;
 
-/// Why a connection did not become a WebSocket.
 #[derive(Debug, thiserror::Error)]
 pub enum HandshakeError {
-    /// The client closed before sending a whole request head; there is nobody to answer.
     #[error("connection closed before a complete request head")]
     Incomplete,
-    /// The client got an HTTP answer other than `101`.
     #[error("answered {status}")]
     Answered { status: StatusCode },
     #[error(transparent)]
     Io(#[from] io::Error),
-    /// An answer could not be serialized (a header value that is not text).
     #[error(transparent)]
     Response(#[from] WsError),
 }
 
-/// A request the server answers itself, before the Gate: it is not a WebSocket upgrade to `/ws`.
 #[derive(Debug, thiserror::Error)]
 enum NotAnUpgrade {
     #[error("request head too large")]
@@ -119,8 +109,6 @@ impl NotAnUpgrade {
     }
 }
 
-/// Reads the request on `tcp` and answers it. A valid upgrade to `/ws` goes to `check` (path,
-/// origin, ticket); on its approval the socket is a WebSocket with `config`.
 pub async fn accept(
     mut tcp: TcpStream,
     check: Check<'_>,
@@ -160,7 +148,6 @@ pub async fn accept(
             return answer(tcp, Some(request.method()), status, refusal.into_response()).await;
         }
     };
-    // The Gate logs its own refusals, at the levels handshake.rs explains.
     match check.on_request(&request, response) {
         Ok(response) => {
             let mut head = Vec::with_capacity(256);
@@ -176,8 +163,6 @@ pub async fn accept(
     }
 }
 
-/// Answers a client the server has no room for: 503 with `Retry-After`, read what it sends for a
-/// moment (as every refusal does), close.
 pub async fn refuse_full(tcp: TcpStream, retry_after_secs: u64) {
     let mut response = plain_text_response(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -193,8 +178,7 @@ pub async fn refuse_full(tcp: TcpStream, retry_after_secs: u64) {
     .await;
 }
 
-/// Which answer a request gets when tungstenite's validation refuses it. The path decides first,
-/// so that anything but `/ws` is a 404 whatever else is wrong with it.
+/// The path decides first: anything but `/ws` is a 404 whatever else is wrong with it.
 fn classify(request: &Request<()>, error: WsError) -> NotAnUpgrade {
     if request.uri().path() != WS_PATH {
         return NotAnUpgrade::NotFound;
@@ -212,9 +196,8 @@ fn classify(request: &Request<()>, error: WsError) -> NotAnUpgrade {
     }
 }
 
-/// Reads until the end of the request head and parses it. The outer `Result` is the socket's
-/// (nothing to answer); the inner one is the request's (answer with its status). Also says
-/// whether bytes followed the head.
+/// The outer `Result` is the socket's (nothing to answer); the inner one is the request's
+/// (answer with its status), with whether bytes followed the head.
 async fn read_request(
     tcp: &mut TcpStream,
 ) -> Result<Result<(Request<()>, bool), NotAnUpgrade>, HandshakeError> {
@@ -249,12 +232,11 @@ async fn read_request(
     }
 }
 
-/// Whether `bytes` hold a blank line: the end of a head (httparse also takes bare `\n` lines).
+/// httparse also takes bare `\n` lines.
 fn ends_a_head(bytes: &[u8]) -> bool {
     bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
 }
 
-/// The parsed head as an `http::Request`, the type tungstenite's checks and the Gate take.
 fn to_request(parsed: &httparse::Request<'_, '_>) -> Result<Request<()>, NotAnUpgrade> {
     let (Some(method), Some(path), Some(version)) = (parsed.method, parsed.path, parsed.version)
     else {
@@ -280,8 +262,6 @@ fn to_request(parsed: &httparse::Request<'_, '_>) -> Result<Request<()>, NotAnUp
     Ok(request)
 }
 
-/// Writes a refusal (no body for `HEAD`), closes the sending side, and reads what the client
-/// still sends for a moment so the close does not reset the answer away.
 async fn answer(
     mut tcp: TcpStream,
     method: Option<&Method>,
@@ -332,7 +312,8 @@ mod tests {
     #[test]
     fn a_complete_upgrade_passes_to_the_gate() {
         let head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-                    Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+                    Sec-WebSocket-Version: 13\r\n\
+                    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
         assert_eq!(verdict(head), None);
     }
 

@@ -1,4 +1,4 @@
-//! Settings read once from the environment into a typed [`Config`].
+//! Settings read once from the environment into a typed [`Config`](crate::config::Config).
 //!
 //! Every variable has a documented default except `JWT_SECRET`, which is required; errors name the
 //! variable so a failed start says exactly what to fix.

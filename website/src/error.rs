@@ -1,9 +1,11 @@
 //! The one error type of the website and the one place its errors get a status.
 //!
-//! [`AppError::into_response`] only decides the status and tags the response with an
-//! [`ErrorTag`]; `routes::error_pages` turns tagged responses into a localized page, or JSON
-//! under `/api/` (rendering needs the templates, the language and the session). Forms that
-//! re-render themselves use [`AppError::message_key`] and [`AppError::status`].
+//! [`AppError`](crate::error::AppError)'s `into_response` only decides the status and tags the
+//! response with an [`ErrorTag`](crate::error::ErrorTag); `routes::error_pages` turns
+//! tagged responses into a localized page, or JSON under `/api/` (rendering needs the templates,
+//! the language and the session). Forms that re-render themselves use
+//! [`AppError::message_key`](crate::error::AppError::message_key) and
+//! [`AppError::status`](crate::error::AppError::status).
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! [`RequestSettings`]: the few settings handlers and extractors consult per request, copied from
-//! `Config` at startup.
+//! [`RequestSettings`](crate::settings::RequestSettings): the few settings handlers and extractors
+//! consult per request, copied from `Config` at startup.
 //!
 //! Apart from the state (`state.rs`) so that the layers which read them (auth's extractors, the
 //! CSRF layer) need not import the state, which is built from those very layers.

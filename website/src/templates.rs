@@ -1,5 +1,5 @@
 //! Server-rendered pages: the embedded minijinja templates, the static assets they link to, and the
-//! [`View`] extractor that renders a page in the visitor's language.
+//! [`View`](crate::templates::View) extractor that renders a page in the visitor's language.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;

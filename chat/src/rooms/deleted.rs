@@ -13,15 +13,13 @@ use super::{Membership, Newcomer, Room, RoomRegistry, RoomState};
 use crate::protocol::ServerEvent;
 use crate::sync::lock;
 
-/// How long a deleted room is remembered: a ticket's lifetime and the clock leeway.
+/// A ticket's lifetime and the clock leeway.
 const DELETED_KEPT: Duration =
     Duration::from_secs(contract::ticket::LIFETIME.as_secs() + contract::ticket::LEEWAY.as_secs());
 
 impl RoomRegistry {
-    /// The room `room_id` was deleted by its owner: everyone in it, on every replica, gets
-    /// `room_deleted` and is closed with 4004, and for [`DELETED_KEPT`] nobody gets in again.
-    /// With Redis the other replicas hear it through Redis (this one at once, Redis or not).
-    /// Returns how many connections on this replica were told.
+    /// Everyone in the room, on every replica, gets `room_deleted` and is closed with 4004; this
+    /// replica acts at once, Redis or not. Returns how many connections here were told.
     pub fn delete_room(&self, room_id: &str) -> usize {
         let told = self.room_deleted_here(room_id);
         if let Some(cluster) = &self.shared.cluster {
@@ -32,7 +30,6 @@ impl RoomRegistry {
         told
     }
 
-    /// [`RoomRegistry::delete_room`] on this replica only (what Redis brings from another).
     pub(super) fn room_deleted_here(&self, room_id: &str) -> usize {
         {
             let now = Instant::now();
@@ -61,8 +58,7 @@ impl RoomRegistry {
             .is_some_and(|at| at.elapsed() < DELETED_KEPT)
     }
 
-    /// A join for a deleted room: `room_deleted` at once, and a membership of no room that the
-    /// connection drops as it closes.
+    /// A membership of no room, which the connection drops as it closes.
     pub(super) fn turn_away(&self, newcomer: Newcomer, outbox: &Outbox, seat: u64) -> Membership {
         outbox.end_room(&room_deleted_event(&newcomer.room_id).to_frame());
         let room = Arc::new(Room {

@@ -1,44 +1,38 @@
 //! Who is in a room on every replica: the arithmetic of presence across replicas, apart from Redis.
-//!
-//! Each replica reports its own part of a room (tabs per person); a person is present while any
-//! replica holds a tab of theirs. [`Everywhere::apply`] takes one fact and returns the joins and
-//! leaves it makes, which the room then announces.
+//! A person is present while any replica holds a tab of theirs.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::presence::Change;
 use super::redis::ReplicaId;
 
-/// A presence fact about one replica's part of a room, as the room channel (or a liveness check)
-/// tells it.
+/// As the room channel (or a liveness check) tells it.
 #[derive(Debug)]
 pub enum Remote {
-    /// `replica` holds `tabs` sockets of `user` (0: none).
     Tabs {
         replica: ReplicaId,
         user: String,
         tabs: usize,
     },
-    /// `replica` holds exactly these people (tabs each), nobody else.
+    /// Exactly these people, nobody else.
     All {
         replica: ReplicaId,
         people: HashMap<String, usize>,
     },
-    /// `replica` is gone: none of its people are here any more.
-    Gone { replica: ReplicaId },
+    Gone {
+        replica: ReplicaId,
+    },
 }
 
-/// People in a room across replicas: each replica's tabs per person, and on how many replicas
-/// each person has a tab. Two tabs of one person on two replicas are one person.
+/// Two tabs of one person on two replicas are one person.
 #[derive(Debug, Default)]
 pub(super) struct Everywhere {
     by_replica: HashMap<ReplicaId, HashMap<String, usize>>,
-    /// Each person present, with on how many replicas.
+    /// On how many replicas each person has a tab.
     pub(super) people: BTreeMap<String, usize>,
 }
 
 impl Everywhere {
-    /// Sets `replica`'s tabs of `user`; the join or leave to announce, if it is one.
     fn set(&mut self, replica: &ReplicaId, user: &str, tabs: usize) -> Option<Change> {
         let held = self.by_replica.entry(replica.clone()).or_default();
         let before = held.get(user).copied().unwrap_or(0);
@@ -75,7 +69,7 @@ impl Everywhere {
         })
     }
 
-    /// Applies `remote`; the changes to announce, in order.
+    /// The changes to announce, in order.
     pub(super) fn apply(&mut self, remote: Remote) -> Vec<(String, Change)> {
         let (replica, people) = match remote {
             Remote::Tabs {
@@ -114,12 +108,10 @@ impl Everywhere {
 }
 
 impl Everywhere {
-    /// The other replicas that hold someone here.
     pub(super) fn replicas(&self) -> impl Iterator<Item = &ReplicaId> {
         self.by_replica.keys()
     }
 
-    /// Whether `user` has a tab on any replica.
     pub(super) fn is_present(&self, user: &str) -> bool {
         self.people.contains_key(user)
     }

@@ -1,12 +1,9 @@
 //! The room registry: who is in which room, and delivering an event to a room.
 //!
-//! The only state connections share. [`RoomRegistry::join`] seats a connection and returns a
-//! [`Membership`], which can [`say`](Membership::say) something to its room and leaves it when
-//! dropped. Without Redis rooms live in this process; with `REDIS_URL` the same interface spans
-//! every replica ([`redis`]), which hands back what the room channels bring as [`Inbound`].
-//! One std `Mutex` guards the map of rooms and one each room; neither is held across an `.await`,
-//! and delivering never waits (a full queue marks its receiver too slow). chat/README.md,
-//! "Rooms inside", tells the locking and presence rules at length.
+//! [`RoomRegistry::join`](crate::rooms::RoomRegistry::join) seats a connection and returns a
+//! [`Membership`](crate::rooms::Membership), which leaves its room when dropped. With `REDIS_URL`
+//! the same interface spans every replica ([`redis`](crate::rooms::redis)). The locking and
+//! presence rules: chat/README.md, "Rooms inside".
 
 mod deleted;
 mod everywhere;
@@ -43,12 +40,9 @@ struct Shared {
     presence: PresenceRule,
     /// Set at shutdown: everyone is leaving, so nobody needs to hear about it.
     closing: AtomicBool,
-    /// With `REDIS_URL`: the other replicas' side of every room.
     cluster: Option<Arc<Cluster>>,
-    /// Rooms deleted lately, and when: a ticket issued just before a deletion still opens a
-    /// socket for [`DELETED_KEPT`], and it must land in no room.
+    /// A ticket issued just before a deletion still opens a socket, which must land in no room.
     deleted: Mutex<HashMap<String, Instant>>,
-    /// Where fan-outs, deliveries and drops are counted (each room holds a clone).
     metrics: Metrics,
 }
 
@@ -66,22 +60,17 @@ struct RoomState {
     /// The last member left and the room is out of the map: a join that still holds it must
     /// start over.
     removed: bool,
-    /// Its owner deleted the room: everyone here was told and is being closed; nothing more is
-    /// broadcast.
+    /// Its owner deleted the room: nothing more is broadcast.
     deleted: bool,
-    /// One seat per open connection.
     seats: HashMap<u64, Seat>,
-    /// Open connections per person: presence is per person, across tabs. Sorted, so `members`
-    /// comes out in a stable order.
+    /// Presence is per person, across tabs; sorted, so `members` comes out in a stable order.
     tabs: BTreeMap<String, usize>,
     presence: Presence,
-    /// With Redis: who is in the room on every replica, this one included, as the room channel
-    /// told it. `None` in a single process, where `tabs` says it all.
+    /// With Redis: who is in the room on every replica, as the room channel told it.
     everywhere: Option<Everywhere>,
     /// With Redis, while the room loads who is where: what the channel brought meanwhile, applied
     /// on top of the snapshot.
     held: Option<Vec<Remote>>,
-    /// The registry's metrics: one fan-out adds its deliveries once.
     metrics: Metrics,
 }
 
@@ -89,7 +78,6 @@ struct Seat {
     outbox: Outbox,
 }
 
-/// Who is joining which room.
 pub struct Newcomer {
     pub room_id: String,
     pub room: String,
@@ -104,18 +92,24 @@ pub(super) type Snapshot = HashMap<ReplicaId, HashMap<String, usize>>;
 
 /// What the Redis side hands the registry: all it receives, and what it could not publish.
 pub(super) enum Inbound {
-    /// A serialized event for everyone in the room here.
-    Frame { room_id: String, frame: Frame },
-    /// A fact about some replica's part of a room's presence.
-    Presence { room_id: String, fact: Remote },
+    Frame {
+        room_id: String,
+        frame: Frame,
+    },
+    Presence {
+        room_id: String,
+        fact: Remote,
+    },
     /// Who is in `room` elsewhere, after a load or resync (`None`: Redis failed meanwhile).
     Snapshot {
         room: RoomHandle,
         elsewhere: Option<Snapshot>,
     },
     /// A replica's liveness key expired on `shard`: its people leave every room of that shard.
-    ReplicaGone { replica: ReplicaId, shard: usize },
-    /// Some replica was told that the room was deleted.
+    ReplicaGone {
+        replica: ReplicaId,
+        shard: usize,
+    },
     RoomDeleted(String),
 }
 
@@ -139,8 +133,7 @@ impl WeakRegistry {
 }
 
 impl RoomRegistry {
-    /// A registry whose `welcome` events announce `limits` and whose rooms coalesce presence by
-    /// its `presence_*` settings. Rooms live in this process.
+    /// A registry whose rooms live in this process.
     pub fn new(limits: &Limits) -> Self {
         Self::build(limits, None, Metrics::off())
     }
@@ -150,10 +143,8 @@ impl RoomRegistry {
         Self::build(limits, None, metrics)
     }
 
-    /// A registry whose rooms span every replica that shares the Redis at `urls` (`REDIS_URL`;
-    /// with several, each room on one of them). Starts its Redis tasks (so it needs a Tokio
-    /// runtime) and does not wait for Redis: until Redis answers, rooms are local to this replica
-    /// ([`RoomRegistry::wait_for_redis`]).
+    /// A registry whose rooms span every replica sharing the Redis at `urls`. Needs a Tokio
+    /// runtime; does not wait for Redis: until it answers, rooms are local to this replica.
     pub fn shared_through(
         limits: &Limits,
         urls: &RedisUrls,
@@ -197,7 +188,6 @@ impl RoomRegistry {
         }
     }
 
-    /// With Redis: follows [`RoomRegistry::redis_up`] as it changes.
     pub fn watch_redis(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         self.shared
             .cluster
@@ -205,11 +195,9 @@ impl RoomRegistry {
             .map(|cluster| cluster.watch_up())
     }
 
-    /// Seats a connection in its room (creating the room on first join), sends it `welcome`, then
-    /// announces the join to everyone in the room, the newcomer included: a `joined` at once, or
-    /// its part in the next `presence` summary when the room is in a burst. Without Redis it never
-    /// waits; with Redis the first join of a room here waits for the room to be loaded, and the
-    /// `joined` comes back through the room's channel.
+    /// Seats a connection, sends it `welcome`, then announces the join to the room. With Redis
+    /// the first join of a room here waits for the room to load, and the `joined` comes back
+    /// through the room's channel; without Redis it never waits.
     pub async fn join(&self, newcomer: Newcomer, outbox: Outbox) -> Membership {
         let seat = self.shared.next_seat.fetch_add(1, Ordering::Relaxed);
         loop {
@@ -313,21 +301,19 @@ impl RoomRegistry {
         self.shared.closing.store(true, Ordering::Relaxed);
     }
 
-    /// With Redis, at shutdown: takes this replica's people out of every room at once (the other
-    /// replicas announce them as `left`) and closes the connections to Redis.
+    /// With Redis, at shutdown: takes this replica's people out of every room at once, so the
+    /// other replicas announce them as `left` without waiting for liveness to expire.
     pub async fn leave_cluster(&self) {
         if let Some(cluster) = &self.shared.cluster {
             cluster.leave().await;
         }
     }
 
-    /// How many rooms have at least one member (a gauge for tests and logs).
     pub fn room_count(&self) -> usize {
         lock(&self.shared.rooms).len()
     }
 
-    /// The room `newcomer` asks for, opened if nobody is in it: the only work done under the
-    /// map's lock on the way in.
+    /// The only work done under the map's lock on the way in.
     fn find_or_open(&self, newcomer: &Newcomer) -> Arc<Room> {
         let clustered = self.shared.cluster.is_some();
         lock(&self.shared.rooms)
@@ -347,17 +333,14 @@ impl RoomRegistry {
             .clone()
     }
 
-    /// The open room `room_id` on this replica, if anyone here is in it.
     fn room(&self, room_id: &str) -> Option<Arc<Room>> {
         lock(&self.shared.rooms).get(room_id).cloned()
     }
 
-    /// Every open room on this replica.
     fn rooms(&self) -> Vec<Arc<Room>> {
         lock(&self.shared.rooms).values().cloned().collect()
     }
 
-    /// The open rooms here that live on Redis shard `shard`.
     fn rooms_on(&self, shard: usize) -> Vec<Arc<Room>> {
         let mut rooms = self.rooms();
         if let Some(cluster) = &self.shared.cluster {
@@ -366,7 +349,7 @@ impl RoomRegistry {
         rooms
     }
 
-    /// Takes what the Redis side brings (or delivers here when Redis cannot carry it).
+    /// What the Redis side brings, or what it could not publish while Redis is down.
     pub(super) fn receive(&self, inbound: Inbound) {
         match inbound {
             Inbound::Frame { room_id, frame } => {
@@ -381,7 +364,11 @@ impl RoomRegistry {
             }
             Inbound::Snapshot { room, elsewhere } => self.loaded(&room, elsewhere),
             Inbound::ReplicaGone { replica, shard } => {
-                tracing::info!(%replica, shard, "a replica stopped refreshing its presence: its people left");
+                tracing::info!(
+                    %replica,
+                    shard,
+                    "a replica stopped refreshing its presence: its people left"
+                );
                 for room in self.rooms_on(shard) {
                     self.apply(
                         &room,
@@ -416,12 +403,10 @@ impl RoomRegistry {
             .collect()
     }
 
-    /// Whether anyone on this replica is in `room_id`.
     pub(super) fn is_open(&self, room_id: &str) -> bool {
         lock(&self.shared.rooms).contains_key(room_id)
     }
 
-    /// The ids of the open rooms here on `shard`.
     pub(super) fn room_ids(&self, shard: usize) -> Vec<String> {
         self.rooms_on(shard)
             .iter()
@@ -429,7 +414,6 @@ impl RoomRegistry {
             .collect()
     }
 
-    /// The other replicas that hold someone in a room here on `shard`.
     pub(super) fn replicas_elsewhere(&self, shard: usize) -> HashSet<ReplicaId> {
         let mut replicas = HashSet::new();
         for room in self.rooms_on(shard) {
@@ -443,8 +427,7 @@ impl RoomRegistry {
         replicas
     }
 
-    /// Applies a presence fact about some replica's part of `room` and announces what changed
-    /// (or keeps it for later while the room loads).
+    /// Announces what changed, or keeps the fact for later while the room loads.
     fn apply(&self, room: &Arc<Room>, remote: Remote) {
         let mut state = lock(&room.state);
         if let Some(held) = &mut state.held {
@@ -511,7 +494,6 @@ impl RoomRegistry {
 }
 
 impl Room {
-    /// The room's id (its Redis channel is named after it).
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -550,12 +532,10 @@ impl Membership {
         }
     }
 
-    /// The room this membership is in.
     pub fn room_id(&self) -> &str {
         &self.room.id
     }
 
-    /// Whose membership this is.
     pub fn email(&self) -> &str {
         &self.email
     }
@@ -633,7 +613,6 @@ impl RoomState {
         }
     }
 
-    /// People in the room: on every replica with Redis, here without.
     fn online(&self) -> usize {
         match &self.everywhere {
             Some(everywhere) => everywhere.people.len(),
@@ -649,7 +628,6 @@ impl RoomState {
     }
 }
 
-/// The people on this replica in `room`, with their tabs.
 fn people_here(room: &Room) -> Vec<(String, usize)> {
     lock(&room.state)
         .tabs

@@ -1,10 +1,6 @@
-//! Where the events for one connection go: its queue, and the two signals that end it from the
-//! room's side (the queue overflowed; the room was deleted).
-//!
-//! The queue is an unbounded channel bounded by a count the sender keeps, not tokio's bounded
-//! channel: that one takes a mutex on every receive to hand its permit back, and a receive happens
-//! once per delivery. The "too slow" flag is an atomic for the same reason; the token beside it
-//! only wakes the connection's task, once.
+//! One connection's queue, and the two signals that end it from the room's side (the queue
+//! overflowed; the room was deleted). An unbounded channel bounded by a count the sender keeps:
+//! tokio's bounded channel takes a mutex on every receive, and a receive happens once per delivery.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,24 +12,20 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::Dropped;
 use crate::protocol::Frame;
 
-/// What the connection's writer sends next.
 #[derive(Debug)]
 pub enum Outgoing {
     Event(Frame),
-    /// A WebSocket ping (keeps nginx and the client's side of the connection alive).
     Ping,
-    /// The last item: the close frame to send (`None` answers the client's own close).
+    /// The last item; `None` answers the client's own close.
     Close(Option<CloseFrame>),
 }
 
-/// The sending side: cloned into the room's seat and kept by the connection's reader.
 #[derive(Clone)]
 pub struct Outbox {
     queue: mpsc::UnboundedSender<Outgoing>,
     state: Arc<State>,
 }
 
-/// The receiving side, owned by the connection's writer.
 pub struct Inbox {
     queue: mpsc::UnboundedReceiver<Outgoing>,
     state: Arc<State>,
@@ -41,16 +33,14 @@ pub struct Inbox {
 
 struct State {
     capacity: usize,
-    /// Events queued and not yet taken by the writer.
     queued: AtomicUsize,
     too_slow: AtomicBool,
-    /// Cancelled once, with `too_slow`, to wake the connection's task.
+    /// Only wakes the connection's task, once; `too_slow` is what the hot path reads.
     too_slow_signal: CancellationToken,
     room_deleted: CancellationToken,
 }
 
 impl Outbox {
-    /// A queue that holds at most `capacity` events.
     pub fn channel(capacity: usize) -> (Self, Inbox) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let state = Arc::new(State {
@@ -73,7 +63,6 @@ impl Outbox {
         )
     }
 
-    /// Resolves once the queue overflowed: the connection is to be closed as too slow.
     pub async fn too_slow(&self) {
         self.state.too_slow_signal.cancelled().await;
     }
@@ -82,12 +71,10 @@ impl Outbox {
         self.state.too_slow.load(Ordering::Relaxed)
     }
 
-    /// Resolves once the connection's room was deleted (its `room_deleted` event is queued).
     pub async fn room_deleted(&self) {
         self.state.room_deleted.cancelled().await;
     }
 
-    /// Queues the `room_deleted` event and ends the connection.
     pub(super) fn end_room(&self, room_deleted: &Frame) {
         let _ = self.deliver(room_deleted);
         self.state.room_deleted.cancel();
@@ -98,14 +85,13 @@ impl Outbox {
         let _ = self.queue.send(Outgoing::Ping);
     }
 
-    /// Queues the close frame behind everything already queued, outside the count like a ping.
+    /// Behind everything already queued, outside the count like a ping.
     pub fn close(self, frame: Option<CloseFrame>) {
         let _ = self.queue.send(Outgoing::Close(frame));
     }
 
-    /// Queues `frame` without waiting. A full queue marks the receiver too slow; it gets nothing
-    /// more, so the events it does get have no gap in the middle. Says why when it was not
-    /// queued (the room counts it).
+    /// A full queue marks the receiver too slow; it gets nothing more, so the events it does get
+    /// have no gap in the middle.
     pub fn deliver(&self, frame: &Frame) -> Result<(), Dropped> {
         let state = &*self.state;
         if state.too_slow.load(Ordering::Relaxed) {
@@ -129,13 +115,11 @@ impl Outbox {
 }
 
 impl Inbox {
-    /// The next item; `None` once every [`Outbox`] is gone.
     pub async fn recv(&mut self) -> Option<Outgoing> {
         let next = self.queue.recv().await;
         self.taken(next)
     }
 
-    /// The next item if one is queued.
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         let next = self.queue.try_recv().ok();
         self.taken(next)

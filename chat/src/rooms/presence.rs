@@ -1,9 +1,5 @@
 //! Presence in a crowd: when a room announces joins and leaves one by one, and when it folds them
 //! into one `presence` summary per window (the rule is in chat/README.md, "Presence in a crowd").
-//!
-//! A room counts changes in windows of `CHAT_PRESENCE_WINDOW_MS`, each opened by the first change
-//! after the previous one closed; the first `CHAT_PRESENCE_BURST` go out at once, the rest are
-//! folded into a summary sent when the window closes.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,18 +11,14 @@ use super::RoomState;
 use super::everywhere::Remote;
 use crate::protocol::{SUMMARY_NAMES, ServerEvent};
 
-/// One connection joining or leaving, as [`RoomState::announce`] tells it.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Change {
-    /// `first`: the person's first open tab in the room.
     Joined { first: bool },
-    /// `last`: the person's last open tab in the room.
     Left { last: bool },
 }
 
 impl RoomState {
-    /// Applies a presence fact (with Redis) and announces each change; returns when a summary it
-    /// started is due.
+    /// Returns when a summary it started is due.
     pub(super) fn apply(
         &mut self,
         remote: Remote,
@@ -43,9 +35,8 @@ impl RoomState {
         summary_due
     }
 
-    /// Tells the room that `user` joined or left (already counted in `tabs`): at once as
-    /// `joined` / `left`, or folded into the pending summary. Returns when that summary is due
-    /// if this change started it; the caller schedules it once the lock is released.
+    /// `user` is already counted in `tabs`. Returns when the summary is due if this change started
+    /// it; the caller schedules it once the lock is released.
     pub(super) fn announce(
         &mut self,
         user: &str,
@@ -85,8 +76,7 @@ impl RoomState {
         }
     }
 
-    /// The pending summary as an event, by person: who is here now and was not when the summary
-    /// began, and the reverse. `None` when there is none, or when it nets out to nothing.
+    /// `None` also when the summary nets out to nothing.
     pub(super) fn take_summary(&mut self) -> Option<ServerEvent> {
         let pending = *self.presence.pending.take()?;
         let (mut joined, mut joined_count, mut left, mut left_count) =
@@ -113,44 +103,30 @@ impl RoomState {
     }
 }
 
-/// When a room announces presence changes one by one, and when it folds them into a summary.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PresenceRule {
-    /// `CHAT_PRESENCE_WINDOW_MS`.
     pub(super) window: Duration,
-    /// `CHAT_PRESENCE_BURST`.
     pub(super) burst: usize,
 }
 
-/// A room's presence windows and the summary changes are being folded into. Small and
-/// allocation-free until a burst: every room carries one.
+/// Small and allocation-free until a burst: every room carries one.
 #[derive(Default)]
 pub(super) struct Presence {
-    /// When the current window opened: at the first change after the previous one closed.
     opened: Option<Instant>,
-    /// Changes in the current window.
     changes: usize,
-    /// This window folds from its first change: it opened right as a crowded one closed.
     burst_goes_on: bool,
-    /// Changes waiting for the next summary.
     pending: Option<Box<PendingSummary>>,
 }
 
-/// How one presence change goes out.
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
-    /// As its own `joined` / `left`, now.
     AtOnce,
-    /// Into the pending summary; `summary_due` is set when this change started it.
     Fold { summary_due: Option<Instant> },
 }
 
 impl Presence {
-    /// Routes the change happening `now`. The first `burst` changes of a window go out at once;
-    /// the ones after them are folded into a summary due when the window closes. A window that
-    /// opens within a window's time of a crowded one closing folds from its first change (the
-    /// burst goes on), and so does any change while a summary is pending — an event sent past
-    /// it would overtake the changes it holds.
+    /// While a summary is pending every change folds: an event sent past it would overtake the
+    /// changes it holds.
     fn route(&mut self, rule: PresenceRule, now: Instant) -> Route {
         let closes = self.opened.map(|opened| opened + rule.window);
         if closes.is_none_or(|closes| now >= closes) {
@@ -176,11 +152,9 @@ impl Presence {
     }
 }
 
-/// The people whose presence changed since the summary began.
 #[derive(Default)]
 struct PendingSummary {
-    /// Each person once, in order of their first change, with whether they were in the room
-    /// just before it.
+    /// In order of their first change, with whether they were in the room just before it.
     people: Vec<(String, bool)>,
     noted: HashSet<String>,
 }

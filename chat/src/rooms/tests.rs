@@ -129,9 +129,10 @@ fn a_newcomer_gets_welcome_then_joined_and_others_get_joined() {
         }
         other => panic!("expected welcome, got {other:?}"),
     }
-    assert!(
-        matches!(&bob_events[1], ServerEvent::Joined { user, online: 2, first: true, .. } if user == "bob@x.org")
-    );
+    assert!(matches!(
+        &bob_events[1],
+        ServerEvent::Joined { user, online: 2, first: true, .. } if user == "bob@x.org"
+    ));
 }
 
 #[test]
@@ -147,9 +148,10 @@ fn a_message_reaches_everyone_in_the_room_and_nobody_outside() {
     ann.membership.say("hello".into());
 
     for client in [&mut ann, &mut bob] {
-        assert!(
-            matches!(&client.events()[..], [ServerEvent::Message { user, text, .. }] if user == "ann@x.org" && text == "hello")
-        );
+        assert!(matches!(
+            &client.events()[..],
+            [ServerEvent::Message { user, text, .. }] if user == "ann@x.org" && text == "hello"
+        ));
     }
     assert!(eve.events().is_empty());
 }
@@ -271,7 +273,11 @@ async fn fifty_joins_in_one_window_cost_each_member_the_burst_plus_one_summary()
     assert_eq!(events.len(), BURST + 1, "{events:?}");
     for (i, event) in events[..BURST].iter().enumerate() {
         assert!(
-            matches!(event, ServerEvent::Joined { user, online, .. } if *user == format!("p{i:02}@x.org") && *online == i + 2),
+            matches!(
+                event,
+                ServerEvent::Joined { user, online, .. }
+                    if *user == format!("p{i:02}@x.org") && *online == i + 2
+            ),
             "{event:?}"
         );
     }

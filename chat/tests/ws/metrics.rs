@@ -1,4 +1,5 @@
-//! `/metrics` on a listener of its own: what a day in a room adds up to, in Prometheus's text format.
+//! `/metrics` on a listener of its own: what a day in a room adds up to, in Prometheus's text
+//! format.
 
 use std::net::SocketAddr;
 

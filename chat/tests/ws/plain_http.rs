@@ -129,8 +129,11 @@ async fn an_upgrade_without_a_key_or_with_another_version_is_answered() {
     .await;
     let old_version = send(
         &server,
-        format!("{upgrade}Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-            .as_bytes(),
+        format!(
+            "{upgrade}Sec-WebSocket-Version: 8\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .await;
 

@@ -80,7 +80,11 @@ async fn a_notice_that_is_not_the_websites_changes_nothing() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let claims = |room: &str, aud: &str, iat: u64| json!({"room_id": room, "iat": iat, "exp": iat + 60, "iss": "website", "aud": aud});
+    let claims = |room: &str, aud: &str, iat: u64| {
+        json!({
+            "room_id": room, "iat": iat, "exp": iat + 60, "iss": "website", "aud": aud
+        })
+    };
     let header = json!({"alg": "HS256", "typ": "JWT"});
     let refused = [
         (

@@ -1,7 +1,6 @@
 //! One Redis of `REDIS_URL` and the rooms that live on it: two connections (commands, and
-//! subscriptions), the state of the link, and the tasks that keep it ([`tasks`](super::tasks)).
-//! Each shard fails, reconnects and resyncs on its own: a Redis down leaves the others' rooms
-//! shared, and this replica's liveness key is kept on every shard it uses.
+//! subscriptions) and the state of the link. Each shard fails, reconnects and resyncs on its own:
+//! a Redis down leaves the others' rooms shared.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
@@ -25,38 +24,30 @@ use crate::metrics::Metrics;
 use crate::rooms::{RoomHandle, Snapshot, WeakRegistry};
 use crate::sync::lock;
 
-/// One Redis: two connections (commands, and subscriptions) and the state of the link.
 pub(super) struct Shard {
-    /// Its place in `REDIS_URL`, from 0 (in the logs: `shard`).
+    /// From 0, in the logs as `shard`.
     pub(super) index: usize,
-    /// Where it is (`host:port`, never the password), for the logs.
+    /// `host:port`, never the password.
     server: String,
     pub(super) me: ReplicaId,
     pub(super) commands: Client,
     pub(super) subscriber: SubscriberClient,
     outgoing: mpsc::UnboundedSender<Outgoing>,
-    /// Whether this shard (and every shard) publishes through Redis or delivers locally.
     up: Arc<Up>,
-    /// Wakes the heartbeat early (after a reconnection).
     pub(super) nudge: Notify,
     pub(super) resync_queued: AtomicBool,
-    /// An outage was logged and its end is not yet.
     outage_logged: AtomicBool,
     /// When the link last came up: other replicas are judged dead only a TTL after it.
     pub(super) up_since: Mutex<Option<Instant>>,
-    /// Rooms whose presence changes here could not be written; written again on resync.
     pub(super) dirty: Mutex<HashSet<String>>,
-    /// Published, received, lag, errors, reconnections, replicas alive (summed over shards).
     pub(super) metrics: Metrics,
 }
 
-/// The tasks' half of [`Shard::new`]: started by [`Shard::start`] once the registry exists.
 pub(super) struct Receivers {
     outgoing: mpsc::UnboundedReceiver<Outgoing>,
 }
 
 impl Shard {
-    /// Builds the two Redis clients for `url`, shard `index` (nothing is connected yet).
     pub(super) fn new(
         url: &str,
         index: usize,
@@ -115,7 +106,6 @@ impl Shard {
         Ok((shard, receivers))
     }
 
-    /// Connects and starts the tasks: sending, receiving, heartbeat, connection events.
     pub(super) fn start(self: &Arc<Self>, receivers: Receivers, registry: WeakRegistry) {
         // Listening before connecting: nothing the channel brings is missed.
         let messages = self.subscriber.message_rx();
@@ -141,19 +131,16 @@ impl Shard {
         }
     }
 
-    /// Queues an item for the sending task, after everything queued before it. Never waits.
+    /// Never waits.
     pub(super) fn send(&self, item: Outgoing) {
         // The task lives as long as the registry; a send after it ended has nobody to reach.
         let _ = self.outgoing.send(item);
     }
 
-    /// Whether this shard's rooms go through Redis now (false: degraded, they are local to this
-    /// replica).
     pub(super) fn is_up(&self) -> bool {
         self.up.is_up(self.index)
     }
 
-    /// Takes this replica's people out of every room of this shard and closes the connections.
     pub(super) async fn leave(&self) {
         let (done, written) = oneshot::channel();
         self.send(Outgoing::Goodbye { done });
@@ -165,8 +152,7 @@ impl Shard {
         .await;
     }
 
-    /// Sets this replica's liveness key for another [`REPLICA_TTL`]; what it held before (`None`:
-    /// it had expired, or Redis lost it).
+    /// `None`: the key had expired, or Redis lost it.
     pub(super) async fn refresh_liveness(&self) -> Result<Option<String>, RedisError> {
         self.commands
             .set(
@@ -183,8 +169,7 @@ impl Shard {
         self.commands.is_connected() && self.subscriber.is_connected()
     }
 
-    /// Events stop going through Redis. Logged once per outage, when it begins (a Redis that is
-    /// not there at start is the server's to report).
+    /// Logged once per outage (a Redis that is not there at start is the server's to report).
     pub(super) fn set_down(&self, reason: &dyn Display) {
         self.metrics.broker().errors.increment(1);
         let was_up = self.up.set(self.index, false);
@@ -203,9 +188,19 @@ impl Shard {
         let was_up = self.up.set(self.index, true);
         let (shard, redis) = (self.index, &self.server);
         if self.outage_logged.swap(false, Ordering::Relaxed) {
-            tracing::info!(replica = %self.me, shard, %redis, "Redis reachable again: rooms shared again");
+            tracing::info!(
+                replica = %self.me,
+                shard,
+                %redis,
+                "Redis reachable again: rooms shared again"
+            );
         } else if !was_up {
-            tracing::info!(replica = %self.me, shard, %redis, "connected to Redis: rooms shared with the other replicas");
+            tracing::info!(
+                replica = %self.me,
+                shard,
+                %redis,
+                "connected to Redis: rooms shared with the other replicas"
+            );
         }
     }
 
@@ -219,8 +214,7 @@ impl Shard {
         lock(&self.dirty).insert(room_id.to_owned());
     }
 
-    /// Who is in each of `rooms` on the replicas that are alive, this one left out: every room's
-    /// hash in one round trip, then every replica's liveness key in one more.
+    /// Every room's hash in one round trip, then every replica's liveness key in one more.
     pub(super) async fn snapshots(
         &self,
         rooms: &[RoomHandle],
@@ -257,7 +251,6 @@ impl Shard {
         Ok(snapshots)
     }
 
-    /// Which of `replicas` have no liveness key any more, in one round trip.
     pub(super) async fn dead_among(
         &self,
         replicas: &[ReplicaId],
@@ -278,8 +271,7 @@ impl Shard {
         Ok(dead)
     }
 
-    /// How many replicas' liveness keys exist, this one's included (one `KEYS` over a keyspace
-    /// of room hashes and liveness keys only).
+    /// One `KEYS` is fine: the keyspace holds only room hashes and liveness keys.
     pub(super) async fn count_alive(&self) -> Result<usize, RedisError> {
         let keys: Vec<String> = self
             .commands
@@ -295,7 +287,6 @@ impl Shard {
         Ok(keys.len())
     }
 
-    /// Keeps the hashes of the rooms open here alive for another [`ROOM_TTL`].
     pub(super) async fn keep_rooms_alive(&self, room_ids: Vec<String>) -> Result<(), RedisError> {
         if room_ids.is_empty() {
             return Ok(());

@@ -1,11 +1,7 @@
-//! Which Redis a room lives on, when `REDIS_URL` names several: pure, so that every replica, on
-//! every start, computes the same answer from the room id and the number of shards alone.
+//! Which Redis a room lives on, when `REDIS_URL` names several.
 
-/// Rooms spread over `count` shards by a stable hash of their id: 64-bit FNV-1a of the id's UTF-8
-/// bytes, modulo `count`. Not `std`'s hasher, whose keys are random per process: two replicas
-/// would put one room on two shards. Changing the number of shards moves most rooms, which costs
-/// nothing lasting: every replica must restart with the new list anyway, and rebuilds its rooms'
-/// presence on their new shards as it does after a Redis restart.
+/// 64-bit FNV-1a of the room id, modulo `count`: not `std`'s hasher, whose keys are random per
+/// process, so two replicas would put one room on two shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shards {
     count: usize,
@@ -15,7 +11,6 @@ const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 impl Shards {
-    /// `count` shards (at least one).
     pub fn new(count: usize) -> Self {
         Self {
             count: count.max(1),
@@ -26,7 +21,6 @@ impl Shards {
         self.count
     }
 
-    /// The shard of `room_id`, in `0..count`.
     pub fn of(&self, room_id: &str) -> usize {
         let hash = room_id.bytes().fold(FNV_OFFSET_BASIS, |hash, byte| {
             (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)

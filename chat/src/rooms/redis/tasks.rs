@@ -1,8 +1,6 @@
-//! One shard's tasks: sending (in order, data in pipelined runs), receiving (in Redis's order, to
-//! the registry), the heartbeat (liveness, resync, dead replicas) and the connection watch, each
-//! about the rooms of that shard only. Redis down: what cannot be published is delivered here,
-//! nothing is retried behind the members' backs, and a resync after the reconnection puts Redis
-//! right again.
+//! One shard's tasks: sending, receiving, the heartbeat and the connection watch. Redis down: what
+//! cannot be published is delivered here, nothing is retried behind the members' backs, and a
+//! resync after the reconnection puts Redis right again.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,7 +26,6 @@ fn eval_command() -> CustomCommand {
     CustomCommand::new_static("EVAL", ClusterHash::FirstKey, false)
 }
 
-/// Takes what is queued, in order, and sends runs of data as one pipeline.
 pub(super) async fn send_loop(
     shard: Arc<Shard>,
     registry: WeakRegistry,
@@ -60,8 +57,6 @@ pub(super) async fn send_loop(
     }
 }
 
-/// Publishes a run of data in one pipeline; what cannot be published is delivered or applied on
-/// this replica.
 async fn publish(shard: &Shard, registry: &RoomRegistry, run: &mut Vec<Publish>) {
     if run.is_empty() {
         return;
@@ -118,8 +113,6 @@ async fn publish(shard: &Shard, registry: &RoomRegistry, run: &mut Vec<Publish>)
     }
 }
 
-/// What a member here should see when Redis cannot carry it: the message, or the presence change,
-/// on this replica only.
 fn local_fallback(shard: &Shard, registry: &RoomRegistry, item: Publish) {
     registry.receive(match item {
         Publish::Message { room_id, frame } => Inbound::Frame { room_id, frame },
@@ -190,8 +183,7 @@ async fn control_step(shard: &Shard, registry: &RoomRegistry, step: Outgoing) {
     }
 }
 
-/// Subscribes to `rooms` and hands the registry who is in each elsewhere. The rooms hold what
-/// their channels bring until then.
+/// The rooms hold what their channels bring until their snapshot is in.
 async fn load_rooms(
     shard: &Shard,
     registry: &RoomRegistry,
@@ -253,7 +245,6 @@ async fn resync(shard: &Shard, registry: &RoomRegistry) {
     }
 }
 
-/// Writes this replica's whole part of each room (`all`), in one pipeline.
 async fn write_states(
     shard: &Shard,
     writes: Vec<(String, Vec<(String, usize)>)>,
@@ -276,7 +267,6 @@ async fn write_states(
     Ok(())
 }
 
-/// SIGTERM: nobody of this replica is in any room any more, and it is not alive.
 async fn goodbye(shard: &Shard, registry: &RoomRegistry) {
     let mut rooms = registry.room_ids(shard.index);
     rooms.extend(lock(&shard.dirty).drain());
@@ -289,7 +279,6 @@ async fn goodbye(shard: &Shard, registry: &RoomRegistry) {
     let _: Result<Value, _> = shard.commands.del(wire::replica_key(&shard.me)).await;
 }
 
-/// What the channels bring, in Redis's order, to the registry.
 pub(super) async fn receive_loop(
     shard: Arc<Shard>,
     registry: WeakRegistry,
@@ -327,8 +316,7 @@ pub(super) async fn receive_loop(
     }
 }
 
-/// Seconds from when the sending replica stamped a message (its `at`, the last field of the event)
-/// to now, by the two replicas' clocks; `None` for an event without one.
+/// By the two replicas' clocks, from the event's `at` (its last field).
 fn lag_of(frame: &crate::protocol::Frame) -> Option<f64> {
     let text = frame.as_str();
     let start = text.rfind("\"at\":\"")? + "\"at\":\"".len();
@@ -345,7 +333,6 @@ fn lag_of(frame: &crate::protocol::Frame) -> Option<f64> {
     )
 }
 
-/// What one pub/sub message means for the registry.
 fn inbound(message: &fred::types::Message) -> Option<Inbound> {
     if message.channel == DELETED_CHANNEL {
         return message.value.as_string().map(Inbound::RoomDeleted);
@@ -383,9 +370,7 @@ fn inbound(message: &fred::types::Message) -> Option<Inbound> {
     }
 }
 
-/// Every [`HEARTBEAT`] (or at once after a reconnection): refresh this replica's liveness key,
-/// resync if the link just came back or the key was gone, keep the room hashes alive, and take
-/// the people of replicas whose key expired out of the rooms.
+/// Also runs at once after a reconnection, to resync.
 pub(super) async fn heartbeat_loop(shard: Arc<Shard>, registry: WeakRegistry) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -449,8 +434,6 @@ pub(super) async fn heartbeat_loop(shard: Arc<Shard>, registry: WeakRegistry) {
     }
 }
 
-/// Connection errors mark the link down (logged once); a reconnection wakes the heartbeat, which
-/// resyncs.
 pub(super) async fn watch_connection(
     shard: Arc<Shard>,
     mut errors: broadcast::Receiver<(RedisError, Option<fred::types::config::Server>)>,

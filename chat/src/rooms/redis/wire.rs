@@ -1,6 +1,4 @@
-//! What travels through Redis, and under which names: channel and key names, the payloads on a
-//! room channel, and the script that writes a replica's presence and announces it atomically.
-//! Pure: nothing here talks to Redis.
+//! What travels through Redis, and under which names. Pure: nothing here talks to Redis.
 
 use std::time::Duration;
 
@@ -9,22 +7,19 @@ use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
 use crate::protocol::Frame;
 
-/// The start of every room's channel name.
 const CHANNEL_PREFIX: &str = "chat:room:";
-/// Every replica listens here for rooms deleted by their owners (the payload is the room id),
-/// whether it has members in them or not: it must turn away the tickets still out for them.
+/// Every replica listens here, members in the room or not: it must turn away the tickets still
+/// out for a deleted room.
 pub const DELETED_CHANNEL: &str = "chat:rooms-deleted";
-/// Separates the replica from the email in a presence field (emails cannot contain it).
+/// Emails cannot contain it.
 const FIELD_SEPARATOR: char = '\u{1f}';
 
-/// The first byte of a payload on a room channel.
 const TAG_MESSAGE: u8 = b'm';
 const TAG_PRESENCE: u8 = b'p';
 
-/// Writes one replica's part of a room's presence hash and announces it on the room's channel,
-/// atomically. KEYS[1]: the hash. ARGV: channel, payload, hash TTL (ms), the replica's field
-/// prefix, mode (`one`: set the fields that follow; `all`: first drop every field of this
-/// replica), then email / tabs pairs (0 removes).
+/// Writes one replica's part of a room's presence hash and publishes it, atomically, so the hash
+/// and the channel never disagree. `KEYS[1]`: the hash. `ARGV`: channel, payload, hash TTL (ms),
+/// the replica's field prefix, mode (`all` first drops the replica's fields), email / tabs pairs.
 const WRITE_PRESENCE: &str = r"
 local key, prefix = KEYS[1], ARGV[4]
 if ARGV[5] == 'all' then
@@ -47,7 +42,6 @@ pub fn channel(room_id: &str) -> String {
     format!("{CHANNEL_PREFIX}{room_id}")
 }
 
-/// The room a channel name belongs to, if it is a room's.
 pub fn room_of_channel(channel: &str) -> Option<&str> {
     channel.strip_prefix(CHANNEL_PREFIX)
 }
@@ -64,11 +58,9 @@ pub fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A presence announcement as it travels on a room's channel.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum WireOp {
-    /// `replica` holds `tabs` sockets of `user`.
     Tabs {
         replica: String,
         user: String,
@@ -81,16 +73,13 @@ pub enum WireOp {
     },
 }
 
-/// What a room channel carried.
 #[derive(Debug, PartialEq)]
 pub enum Payload {
-    /// A serialized event, handed to the members as it is.
     Message(Frame),
     Presence(WireOp),
 }
 
-/// The `PUBLISH` payload of a message event: its JSON after the tag, so a receiving replica hands
-/// the same bytes to all its members without parsing anything.
+/// A receiving replica hands the same bytes to all its members without parsing anything.
 pub fn message_payload(frame: &Frame) -> Bytes {
     let mut payload = Vec::with_capacity(frame.len() + 1);
     payload.push(TAG_MESSAGE);
@@ -98,7 +87,6 @@ pub fn message_payload(frame: &Frame) -> Bytes {
     Bytes::from(payload)
 }
 
-/// Reads a room channel's payload.
 pub fn parse_payload(payload: &Bytes) -> Result<Payload, String> {
     match payload.first() {
         Some(&TAG_MESSAGE) => Utf8Bytes::try_from(payload.slice(1..))
@@ -111,8 +99,6 @@ pub fn parse_payload(payload: &Bytes) -> Result<Payload, String> {
     }
 }
 
-/// The arguments of `EVAL` of [`WRITE_PRESENCE`] for `op`, written by `replica` about `room_id`
-/// (`all` replaces the replica's whole part); the hash lives `ttl` after it.
 pub fn presence_args(replica: &str, room_id: &str, op: &WireOp, ttl: Duration) -> Vec<String> {
     let mut payload = String::from(char::from(TAG_PRESENCE));
     // A small struct of strings and numbers cannot fail to serialize.
@@ -140,7 +126,7 @@ pub fn presence_args(replica: &str, room_id: &str, op: &WireOp, ttl: Duration) -
     args
 }
 
-/// A presence hash field as (replica, email, tabs); `None` for a field that is not one.
+/// (replica, email, tabs).
 pub fn parse_presence_field<'a>(field: &'a str, tabs: &str) -> Option<(&'a str, &'a str, usize)> {
     let (replica, user) = field.split_once(FIELD_SEPARATOR)?;
     Some((replica, user, tabs.parse().ok()?))
