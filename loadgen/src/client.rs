@@ -192,7 +192,25 @@ async fn open_socket(
     connected.await.ok().map(|(socket, _)| socket)
 }
 
-/// A handshake request for `client`, with a fresh ticket in `Authorization`.
+/// Headers Chromium 120 sends with the chat page's WebSocket, besides the ticket and `Origin`.
+const BROWSER_HEADERS: [(&str, &str); 6] = [
+    (
+        "user-agent",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/120.0.0.0 Safari/537.36",
+    ),
+    ("accept-encoding", "gzip, deflate, br"),
+    ("accept-language", "ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7"),
+    ("cache-control", "no-cache"),
+    ("pragma", "no-cache"),
+    (
+        "sec-websocket-extensions",
+        "permessage-deflate; client_max_window_bits",
+    ),
+];
+
+/// A handshake request for `client`, with a fresh ticket in `Authorization`, or shaped like a
+/// browser's (`--as-browser`).
 fn request(fleet: &Fleet, client: usize) -> Option<Request> {
     let room = fleet.options.room_of(client);
     let ticket = fleet
@@ -204,8 +222,26 @@ fn request(fleet: &Fleet, client: usize) -> Option<Request> {
         )
         .ok()?;
     let mut request = fleet.options.url.as_str().into_client_request().ok()?;
-    let bearer = HeaderValue::from_str(&format!("Bearer {ticket}")).ok()?;
-    request.headers_mut().insert("authorization", bearer);
+    let origin = format!("http://{}", request.uri().authority()?);
+    let headers = request.headers_mut();
+    if fleet.options.as_browser {
+        let protocols = format!("chat.v1, bearer.{ticket}");
+        // The website's session cookie: its name and a 43-character id (tower-sessions).
+        let cookie = format!("id={client:043}; lang=ru");
+        for (name, value) in [
+            ("origin", origin),
+            ("sec-websocket-protocol", protocols),
+            ("cookie", cookie),
+        ] {
+            headers.insert(name, HeaderValue::from_str(&value).ok()?);
+        }
+        for (name, value) in BROWSER_HEADERS {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    } else {
+        let bearer = HeaderValue::from_str(&format!("Bearer {ticket}")).ok()?;
+        headers.insert("authorization", bearer);
+    }
     Some(request)
 }
 

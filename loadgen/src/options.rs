@@ -59,6 +59,11 @@ pub struct Options {
     /// server address about 28 000 times at most (the kernel's ephemeral ports).
     #[arg(long, value_name = "ADDRS")]
     pub source_addrs: Option<SourceAddrs>,
+    /// Handshakes shaped like Chromium's from the chat page: the ticket as a subprotocol, an
+    /// `Origin`, the session cookie, a browser's `User-Agent` and the like (about 1.2 KB of
+    /// headers instead of 0.4). What a proxy keeps per socket depends on it.
+    #[arg(long)]
+    pub as_browser: bool,
 }
 
 /// A range of delays to pick from at random.
