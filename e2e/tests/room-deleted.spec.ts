@@ -30,11 +30,13 @@ async function deleteFromHome(owner: Page, title: string): Promise<void> {
   await expect(owner.getByTestId('room-item').filter({ hasText: title })).toHaveCount(0);
 }
 
+const TICKET = /\/api\/rooms\/[0-9a-f]{24}\/ticket$/;
+
 /** Counts the page's ticket requests from now on: a page that reconnects asks for one first. */
 function countTicketRequests(page: Page): () => number {
   let count = 0;
   page.on('request', (request) => {
-    if (/\/api\/rooms\/[0-9a-f]{24}\/ticket$/.test(new URL(request.url()).pathname)) count += 1;
+    if (TICKET.test(new URL(request.url()).pathname)) count += 1;
   });
   return () => count;
 }
@@ -106,8 +108,34 @@ test('with the chat down, deleting a room still succeeds at once, and the guest 
   } finally {
     restartChatService();
   }
-  // The page's next reconnect asks for a ticket: 404, the room is gone.
+  // The page learns it at its next reconnect: its ticket request answers 404, or, if it still holds
+  // a ticket from before the deletion, its room check once that ticket has opened a socket does.
   await expectDeletedState(guest.page, 30_000);
+  for (const person of [owner, guest]) await person.context.close();
+});
+
+test('a page still holding a ticket from before a deletion the chat missed learns it once the chat is back', async ({ browser }) => {
+  const owner = await signedInPerson(browser, 'owner', 'deleted-held-owner');
+  const guest = await signedInPerson(browser, 'guest', 'deleted-held-guest');
+  const title = 'Удалена, пока билет был на руках';
+  const roomId = await createRoom(owner.page, title);
+  await openChat(guest.page, roomId);
+  const ticketGiven = guest.page.waitForResponse((r) => TICKET.test(new URL(r.url()).pathname) && r.status() === 200);
+  const roomChecked = guest.page.waitForResponse((r) => r.request().method() === 'HEAD' && new URL(r.url()).pathname === `/rooms/${roomId}`);
+
+  process.kill(chatPid(), 'SIGKILL');
+  try {
+    // The page's first retry asks for a ticket, which it keeps trying while the chat is down;
+    // only then is the room deleted, and the chat, being down, never hears of it.
+    await ticketGiven;
+    await deleteFromHome(owner.page, title);
+  } finally {
+    restartChatService();
+  }
+  // The restarted chat lets that ticket in (nothing tells it the room is gone); the page then
+  // asks whether its room is still there, hears 404, and ends in the deleted state.
+  expect((await roomChecked).status()).toBe(404);
+  await expectDeletedState(guest.page, 10_000);
   for (const person of [owner, guest]) await person.context.close();
 });
 

@@ -459,6 +459,9 @@
       input.focus();
     });
     ws.addEventListener("message", (event) => {
+      // Once the chat has ended for good (e.g. its room turned out to be deleted), nothing the
+      // socket still delivers before it closes is shown.
+      if (finished) return;
       if (typeof event.data === "string") handle(event.data);
     });
     ws.addEventListener("close", (event) => {
