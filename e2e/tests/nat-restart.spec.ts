@@ -107,15 +107,16 @@ async function watch(page: Page) {
     ws.on('socketerror', (error) => timeline.push([Date.now(), `socket error ${error}`]));
     ws.on('close', () => timeline.push([Date.now(), 'socket closed']));
   });
+  const states = () => page.evaluate(() => (window as unknown as { seenStates: { state: string; at: number }[] }).seenStates);
   return {
     counts,
     timeline,
-    states: () => page.evaluate(() => (window as unknown as { seenStates: { state: string; at: number }[] }).seenStates),
-    /** When the page showed "open" again, or null while it has not. */
+    states,
+    /** When the page showed "open" again after it had left it, or null while it has not. */
     reopenedAt: async (): Promise<number | null> => {
-      const seen = await page.evaluate(() => (window as unknown as { seenStates: { state: string; at: number }[] }).seenStates);
+      const seen = await states();
       const left = seen.findIndex((s) => s.state !== 'open');
-      const back = seen.findIndex((s, i) => i > left && left >= 0 && s.state === 'open');
+      const back = left >= 0 ? seen.findIndex((s, i) => i > left && s.state === 'open') : -1;
       return back >= 0 ? seen[back].at : null;
     },
   };
