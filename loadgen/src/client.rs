@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::events::{Event, LoadText};
@@ -95,9 +95,14 @@ async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> End
         .write_buffer_size(0);
     let connected = {
         let _permit = fleet.handshakes.acquire().await;
-        open_socket(fleet, client, request, config).await
+        let attempt = Instant::now();
+        let connected = open_socket(fleet, client, request, config).await;
+        if let Err(refusal) = &connected {
+            stats.count_refusal(refusal.to_string(), attempt.elapsed());
+        }
+        connected
     };
-    let Some(socket) = connected else {
+    let Ok(socket) = connected else {
         return Ended::NotOpened;
     };
     let (mut sink, mut stream) = socket.split();
@@ -157,39 +162,69 @@ async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> End
     Ended::Closed
 }
 
+/// Why a handshake did not open a socket, as the report counts it: `http 503`, `connect`, ...
+#[derive(Debug)]
+pub struct Refusal(String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<WsError> for Refusal {
+    fn from(error: WsError) -> Self {
+        Self(match error {
+            WsError::Http(response) => format!("http {}", response.status().as_u16()),
+            WsError::Io(error) => format!("io {:?}", error.kind()),
+            other => format!(
+                "handshake {}",
+                other.to_string().split(':').next().unwrap_or("")
+            ),
+        })
+    }
+}
+
+impl From<std::io::Error> for Refusal {
+    fn from(error: std::io::Error) -> Self {
+        Self(format!("connect {:?}", error.kind()))
+    }
+}
+
 /// A WebSocket to the server, from `client`'s source address (`--source-addrs`) when given.
 async fn open_socket(
     fleet: &Fleet,
     client: usize,
     request: Request,
     config: WebSocketConfig,
-) -> Option<WebSocketStream<MaybeTlsStream<TcpStream>>> {
+) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, Refusal> {
     let Some(source) = fleet.options.source_of(client) else {
         let connected = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-        return connected.await.ok().map(|(socket, _)| socket);
+        return Ok(connected.await?.0);
     };
+    let no_address = || Refusal("no server address".into());
     let host = request
         .uri()
-        .host()?
+        .host()
+        .ok_or_else(no_address)?
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = request.uri().port_u16().unwrap_or(80);
     let server = tokio::net::lookup_host((host, port))
-        .await
-        .ok()?
-        .find(|server| server.is_ipv4() == source.is_ipv4())?;
+        .await?
+        .find(|server| server.is_ipv4() == source.is_ipv4())
+        .ok_or_else(no_address)?;
     let socket = if source.is_ipv4() {
         TcpSocket::new_v4()
     } else {
         TcpSocket::new_v6()
-    }
-    .ok()?;
-    socket.bind(SocketAddr::new(source, 0)).ok()?;
-    let stream = socket.connect(server).await.ok()?;
-    stream.set_nodelay(true).ok()?;
+    }?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
     let plain = MaybeTlsStream::Plain(stream);
     let connected = tokio_tungstenite::client_async_with_config(request, plain, Some(config));
-    connected.await.ok().map(|(socket, _)| socket)
+    Ok(connected.await?.0)
 }
 
 /// Headers Chromium 120 sends with the chat page's WebSocket, besides the ticket and `Origin`.

@@ -15,7 +15,6 @@ mod options;
 mod proc_stat;
 mod stats;
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -51,13 +50,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = runtime.block_on(run(options, secret));
-    let _ = std::io::stdout().lock().write_all(report.as_bytes());
+    runtime.block_on(run(options, secret));
     ExitCode::SUCCESS
 }
 
-async fn run(options: Options, secret: Secret) -> String {
-    let mut report = Report::default();
+async fn run(options: Options, secret: Secret) {
+    let mut report = Report;
     let server = Server(options.server_pid.map(|pid| pid.to_string()));
     let server_idle = server.rss(&mut report, "before connecting");
     let (start, start_rx) = tokio::sync::watch::channel(None::<Instant>);
@@ -84,16 +82,15 @@ async fn run(options: Options, secret: Secret) -> String {
             end.rss_kib.saturating_sub(idle.rss_kib)
         ));
     }
-    report.0
 }
 
-/// The report, one line at a time, filled by each phase.
-#[derive(Default)]
-struct Report(String);
+/// The report, printed one line at a time as each phase gets there (a script running several
+/// load generators waits for their `connected` lines).
+struct Report;
 
 impl Report {
     fn line(&mut self, line: impl std::fmt::Display) {
-        let _ = writeln!(self.0, "{line}");
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 }
 
@@ -151,6 +148,16 @@ async fn connect_everyone(fleet: &Arc<Fleet>, report: &mut Report) -> Connected 
     }
     let ready = stats.ready.load(Ordering::Relaxed);
     let connect_time = connecting.elapsed().as_secs_f64();
+    let refusals = stats.refusals();
+    if !refusals.is_empty() {
+        report.line(format_args!(
+            "handshakes that opened nothing: {refusals:?}; time to fail: p50 {:.2} ms, p99 {:.2} \
+             ms, max {:.2} ms",
+            ms(stats.refusal_time.percentile(0.5)),
+            ms(stats.refusal_time.percentile(0.99)),
+            ms(stats.refusal_time.max())
+        ));
+    }
     report.line(format_args!(
         "connected {ready} of {} clients in {connect_time:.2} s ({:.0} joins/s; {} failed), \
          {} rooms",
@@ -261,7 +268,6 @@ fn write_results(
         expected as f64 / seconds,
         delivered as f64 / seconds,
     ));
-    let ms = |micros: u64| micros as f64 / 1000.0;
     report.line(format_args!(
         "latency from schedule: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         ms(stats.latency.percentile(0.50)),
@@ -364,6 +370,11 @@ impl OpenWatch {
             self.lowest
         ))
     }
+}
+
+/// Microseconds as milliseconds, for the report.
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
 }
 
 #[cfg(test)]

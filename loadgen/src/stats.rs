@@ -32,6 +32,9 @@ pub struct Stats {
     pub left: AtomicU64,
     pub summaries: AtomicU64,
     closes: Mutex<BTreeMap<String, u64>>,
+    /// Handshakes that opened nothing, by why (`http 503`, ...), and how long each took to fail.
+    refusals: Mutex<BTreeMap<String, u64>>,
+    pub refusal_time: Histogram,
 }
 
 impl Stats {
@@ -52,6 +55,8 @@ impl Stats {
             left: AtomicU64::new(0),
             summaries: AtomicU64::new(0),
             closes: Mutex::new(BTreeMap::new()),
+            refusals: Mutex::new(BTreeMap::new()),
+            refusal_time: Histogram::new(),
         }
     }
 
@@ -66,6 +71,19 @@ impl Stats {
         if let Ok(mut closes) = self.closes.lock() {
             *closes.entry(what).or_default() += 1;
         }
+    }
+
+    /// Counts one handshake that opened nothing, by why, and the time it took to fail.
+    pub fn count_refusal(&self, why: String, took: std::time::Duration) {
+        if let Ok(mut refusals) = self.refusals.lock() {
+            *refusals.entry(why).or_default() += 1;
+        }
+        self.refusal_time
+            .record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    pub fn refusals(&self) -> BTreeMap<String, u64> {
+        self.refusals.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     pub fn closes(&self) -> BTreeMap<String, u64> {

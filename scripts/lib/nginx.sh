@@ -121,7 +121,7 @@ nginx_start_for_chat_bench() {
   BENCH_NGINX_PORT="$(free_port)"
   # No website behind it: only /ws is measured (port 9, "discard", is never listened on here).
   nginx_native_upstreams 9 "$bench_chat_ports"
-  NGINX_LISTEN="127.0.0.1:$BENCH_NGINX_PORT" NGINX_RESOLVER=127.0.0.1 NGINX_ACCESS_LOG="$dir/access.log" \
+  NGINX_LISTEN="127.0.0.1:$BENCH_NGINX_PORT${BENCH_NGINX_LISTEN_OPTIONS:+ $BENCH_NGINX_LISTEN_OPTIONS}" NGINX_RESOLVER=127.0.0.1 NGINX_ACCESS_LOG="$dir/access.log" \
     NGINX_STATUS_LISTEN="127.0.0.1:$(free_port)" NGINX_WS_PER_ADDRESS=20000 nginx_render_template "$dir/default.conf"
   nginx_write_main_conf "$dir" "$dir/default.conf"
   nginx_test_conf "$dir"
