@@ -19,9 +19,9 @@ use crate::metrics::Metrics;
 
 pub use contract::ticket::LIFETIME;
 
-/// How often one person may ask for tickets. The chat page asks once per page open and once per
-/// reconnect, with a backoff that starts at 0.5–1 s and doubles: even a dozen tabs reconnecting
-/// after a restart stay well inside it, while a script asking in a loop is stopped at once.
+/// How often one person may ask for tickets. The chat page asks once per page open and once after
+/// each socket that was open (a chat restart costs each tab one ticket): even a dozen tabs
+/// reconnecting after a restart stay well inside it, while a script asking in a loop is stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketRate {
     pub per_minute: NonZeroU32,
