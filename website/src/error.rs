@@ -25,6 +25,10 @@ pub enum AppError {
     TooManyAttempts,
     #[error("too many chat tickets asked for")]
     TooManyTickets,
+    /// Too many ticket requests at once on this replica (a reconnect storm): refused at once, so
+    /// those it takes finish well within the database's timeout instead of all waiting past it.
+    #[error("too many ticket requests at once")]
+    Busy,
     #[error("room not found")]
     RoomNotFound,
     #[error("user no longer exists")]
@@ -78,7 +82,7 @@ impl AppError {
                 DbError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             // Not 408: that says the client was slow to send, and browsers may resend on their own.
-            Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +120,7 @@ impl AppError {
                 DbError::Failed(_) => "internal",
             },
             Self::Timeout => "timeout",
+            Self::Busy => "busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -129,6 +134,7 @@ impl AppError {
     pub fn retry_after(&self) -> Option<Duration> {
         let seconds = match (self, self.status()) {
             (Self::TooManyTickets, _) => 5,
+            (Self::Busy, _) => 1,
             (_, StatusCode::TOO_MANY_REQUESTS) => 60,
             (_, StatusCode::SERVICE_UNAVAILABLE) => 5,
             _ => return None,

@@ -8,10 +8,14 @@
 //! replicas racing at the limit may both refuse, never both grant.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
 use contract::Secret;
 use mongodb::bson::oid::ObjectId;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::db::Db;
 use crate::error::AppError;
@@ -44,6 +48,32 @@ impl TicketRate {
     }
 }
 
+/// Ticket requests a replica serves at once; more wait up to [`ADMISSION_WAIT`]. After a chat
+/// restart every open page asks within a second: without a bound they all queue for the database
+/// connections and all time out together (chat/bench/storm.sh); with it, those admitted finish in
+/// time and the rest are told at once to come back (503, `Retry-After: 1`), which the page does.
+const IN_FLIGHT: usize = 32;
+const ADMISSION_WAIT: Duration = Duration::from_secs(1);
+
+/// A place among the ticket requests a replica serves at once ([`TicketDesk::admit`]). The
+/// handler's first extractor, so a request turned away has not read its session from MongoDB.
+pub struct Admitted {
+    _place: OwnedSemaphorePermit,
+}
+
+impl<S> FromRequestParts<S> for Admitted
+where
+    S: Send + Sync,
+    TicketDesk: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let place = TicketDesk::from_ref(state).admit().await?;
+        Ok(Self { _place: place })
+    }
+}
+
 /// Issues the tickets the chat service accepts, within each person's budget. Cheap to clone.
 #[derive(Clone)]
 pub struct TicketDesk {
@@ -51,6 +81,30 @@ pub struct TicketDesk {
     db: Db,
     rate: TicketRate,
     metrics: Metrics,
+    admission: Admission,
+}
+
+/// At most a number of requests at once, the others waiting a while for a place, then refused.
+#[derive(Clone)]
+struct Admission {
+    places: Arc<Semaphore>,
+    wait: Duration,
+}
+
+impl Admission {
+    fn new(places: usize, wait: Duration) -> Self {
+        Self {
+            places: Arc::new(Semaphore::new(places)),
+            wait,
+        }
+    }
+
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        match tokio::time::timeout(self.wait, self.places.clone().acquire_owned()).await {
+            Ok(Ok(place)) => Ok(place),
+            _ => Err(AppError::Busy),
+        }
+    }
 }
 
 impl TicketDesk {
@@ -60,7 +114,13 @@ impl TicketDesk {
             db,
             rate,
             metrics,
+            admission: Admission::new(IN_FLIGHT, ADMISSION_WAIT),
         }
+    }
+
+    /// A place among the requests served now, or [`AppError::Busy`] after [`ADMISSION_WAIT`].
+    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        self.admission.admit().await
     }
 
     /// [`AppError::TooManyTickets`] when the person is over the budget.
@@ -93,6 +153,27 @@ impl TicketDesk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_over_the_places_waits_for_one_then_is_told_busy() {
+        let admission = Admission::new(2, Duration::from_secs(1));
+        let first = admission.admit().await.unwrap();
+        let _second = admission.admit().await.unwrap();
+
+        let waiting = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        drop(first); // a place frees up within the wait: the waiting request gets it
+        let _third = waiting
+            .await
+            .unwrap()
+            .expect("admitted once a place was free");
+
+        let turned_away = admission.admit().await;
+        assert!(matches!(turned_away, Err(AppError::Busy)));
+    }
 
     #[test]
     fn a_grant_counts_for_the_time_the_burst_takes_at_the_sustained_rate() {

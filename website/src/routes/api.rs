@@ -7,7 +7,7 @@ use tower_sessions::Session;
 
 use crate::auth::csrf::CsrfHeader;
 use crate::auth::session::{self, CurrentUser};
-use crate::auth::ticket::{LIFETIME, TicketDesk};
+use crate::auth::ticket::{Admitted, LIFETIME, TicketDesk};
 use crate::db::Db;
 use crate::error::AppError;
 
@@ -24,6 +24,7 @@ pub struct TicketResponse {
 }
 
 pub async fn issue_ticket(
+    _admitted: Admitted,
     user: CurrentUser,
     session: Session,
     Path(room_id): Path<String>,
@@ -32,12 +33,14 @@ pub async fn issue_ticket(
     _csrf: CsrfHeader,
 ) -> Result<Json<TicketResponse>, AppError> {
     let room_id = parse_room_id(&room_id)?;
-    let Some(account) = db.find_user_by_id(user.id).await? else {
+    // Both at once: after a chat restart every open page asks within the same second.
+    let (account, room) = tokio::try_join!(db.find_user_by_id(user.id), db.find_room(room_id))?;
+    let Some(account) = account else {
         // The account was removed while this session lived on: end the session too.
         session::sign_out(&session).await?;
         return Err(AppError::UserNotFound);
     };
-    let room = db.find_room(room_id).await?.ok_or(AppError::RoomNotFound)?;
+    let room = room.ok_or(AppError::RoomNotFound)?;
     let token = tickets
         .issue(account.id, &account.email, &room.title, room.id)
         .await?;
