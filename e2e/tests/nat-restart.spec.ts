@@ -1,9 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from '@playwright/test';
-import { test, expect, PASSWORD, uniqueEmail, recordConsole, createRoom, expectConnected, chatPid, freePort, root, stackScript } from './support';
+import { test, expect, PASSWORD, uniqueEmail, recordConsole, createRoom, expectConnected, chatPid, ownStack, root, stackScript } from './support';
 
 // A room behind one address: fifty people of a university behind NAT, every one of them with the
 // room open, all seen by nginx as one client address (here 127.0.0.1). The chat service crashes and
@@ -128,22 +128,11 @@ test.describe('a room behind one address', () => {
   // address within a minute are the test's set-up, not what it measures.
   const stackDir = path.join(root, 'target', 'e2e-nat-stack');
   const env = { ...withDeploymentLimits(process.env), STACK_DIR: stackDir, STACK_BUILD: '0', NGINX_ACCOUNT_BURST: '100' };
-  let baseURL = '';
-
-  test.beforeAll(async () => {
-    test.setTimeout(180_000);
-    execFileSync(stackScript, ['down'], { env, stdio: 'ignore' });
-    const port = await freePort();
-    execFileSync(stackScript, ['up'], { env: { ...env, HTTP_PORT: String(port) }, stdio: 'inherit' });
-    baseURL = `http://127.0.0.1:${port}`;
-  });
-  test.afterAll(() => {
-    execFileSync(stackScript, ['down'], { env, stdio: 'inherit' });
-  });
+  const baseURL = ownStack(env);
 
   test('fifty people from one address are back within 5 s of the chat, one ticket each at most', async ({ browser }) => {
     test.setTimeout(420_000);
-    const people = await inBatches([...Array(PEOPLE).keys()], 5, (i) => signUp(browser, baseURL, i));
+    const people = await inBatches([...Array(PEOPLE).keys()], 5, (i) => signUp(browser, baseURL(), i));
     const roomId = await createRoom(people[0].page, 'Аудитория за NAT');
     await inBatches(people, 5, async ({ page }) => {
       await page.goto(`/rooms/${roomId}`);

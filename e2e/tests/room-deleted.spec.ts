@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from '@playwright/test';
@@ -14,9 +13,8 @@ import {
   messageLines,
   restartChatService,
   chatPid,
-  freePort,
+  ownStack,
   root,
-  stackScript,
 } from './support';
 
 /** The contract: members learn of a deletion within 2 s. */
@@ -143,24 +141,13 @@ test.describe('with two chat replicas', () => {
   // A stack of its own (two chat replicas and a Redis), beside the one the other scenarios use.
   const stackDir = path.join(root, 'target', 'e2e-replicas-stack');
   const env = { ...process.env, STACK_DIR: stackDir, CHAT_REPLICAS: '2', STACK_BUILD: '0' };
-  let baseURL = '';
-
-  test.beforeAll(async () => {
-    test.setTimeout(180_000);
-    execFileSync(stackScript, ['down'], { env, stdio: 'ignore' });
-    const port = await freePort();
-    execFileSync(stackScript, ['up'], { env: { ...env, HTTP_PORT: String(port) }, stdio: 'inherit' });
-    baseURL = `http://127.0.0.1:${port}`;
-  });
-  test.afterAll(() => {
-    execFileSync(stackScript, ['down'], { env, stdio: 'inherit' });
-  });
+  const baseURL = ownStack(env);
 
   test('guests on different replicas both see the deletion within 2 s', async ({ browser }) => {
     const onReplicas: Browser = new Proxy(browser, {
       get(target, prop, receiver) {
         if (prop === 'newContext') {
-          return (options = {}) => target.newContext({ baseURL, ...options });
+          return (options = {}) => target.newContext({ baseURL: baseURL(), ...options });
         }
         return Reflect.get(target, prop, receiver);
       },

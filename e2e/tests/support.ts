@@ -184,3 +184,22 @@ export function freePort(): Promise<number> {
     server.on('error', reject);
   });
 }
+
+/**
+ * A stack of a describe block's own, started with `env` before its tests and stopped after them,
+ * beside the one the other scenarios use. Returns the stack's base URL (known once it is up).
+ */
+export function ownStack(env: NodeJS.ProcessEnv): () => string {
+  let baseURL = '';
+  base.beforeAll(async () => {
+    base.setTimeout(180_000);
+    execFileSync(stackScript, ['down'], { env, stdio: 'ignore' });
+    const port = await freePort();
+    execFileSync(stackScript, ['up'], { env: { ...env, HTTP_PORT: String(port) }, stdio: 'inherit' });
+    baseURL = `http://127.0.0.1:${port}`;
+  });
+  base.afterAll(() => {
+    execFileSync(stackScript, ['down'], { env, stdio: 'inherit' });
+  });
+  return () => baseURL;
+}

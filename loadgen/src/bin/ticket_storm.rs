@@ -214,26 +214,37 @@ fn browser(source: Option<IpAddr>) -> Result<Client, String> {
 
 async fn sign_up(base: &str, email: &str, source: Option<IpAddr>) -> Result<Person, String> {
     let http = browser(source)?;
-    let response = http
-        .post(format!("{base}/register"))
-        .header(ORIGIN, base)
-        .form(&[("email", email), ("password", PASSWORD)])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if response.status() != StatusCode::SEE_OTHER {
-        return Err(format!("sign-up answered {}", response.status()));
-    }
-    let home = http
-        .get(format!("{base}/"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
+    let form = [("email", email), ("password", PASSWORD)];
+    post_form(&http, base, "/register", &form, "sign-up").await?;
+    let home = page(http.get(format!("{base}/"))).await?;
     let csrf = csrf_token(&home).ok_or("no CSRF token on the home page")?;
     Ok(Person { http, csrf })
+}
+
+/// Posts a form as a browser does (with `Origin`); anything but the redirect that follows a
+/// success is an error naming `what`.
+async fn post_form(
+    http: &Client,
+    base: &str,
+    path: &str,
+    form: &[(&str, &str)],
+    what: &str,
+) -> Result<(), String> {
+    let sent = http
+        .post(format!("{base}{path}"))
+        .header(ORIGIN, base)
+        .form(form);
+    let status = sent.send().await.map_err(|e| e.to_string())?.status();
+    if status != StatusCode::SEE_OTHER {
+        return Err(format!("{what} answered {status}"));
+    }
+    Ok(())
+}
+
+/// A page's HTML.
+async fn page(request: reqwest::RequestBuilder) -> Result<String, String> {
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    response.text().await.map_err(|e| e.to_string())
 }
 
 /// The session's CSRF token, from the page's `<meta name="csrf-token">` or a form's hidden field.
@@ -250,27 +261,13 @@ fn csrf_token(html: &str) -> Option<String> {
 }
 
 async fn create_room(base: &str, owner: &Person, title: &str) -> Result<String, String> {
-    let created = owner
-        .http
-        .post(format!("{base}/rooms"))
-        .header(ORIGIN, base)
-        .form(&[("title", title), ("csrf_token", &owner.csrf)])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if created.status() != StatusCode::SEE_OTHER {
-        return Err(format!("creating the room answered {}", created.status()));
-    }
-    let found = owner
+    let form = [("title", title), ("csrf_token", owner.csrf.as_str())];
+    post_form(&owner.http, base, "/rooms", &form, "creating the room").await?;
+    let search = owner
         .http
         .get(format!("{base}/search"))
-        .query(&[("q", title)])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
+        .query(&[("q", title)]);
+    let found = page(search).await?;
     let start = found
         .find("href=\"/rooms/")
         .ok_or("the new room is not found")?
