@@ -15,23 +15,13 @@
 # buffers), and the connect rate. nginx listens with `reuseport` so its two workers share the
 # sockets evenly, each under the 20 000 open files a process may hold here.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-# shellcheck source=scripts/lib/common.sh
-source "$root/scripts/lib/common.sh"
-# shellcheck source=scripts/lib/nginx.sh
-source "$root/scripts/lib/nginx.sh"
 # shellcheck source=chat/bench/lib/fleet.sh
-source "$root/chat/bench/lib/fleet.sh"
-bin="$root/target/release"
-[[ -x "$bin/chat" && -x "$bin/chat-loadgen" ]] || die "build first: cargo build --release -p chat -p chat-loadgen"
+source "$(dirname "$0")/lib/fleet.sh"
 sockets=${SOCKETS:-18000}
 cap=${CAP:-9000}
 idle=$((sockets - 1000))
 ((idle > 0 && idle % 2 == 0)) || die "SOCKETS must be an even number over 1000"
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-export JWT_SECRET=${JWT_SECRET:-bench-secret-bench-secret-bench-secret-0123}
-dir="$(mktemp -d /tmp/chat-bench-capacity.XXXXXX)"
-trap 'fleet_stop; [[ -n "${KEEP:-}" ]] || rm -rf "$dir"' EXIT
+fleet_init capacity
 
 # Kernel memory in KiB: slab (socket structures) plus the pages TCP buffers hold.
 kernel_kib() {

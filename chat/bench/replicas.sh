@@ -13,20 +13,9 @@ usage="usage: $0 <replicas 1..> [seconds]"
 replicas=${1:?$usage}
 seconds=${2:-25}
 [[ $replicas =~ ^[1-9][0-9]*$ ]] || { echo "$usage" >&2; exit 2; }
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-# shellcheck source=scripts/lib/common.sh
-source "$root/scripts/lib/common.sh"
-# shellcheck source=scripts/lib/nginx.sh
-source "$root/scripts/lib/nginx.sh"
 # shellcheck source=chat/bench/lib/fleet.sh
-source "$root/chat/bench/lib/fleet.sh"
-bin="$root/target/release"
-[[ -x "$bin/chat" && -x "$bin/chat-loadgen" ]] || die "build first: cargo build --release -p chat -p chat-loadgen"
-
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-export JWT_SECRET=${JWT_SECRET:-bench-secret-bench-secret-bench-secret-0123}
-dir="$(mktemp -d /tmp/chat-bench-replicas.XXXXXX)"
-trap 'fleet_stop; rm -rf "$dir"' EXIT
+source "$(dirname "$0")/lib/fleet.sh"
+fleet_init replicas
 
 if ((replicas > 1)); then
   fleet_start_redis

@@ -257,9 +257,9 @@ fn request(fleet: &Fleet, client: usize) -> Option<Request> {
         )
         .ok()?;
     let mut request = fleet.options.url.as_str().into_client_request().ok()?;
-    let origin = format!("http://{}", request.uri().authority()?);
-    let headers = request.headers_mut();
     if fleet.options.as_browser {
+        let origin = format!("http://{}", request.uri().authority()?);
+        let headers = request.headers_mut();
         let protocols = format!("chat.v1, bearer.{ticket}");
         // The website's session cookie: its name and a 43-character id (tower-sessions).
         let cookie = format!("id={client:043}; lang=ru");
@@ -275,7 +275,7 @@ fn request(fleet: &Fleet, client: usize) -> Option<Request> {
         }
     } else {
         let bearer = HeaderValue::from_str(&format!("Bearer {ticket}")).ok()?;
-        headers.insert("authorization", bearer);
+        request.headers_mut().insert("authorization", bearer);
     }
     Some(request)
 }

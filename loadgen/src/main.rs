@@ -13,6 +13,7 @@ mod events;
 mod histogram;
 mod options;
 mod proc_stat;
+mod ranges;
 mod stats;
 
 use std::io::Write as _;

@@ -2,8 +2,24 @@
 # shellcheck disable=SC2154,SC2034 # `dir` and `bin` come from the caller, which reads the FLEET_* results
 # The benchmarks' fleet through nginx: a redis-server of its own, release chat replicas sharing it,
 # nginx configured as the stack's in front (scripts/lib/nginx.sh), and a sampler of every measured
-# process's CPU. Sourced by chat/bench/replicas.sh and chat/bench/capacity.sh after
-# scripts/lib/common.sh and scripts/lib/nginx.sh; they set `dir` and `bin` first.
+# process's CPU. Sourced by chat/bench/replicas.sh and chat/bench/capacity.sh, which call
+# fleet_init first.
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/lib/common.sh"
+# shellcheck source=scripts/lib/nginx.sh
+source "$ROOT/scripts/lib/nginx.sh"
+
+# fleet_init <name>: the release binaries (`bin`), as many open files as allowed, the benchmarks'
+# JWT secret, and a scratch folder (`dir`) removed at exit with everything started (KEEP=1 keeps
+# the folder, for a look at the logs).
+fleet_init() {
+  bin="$ROOT/target/release"
+  [[ -x "$bin/chat" && -x "$bin/chat-loadgen" ]] || die "build first: cargo build --release -p chat -p chat-loadgen"
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  export JWT_SECRET=${JWT_SECRET:-bench-secret-bench-secret-bench-secret-0123}
+  dir="$(mktemp -d "/tmp/chat-bench-$1.XXXXXX")"
+  trap 'fleet_stop; [[ -n "${KEEP:-}" ]] || rm -rf "$dir"' EXIT
+}
 
 # Every process started, stopped by fleet_stop; "name pid" of every process whose CPU is measured.
 fleet_pids=()

@@ -67,6 +67,7 @@ impl Outbox {
         self.state.too_slow_signal.cancelled().await;
     }
 
+    #[cfg(test)]
     pub fn is_too_slow(&self) -> bool {
         self.state.too_slow.load(Ordering::Relaxed)
     }

@@ -8,7 +8,7 @@
 //! page asks `POST /api/rooms/{id}/ticket` at a random moment of the window, all at once, and
 //! asks again 1-2 s after any answer but 200, as the page does, until it holds a ticket.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +18,10 @@ use rand::Rng;
 use reqwest::header::{ACCEPT, ORIGIN};
 use reqwest::{Client, StatusCode, redirect};
 use tokio::sync::Semaphore;
+
+#[path = "../ranges.rs"]
+mod ranges;
+use ranges::{DelayRange, SourceAddrs};
 
 #[derive(Parser, Debug)]
 #[command(about = "Ticket requests of a reconnect storm through nginx")]
@@ -32,51 +36,18 @@ struct Options {
     #[arg(long, default_value_t = 5)]
     pages: usize,
     /// The window the requests fall in, in milliseconds (the page's first retry waits 0.5-1 s).
-    #[arg(long, value_name = "MIN-MAX", default_value = "500-1000", value_parser = window)]
-    within_ms: Window,
-    /// IPv4 source addresses, FIRST-LAST: people are spread over them round robin (nginx limits
-    /// tickets per address; a storm comes from many).
-    #[arg(long, value_name = "FIRST-LAST", value_parser = addresses)]
-    source_addrs: Option<Sources>,
+    #[arg(long, value_name = "MIN-MAX", default_value = "500-1000")]
+    within_ms: DelayRange,
+    /// Source addresses, FIRST-LAST or a list: people are spread over them round robin (nginx
+    /// limits tickets per address; a storm comes from many).
+    #[arg(long, value_name = "ADDRS")]
+    source_addrs: Option<SourceAddrs>,
     /// Sign-ups at once.
     #[arg(long, default_value_t = 16)]
     parallel_signups: usize,
 }
 
 const PASSWORD: &str = "storm password, long enough";
-
-/// A window of milliseconds, MIN-MAX.
-#[derive(Debug, Clone, Copy)]
-struct Window(u64, u64);
-
-/// Source addresses to spread the people over.
-#[derive(Debug, Clone)]
-struct Sources(Vec<Ipv4Addr>);
-
-fn window(text: &str) -> Result<Window, String> {
-    let (min, max) = text.split_once('-').ok_or("MIN-MAX, e.g. 500-1000")?;
-    let (min, max) = (min.parse::<u64>(), max.parse::<u64>());
-    match (min, max) {
-        (Ok(min), Ok(max)) if min <= max => Ok(Window(min, max)),
-        _ => Err("MIN-MAX with MIN <= MAX, in milliseconds".into()),
-    }
-}
-
-fn addresses(text: &str) -> Result<Sources, String> {
-    let (first, last) = text
-        .split_once('-')
-        .ok_or("FIRST-LAST, e.g. 127.0.5.1-127.0.5.10")?;
-    let parse = |a: &str| {
-        a.parse::<Ipv4Addr>()
-            .map(u32::from)
-            .map_err(|e| e.to_string())
-    };
-    let (first, last) = (parse(first)?, parse(last)?);
-    if first > last {
-        return Err("FIRST must not come after LAST".into());
-    }
-    Ok(Sources((first..=last).map(Ipv4Addr::from).collect()))
-}
 
 /// One person's browser: a cookie jar, and the CSRF token of their session.
 struct Person {
@@ -106,7 +77,7 @@ async fn run(options: &Options) -> Result<(), String> {
         let source = options
             .source_addrs
             .as_ref()
-            .map(|Sources(addrs)| IpAddr::V4(addrs[n % addrs.len()]));
+            .map(|SourceAddrs(addrs)| addrs[n % addrs.len()]);
         let (base, gate) = (base.clone(), gate.clone());
         let email = format!("storm-{run_id:08x}-{n}@example.test");
         signups.push(tokio::spawn(async move {
@@ -128,11 +99,17 @@ async fn run(options: &Options) -> Result<(), String> {
     let room = create_room(&base, &people[0], &title).await?;
 
     let people = Arc::new(people);
-    let Window(min, max) = options.within_ms;
+    let window = options.within_ms;
+    let (min, max) = (window.min_ms, window.max_ms);
+    // The page's backoff while the chat is back: 1-2 s.
+    let retry = DelayRange {
+        min_ms: 1000,
+        max_ms: 2000,
+    };
     let start = Instant::now() + Duration::from_millis(100);
     let mut pages = Vec::with_capacity(options.people * options.pages);
     for page in 0..options.people * options.pages {
-        let at = start + Duration::from_millis(rand::rng().random_range(min..=max));
+        let at = start + window.pick();
         let (people, base, room) = (people.clone(), base.clone(), room.clone());
         pages.push(tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
@@ -145,8 +122,7 @@ async fn run(options: &Options) -> Result<(), String> {
                 if status == "200" || answers.len() >= 100 {
                     break;
                 }
-                let wait = rand::rng().random_range(1000..=2000);
-                tokio::time::sleep(Duration::from_millis(wait)).await;
+                tokio::time::sleep(retry.pick()).await;
             }
             (answers, start.elapsed())
         }));

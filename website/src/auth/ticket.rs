@@ -55,7 +55,7 @@ impl TicketRate {
 const IN_FLIGHT: usize = 32;
 const ADMISSION_WAIT: Duration = Duration::from_secs(1);
 
-/// A place among the ticket requests a replica serves at once ([`TicketDesk::admit`]). The
+/// A place among the ticket requests a replica serves at once ([`IN_FLIGHT`]). The
 /// handler's first extractor, so a request turned away has not read its session from MongoDB.
 pub struct Admitted {
     _place: OwnedSemaphorePermit,
@@ -69,7 +69,7 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let place = TicketDesk::from_ref(state).admit().await?;
+        let place = TicketDesk::from_ref(state).admission.admit().await?;
         Ok(Self { _place: place })
     }
 }
@@ -116,11 +116,6 @@ impl TicketDesk {
             metrics,
             admission: Admission::new(IN_FLIGHT, ADMISSION_WAIT),
         }
-    }
-
-    /// A place among the requests served now, or [`AppError::Busy`] after [`ADMISSION_WAIT`].
-    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, AppError> {
-        self.admission.admit().await
     }
 
     /// [`AppError::TooManyTickets`] when the person is over the budget.
