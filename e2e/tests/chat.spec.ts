@@ -79,6 +79,8 @@ test('the chat page reconnects by itself after the chat service restarts', async
   await openChat(bob.page, roomId);
   await send(alice.page, 'before the restart');
   await expect.poll(() => messageLines(bob.page)).toEqual([`${alice.email}: before the restart`]);
+  // Alice was typing (her field has the focus after sending); Bob was reading.
+  await bob.page.getByTestId('message-input').blur();
 
   restartChatService();
 
@@ -87,6 +89,10 @@ test('the chat page reconnects by itself after the chat service restarts', async
     await expect(events(page, 'gap')).toHaveCount(1, { timeout: 30_000 });
     await expectConnected(page);
   }
+  // The field is given back to the one who was typing only: a reader's phone does not open its
+  // keyboard by itself.
+  await expect(alice.page.getByTestId('message-input')).toBeFocused();
+  await expect(bob.page.getByTestId('message-input')).not.toBeFocused();
   await shot(alice.page, '16-chat-reconnected');
 
   await send(bob.page, 'after the restart');

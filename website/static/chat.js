@@ -61,10 +61,18 @@
     return text;
   }
 
+  // Whether the message field had the focus when a dropped connection disabled it: only then is
+  // it given back on reconnecting. Someone who was reading keeps their place, and a phone does
+  // not open its keyboard by itself.
+  let typingWhenDropped = true;
+
   function setState(state) {
+    const open = state === "open";
+    if (!open && stateEl.dataset.state === "open") {
+      typingWhenDropped = document.activeElement === input;
+    }
     stateEl.dataset.state = state;
     stateEl.textContent = t("chat_state_" + state);
-    const open = state === "open";
     input.disabled = !open;
     sendButton.disabled = !open;
   }
@@ -456,7 +464,7 @@
       everOpened = true;
       attempt = 0;
       setState("open");
-      input.focus();
+      if (typingWhenDropped) input.focus();
     });
     ws.addEventListener("message", (event) => {
       // Once the chat has ended for good (e.g. its room turned out to be deleted), nothing the
