@@ -3,6 +3,7 @@
 # scenario, alternately, ROUNDS times each (default 3), in one run; prints the medians and their
 # ratios as the table in chat/README.md ("Against the ceiling") and keeps every raw output.
 #   chat/bench/compare.sh [results folder]        (default target/bench-compare)
+#   SCENARIOS="fanout" chat/bench/compare.sh      (some of fanout heavy rooms idle, to iterate)
 # Builds the release binaries first. Run it on a quiet machine: both servers share the two cores
 # with the load generator, and anything else running shows up in the latencies.
 set -euo pipefail
@@ -14,7 +15,7 @@ mkdir -p "$out"
 (cd "$root" && cargo build --release -q -p chat -p chat-loadgen && cargo build --release -q -p chat --example ceiling)
 
 for round in $(seq "$rounds"); do
-  for scenario in fanout heavy rooms idle; do
+  for scenario in ${SCENARIOS:-fanout heavy rooms idle}; do
     for server in ceiling chat; do
       echo "round $round: $scenario on $server" >&2
       SERVER=$server "$root/chat/bench/run.sh" "$scenario" "$seconds" >"$out/$scenario-$server-$round.txt" 2>&1

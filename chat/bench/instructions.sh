@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per delivery, counted by valgrind's callgrind (the same for the same run however busy
-# the machine is), of the RELEASE servers over one light fanout run each, in the order given:
-#   cargo build --release -p chat -p chat-loadgen --example ceiling
+# the machine is), of the RELEASE servers (built first) over one light fanout run each, in the
+# order given:
 #   chat/bench/instructions.sh [chat|chat-without-metrics|ceiling]...   (default: chat ceiling)
 #   chat/bench/instructions.sh chat chat-without-metrics chat chat-without-metrics   # what metrics cost
 # The window counted starts once the 200 clients are connected and messages flow (callgrind_control
@@ -12,7 +12,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="$root/target/release"
-[[ -x "$bin/chat" && -x "$bin/chat-loadgen" ]] || { echo "build first: cargo build --release -p chat -p chat-loadgen --example ceiling" >&2; exit 1; }
+(cd "$root" && cargo build --release -q -p chat -p chat-loadgen && cargo build --release -q -p chat --example ceiling)
 command -v valgrind >/dev/null || { echo "valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
 (($#)) || set -- chat ceiling
 out="$(mktemp -d)"
@@ -34,7 +34,6 @@ one() {
         RUST_LOG=warn "${callgrind[@]}" "$bin/chat" 2>"$out/$which-$n.log" &
       ;;
     ceiling)
-      [[ -x "$bin/examples/ceiling" ]] || { echo "build first: cargo build --release -p chat --example ceiling" >&2; exit 1; }
       CEILING_ADDR="127.0.0.1:$port" "${callgrind[@]}" "$bin/examples/ceiling" 2>"$out/$which-$n.log" &
       ;;
     *) echo "unknown server $which (chat, chat-without-metrics or ceiling)" >&2; exit 2 ;;

@@ -268,7 +268,7 @@ impl Reader<'_> {
             match outcome {
                 Ok(()) => self.strikes = 0,
                 Err(error) => {
-                    let _ = self.outbox.deliver(&error.to_frame());
+                    self.outbox.reply(&error.to_frame());
                     self.strikes += 1;
                     if self.strikes >= self.limits.max_strikes {
                         return CloseReason::KeptAbusing;
@@ -351,7 +351,7 @@ async fn write_next(
     let mut fed = 0;
     loop {
         match next {
-            Outgoing::Event(frame) => feed_event(sink, frame).await?,
+            Outgoing::Event(frame) | Outgoing::Reply(frame) => feed_event(sink, frame).await?,
             Outgoing::Ping => sink.feed(Message::Ping(Bytes::new())).await?,
             Outgoing::Close(frame) => {
                 sink.flush().await?;

@@ -47,7 +47,7 @@ impl RoomRegistry {
         state.deleted = true;
         let frame = room_deleted_event(room_id).to_frame();
         for seat in state.seats.values() {
-            seat.outbox.end_room(&frame);
+            seat.end_room(&frame);
         }
         state.seats.len()
     }

@@ -23,6 +23,7 @@ use crate::metrics::{Dropped, Metrics};
 use crate::protocol::{AnnouncedLimits, Frame, ServerEvent};
 use crate::sync::lock;
 use everywhere::{Everywhere, Remote};
+use outbox::Seat;
 pub use outbox::{Inbox, Outbox, Outgoing};
 use presence::{Change, Presence, PresenceRule};
 use redis::{Cluster, Control, Publish, ReplicaId};
@@ -72,10 +73,6 @@ struct RoomState {
     /// on top of the snapshot.
     held: Option<Vec<Remote>>,
     metrics: Metrics,
-}
-
-struct Seat {
-    outbox: Outbox,
 }
 
 pub struct Newcomer {
@@ -247,8 +244,9 @@ impl RoomRegistry {
                 members,
                 limits: self.shared.limits.clone(),
             };
-            let _ = outbox.deliver(&welcome.to_frame());
-            state.seats.insert(seat, Seat { outbox });
+            let place = outbox.seat();
+            let _ = place.deliver(&welcome.to_frame());
+            state.seats.insert(seat, place);
             let summary_due = match &self.shared.cluster {
                 None => state.announce(
                     &newcomer.email,
@@ -599,7 +597,7 @@ impl RoomState {
         let mut queued = 0;
         let mut missed = [0_u64; Dropped::ALL.len()];
         for seat in self.seats.values() {
-            match seat.outbox.deliver(frame) {
+            match seat.deliver(frame) {
                 Ok(()) => queued += 1,
                 Err(reason) => missed[reason as usize] += 1,
             }

@@ -1,9 +1,13 @@
-//! One connection's queue, and the two signals that end it from the room's side (the queue
-//! overflowed; the room was deleted). An unbounded channel bounded by a count the sender keeps:
-//! tokio's bounded channel takes a mutex on every receive, and a receive happens once per delivery.
+//! One connection's queue: the connection's end ([`Outbox`]), the room's end ([`Seat`]) and the
+//! writer's end ([`Inbox`]), with the two signals that end a connection from the room's side
+//! (the queue overflowed; the room was deleted). An unbounded channel bounded by counts: tokio's
+//! bounded channel takes a mutex on every receive, and a receive happens once per delivery. The
+//! room counts what it queued and the writer what it took, each in memory of its own, so a
+//! delivery writes nothing both cores share except the channel itself.
 
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -14,7 +18,10 @@ use crate::protocol::Frame;
 
 #[derive(Debug)]
 pub enum Outgoing {
+    /// Counted against the queue's capacity (room events).
     Event(Frame),
+    /// To this client alone, outside the count (an answer to its own frame, its room's end).
+    Reply(Frame),
     Ping,
     /// The last item; `None` answers the client's own close.
     Close(Option<CloseFrame>),
@@ -26,32 +33,48 @@ pub struct Outbox {
     state: Arc<State>,
 }
 
+/// The room's handle on a member's queue. Lives under the room's lock, so its counts are plain
+/// cells.
+pub struct Seat {
+    outbox: Outbox,
+    /// A copy of the queue's capacity: the hot path reads nothing behind the outbox's pointer.
+    capacity: usize,
+    queued: Cell<usize>,
+    /// The writer's count as last read: refreshed only when `queued` runs `capacity` ahead of it,
+    /// about once per `capacity` deliveries to a reader that keeps up.
+    taken_seen: Cell<usize>,
+    too_slow: Cell<bool>,
+}
+
 pub struct Inbox {
     queue: mpsc::UnboundedReceiver<Outgoing>,
+    taken: usize,
     state: Arc<State>,
 }
 
 struct State {
     capacity: usize,
-    queued: AtomicUsize,
-    too_slow: AtomicBool,
-    /// Only wakes the connection's task, once; `too_slow` is what the hot path reads.
-    too_slow_signal: CancellationToken,
+    /// Written by the writer on every event, read by the room rarely: a cache line of its own.
+    taken: Padded<AtomicUsize>,
+    too_slow: CancellationToken,
     room_deleted: CancellationToken,
 }
+
+#[repr(align(64))]
+struct Padded<T>(T);
 
 impl Outbox {
     pub fn channel(capacity: usize) -> (Self, Inbox) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let state = Arc::new(State {
             capacity,
-            queued: AtomicUsize::new(0),
-            too_slow: AtomicBool::new(false),
-            too_slow_signal: CancellationToken::new(),
+            taken: Padded(AtomicUsize::new(0)),
+            too_slow: CancellationToken::new(),
             room_deleted: CancellationToken::new(),
         });
         let inbox = Inbox {
             queue: receiver,
+            taken: 0,
             state: state.clone(),
         };
         (
@@ -63,13 +86,24 @@ impl Outbox {
         )
     }
 
+    /// The room's end of this queue; a connection has one.
+    pub(super) fn seat(&self) -> Seat {
+        Seat {
+            outbox: self.clone(),
+            capacity: self.state.capacity,
+            queued: Cell::new(0),
+            taken_seen: Cell::new(0),
+            too_slow: Cell::new(false),
+        }
+    }
+
     pub async fn too_slow(&self) {
-        self.state.too_slow_signal.cancelled().await;
+        self.state.too_slow.cancelled().await;
     }
 
     #[cfg(test)]
     pub fn is_too_slow(&self) -> bool {
-        self.state.too_slow.load(Ordering::Relaxed)
+        self.state.too_slow.is_cancelled()
     }
 
     pub async fn room_deleted(&self) {
@@ -77,8 +111,14 @@ impl Outbox {
     }
 
     pub(super) fn end_room(&self, room_deleted: &Frame) {
-        let _ = self.deliver(room_deleted);
+        self.reply(room_deleted);
         self.state.room_deleted.cancel();
+    }
+
+    /// Queues a frame for this client alone, outside the count: answers are rare and a client
+    /// that draws too many of them is closed.
+    pub fn reply(&self, frame: &Frame) {
+        let _ = self.queue.send(Outgoing::Reply(frame.clone()));
     }
 
     /// Queues a ping, outside the count: it is rare, and a full queue ends the connection anyway.
@@ -90,28 +130,37 @@ impl Outbox {
     pub fn close(self, frame: Option<CloseFrame>) {
         let _ = self.queue.send(Outgoing::Close(frame));
     }
+}
 
+impl Seat {
     /// A full queue marks the receiver too slow; it gets nothing more, so the events it does get
     /// have no gap in the middle.
     pub fn deliver(&self, frame: &Frame) -> Result<(), Dropped> {
-        let state = &*self.state;
-        if state.too_slow.load(Ordering::Relaxed) {
+        if self.too_slow.get() {
             return Err(Dropped::Closing);
         }
-        if state.queued.fetch_add(1, Ordering::Relaxed) >= state.capacity {
-            state.queued.fetch_sub(1, Ordering::Relaxed);
-            state.too_slow.store(true, Ordering::Relaxed);
-            state.too_slow_signal.cancel();
-            return Err(Dropped::SlowConsumer);
-        }
-        match self.queue.send(Outgoing::Event(frame.clone())) {
-            Ok(()) => Ok(()),
-            // The connection is already going away; its membership leaves in a moment.
-            Err(_closed) => {
-                state.queued.fetch_sub(1, Ordering::Relaxed);
-                Err(Dropped::Gone)
+        let queued = self.queued.get();
+        if queued - self.taken_seen.get() >= self.capacity {
+            let state = &*self.outbox.state;
+            self.taken_seen.set(state.taken.0.load(Ordering::Relaxed));
+            if queued - self.taken_seen.get() >= self.capacity {
+                self.too_slow.set(true);
+                state.too_slow.cancel();
+                return Err(Dropped::SlowConsumer);
             }
         }
+        match self.outbox.queue.send(Outgoing::Event(frame.clone())) {
+            Ok(()) => {
+                self.queued.set(queued + 1);
+                Ok(())
+            }
+            // The connection is already going away; its membership leaves in a moment.
+            Err(_closed) => Err(Dropped::Gone),
+        }
+    }
+
+    pub(super) fn end_room(&self, room_deleted: &Frame) {
+        self.outbox.end_room(room_deleted);
     }
 }
 
@@ -126,9 +175,10 @@ impl Inbox {
         self.taken(next)
     }
 
-    fn taken(&self, next: Option<Outgoing>) -> Option<Outgoing> {
+    fn taken(&mut self, next: Option<Outgoing>) -> Option<Outgoing> {
         if let Some(Outgoing::Event(_)) = next {
-            self.state.queued.fetch_sub(1, Ordering::Relaxed);
+            self.taken += 1;
+            self.state.taken.0.store(self.taken, Ordering::Relaxed);
         }
         next
     }

@@ -20,7 +20,7 @@ impl Client {
     fn events(&mut self) -> Vec<ServerEvent> {
         let mut events = Vec::new();
         while let Some(next) = self.inbox.try_recv() {
-            if let Outgoing::Event(frame) = next {
+            if let Outgoing::Event(frame) | Outgoing::Reply(frame) = next {
                 events.push(serde_json::from_str(frame.as_str()).unwrap());
             }
         }
@@ -243,6 +243,22 @@ fn a_full_queue_marks_only_that_receiver_too_slow() {
     assert!(!fast.is_too_slow());
     assert_eq!(fast.types(), ["message", "message"]);
     assert_eq!(slow.types(), ["welcome", "joined"]);
+}
+
+#[test]
+fn a_receiver_that_keeps_reading_stays_however_many_events_pass_its_queue() {
+    let registry = registry();
+    let mut ann = join(&registry, ROOM, "ann@x.org", 64);
+    let mut bob = join(&registry, ROOM, "bob@x.org", 2);
+    ann.events();
+    bob.events();
+
+    for i in 0..100 {
+        ann.membership.say(format!("message {i}"));
+        assert_eq!(bob.types(), ["message"], "message {i}");
+    }
+
+    assert!(!bob.is_too_slow());
 }
 
 #[tokio::test(start_paused = true)]
