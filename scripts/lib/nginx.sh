@@ -16,7 +16,8 @@ NGINX_LIMIT_DEFAULTS=(NGINX_WS_PER_ADDRESS=1000 NGINX_ACCOUNT_RATE=30r/m NGINX_A
 
 # nginx_render_template <output file>: renders the template with the NGINX_TEMPLATE_VARS of the
 # environment, the limits defaulting to NGINX_LIMIT_DEFAULTS; each must be set (an empty one would
-# leave a broken directive behind).
+# leave a broken directive behind). BENCH_NGINX_TEMPLATE renders another template instead, for the
+# benchmarks' comparisons (chat/bench/nginx.sh).
 nginx_render_template() {
   local out=$1 name shell_format="" default
   for default in "${NGINX_LIMIT_DEFAULTS[@]}"; do
@@ -31,7 +32,7 @@ nginx_render_template() {
   # Exported for envsubst only, in a subshell so the caller's environment stays as it was.
   (
     for name in "${NGINX_TEMPLATE_VARS[@]}"; do export "${name?}"; done
-    envsubst "$shell_format" <"$ROOT/nginx/default.conf.template" >"$out"
+    envsubst "$shell_format" <"${BENCH_NGINX_TEMPLATE:-$ROOT/nginx/default.conf.template}" >"$out"
   )
 }
 
