@@ -19,11 +19,12 @@
   const limitsEl = document.getElementById("limits");
 
   // Reconnecting: exponential backoff with jitter, each delay a random point in the upper half of
-  // min(BACKOFF_MAX_MS, BACKOFF_BASE_MS × 2^attempt): 0.5–1 s, then 1–2 s for as long as it takes.
+  // min(BACKOFF_MAX_MS, BACKOFF_BASE_MS × 2^attempt): 0.5–1 s, then 0.75–1.5 s for as long as it
+  // takes.
   // The ceiling is how far a page may lag behind a chat that is back; it can be this short because
   // a retry while the chat is down costs no ticket (below), only a handshake nginx refuses at once.
   const BACKOFF_BASE_MS = 1000;
-  const BACKOFF_MAX_MS = 2000;
+  const BACKOFF_MAX_MS = 1500;
   // The ticket the page holds between attempts. A ticket opens one socket; one whose handshake never
   // opened (the chat is down, restarting, or refused it) is tried again, so that a restart costs a
   // page one ticket, not one per retry: a room of many people behind one address (NAT) stays
