@@ -12,7 +12,7 @@ out="${1:-$root/target/bench-compare}"
 rounds=${ROUNDS:-3}
 seconds=${SECONDS_PER_RUN:-20}
 mkdir -p "$out"
-(cd "$root" && cargo build --release -q -p chat -p chat-loadgen && cargo build --release -q -p chat --example ceiling)
+(cd "$root" && cargo build --release -q -p chat -p chat-loadgen --bins --example ceiling)
 
 for round in $(seq "$rounds"); do
   for scenario in ${SCENARIOS:-fanout heavy rooms idle}; do

@@ -12,7 +12,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="$root/target/release"
-(cd "$root" && cargo build --release -q -p chat -p chat-loadgen && cargo build --release -q -p chat --example ceiling)
+(cd "$root" && cargo build --release -q -p chat -p chat-loadgen --bins --example ceiling)
 command -v valgrind >/dev/null || { echo "valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
 (($#)) || set -- chat ceiling
 out="$(mktemp -d)"

@@ -9,6 +9,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crossbeam_utils::CachePadded;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
@@ -55,20 +56,17 @@ pub struct Inbox {
 struct State {
     capacity: usize,
     /// Written by the writer on every event, read by the room rarely: a cache line of its own.
-    taken: Padded<AtomicUsize>,
+    taken: CachePadded<AtomicUsize>,
     too_slow: CancellationToken,
     room_deleted: CancellationToken,
 }
-
-#[repr(align(64))]
-struct Padded<T>(T);
 
 impl Outbox {
     pub fn channel(capacity: usize) -> (Self, Inbox) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let state = Arc::new(State {
             capacity,
-            taken: Padded(AtomicUsize::new(0)),
+            taken: CachePadded::new(AtomicUsize::new(0)),
             too_slow: CancellationToken::new(),
             room_deleted: CancellationToken::new(),
         });
@@ -142,7 +140,7 @@ impl Seat {
         let queued = self.queued.get();
         if queued - self.taken_seen.get() >= self.capacity {
             let state = &*self.outbox.state;
-            self.taken_seen.set(state.taken.0.load(Ordering::Relaxed));
+            self.taken_seen.set(state.taken.load(Ordering::Relaxed));
             if queued - self.taken_seen.get() >= self.capacity {
                 self.too_slow.set(true);
                 state.too_slow.cancel();
@@ -178,7 +176,7 @@ impl Inbox {
     fn taken(&mut self, next: Option<Outgoing>) -> Option<Outgoing> {
         if let Some(Outgoing::Event(_)) = next {
             self.taken += 1;
-            self.state.taken.0.store(self.taken, Ordering::Relaxed);
+            self.state.taken.store(self.taken, Ordering::Relaxed);
         }
         next
     }
