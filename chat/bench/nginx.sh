@@ -43,5 +43,5 @@ kill "$sampler" 2>/dev/null || true
 clients=$(sed -nE 's/^connected ([0-9]+) of.*/\1/p' "$dir/report" | head -1)
 highest=$(cat "$dir/nginx-highest" 2>/dev/null || echo "$base")
 if [[ -n "$clients" && "$clients" -gt 0 ]]; then
-  echo "nginx workers' RSS: $base KiB before connecting, at most $highest KiB; per connection: $(((highest - base) / clients)) KiB"
+  echo "nginx workers' RSS: $base KiB before connecting, at most $highest KiB; per connection: $(awk -v d=$((highest - base)) -v n="$clients" 'BEGIN { printf "%.1f", d / n }') KiB"
 fi
