@@ -32,19 +32,25 @@ chat=$!
 # calls ngx_palloc, so only the latter two are counted.
 {
   echo "set pagination off"
-  echo "printf \"READY\\n\""
-  for allocator in ngx_create_pool ngx_palloc ngx_pnalloc ngx_pmemalign; do
-    echo "break $allocator"
-    echo "commands"
-    echo "silent"
-    if [[ $allocator == ngx_create_pool ]]; then
-      echo 'printf "pool size=%ld caller=", $rdi'
-    else
-      echo "printf \"alloc $allocator pool=%lx size=%ld caller=\", \$rdi, \$rsi"
-    fi
-    echo 'info symbol *(void**)$rsp'
-    echo "cont"
-    echo "end"
+  cat <<'GDB'
+break ngx_create_pool
+commands
+silent
+printf "pool size=%ld caller=", $rdi
+info symbol *(void**)$rsp
+cont
+end
+GDB
+  for allocator in ngx_palloc ngx_pnalloc ngx_pmemalign; do
+    cat <<GDB
+break $allocator
+commands
+silent
+printf "alloc $allocator pool=%lx size=%ld caller=", \$rdi, \$rsi
+info symbol *(void**)\$rsp
+cont
+end
+GDB
   done
   echo "run"
 } >"$dir/breakpoints.gdb"
@@ -55,7 +61,7 @@ trap 'pkill -f "nginx -p $dir/" 2>/dev/null; kill "$gdb_pid" "$chat" 2>/dev/null
 wait_for_port "$nginx_port" 60 || die "nginx did not start under gdb; see $dir/gdb.log"
 started=$(wc -l <"$dir/gdb.log")
 "$bin/chat-loadgen" --url "ws://127.0.0.1:$nginx_port/ws" --duration 3 --clients 1 --rooms 1 --senders 0 \
-  --warmup 0 ${LOADGEN_ARGS:-} >"$dir/loadgen.txt" &
+  --warmup 0 ${LOADGEN_ARGS:+"$LOADGEN_ARGS"} >"$dir/loadgen.txt" &
 sleep 2
 open=$(wc -l <"$dir/gdb.log")
 wait $!
