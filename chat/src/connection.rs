@@ -6,32 +6,25 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_util::future::{BoxFuture, Either};
-use futures_util::sink::Feed;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 use crate::metrics::Metrics;
-use crate::protocol::{ClientEvent, ErrorCode, Frame, ServerEvent, parse_client_event};
-use crate::rooms::{Inbox, Membership, Newcomer, Outbox, Outgoing, RoomRegistry};
+use crate::protocol::{ClientEvent, ErrorCode, ServerEvent, parse_client_event};
+use crate::rooms::{Membership, Newcomer, Outbox, RoomRegistry};
+use crate::writer::write_loop;
 use contract::Claims;
 
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Frames written between two flushes at most, so one busy client cannot starve its pings.
-const MAX_BATCH: usize = 64;
-/// tungstenite's write buffer keeps the capacity of the largest frame for good: one `welcome`
-/// listing a room of 1000 (25 KiB) would cost every newcomer that much memory.
-const FRAGMENT_BYTES: usize = 1024;
 
 type Socket = WebSocketStream<TcpStream>;
 
@@ -311,99 +304,6 @@ impl Reader<'_> {
     }
 }
 
-/// Returns the sink so the connection can finish the TCP close.
-async fn write_loop(
-    mut sink: SplitSink<Socket, Message>,
-    mut inbox: Inbox,
-) -> SplitSink<Socket, Message> {
-    let close_frame = loop {
-        match write_next(&mut sink, &mut inbox).await {
-            Ok(Written::More) => {}
-            Ok(Written::Closing(frame)) => break frame,
-            Err(error) => {
-                tracing::debug!(%error, "write failed");
-                return sink;
-            }
-        }
-    };
-    let _ = match close_frame {
-        Some(frame) => sink.send(Message::Close(Some(frame))).await,
-        // The client closed: flush tungstenite's automatic reply.
-        None => sink.close().await,
-    };
-    sink
-}
-
-enum Written {
-    More,
-    Closing(Option<CloseFrame>),
-}
-
-async fn write_next(
-    sink: &mut SplitSink<Socket, Message>,
-    inbox: &mut Inbox,
-) -> Result<Written, WsError> {
-    // Every sender gone without a close frame: only when the connection's task itself is gone.
-    let Some(mut next) = inbox.recv().await else {
-        return Ok(Written::Closing(None));
-    };
-    // `feed` only buffers; one `flush` per batch turns many events into few syscalls.
-    let mut fed = 0;
-    loop {
-        match next {
-            Outgoing::Event(frame) | Outgoing::Reply(frame) => feed_event(sink, frame).await?,
-            Outgoing::Ping => sink.feed(Message::Ping(Bytes::new())).await?,
-            Outgoing::Close(frame) => {
-                sink.flush().await?;
-                return Ok(Written::Closing(frame));
-            }
-        }
-        fed += 1;
-        if fed == MAX_BATCH {
-            break;
-        }
-        match inbox.try_recv() {
-            Some(queued) => next = queued,
-            None => break,
-        }
-    }
-    sink.flush().await?;
-    Ok(Written::More)
-}
-
-type Feeding<'a> =
-    Either<Feed<'a, SplitSink<Socket, Message>, Message>, BoxFuture<'a, Result<(), WsError>>>;
-
-/// Not an `async fn`, so the common case adds nothing to the size of every writer task: the rare
-/// long event goes through a boxed future.
-fn feed_event(sink: &mut SplitSink<Socket, Message>, event: Frame) -> Feeding<'_> {
-    if event.len() <= FRAGMENT_BYTES {
-        Either::Left(sink.feed(Message::Text(event)))
-    } else {
-        Either::Right(Box::pin(feed_fragments(sink, Bytes::from(event))))
-    }
-}
-
-async fn feed_fragments(
-    sink: &mut SplitSink<Socket, Message>,
-    message: Bytes,
-) -> Result<(), WsError> {
-    for fragment in fragments(message) {
-        sink.feed(Message::Frame(fragment)).await?;
-    }
-    Ok(())
-}
-
-/// Fragments may split a UTF-8 character; only the whole message has to be valid.
-fn fragments(message: Bytes) -> impl Iterator<Item = WsFrame> {
-    let count = message.len().div_ceil(FRAGMENT_BYTES);
-    (0..count).map(move |i| {
-        let part = message.slice(i * FRAGMENT_BYTES..message.len().min((i + 1) * FRAGMENT_BYTES));
-        let opcode = if i == 0 { Data::Text } else { Data::Continue };
-        WsFrame::message(part, OpCode::Data(opcode), i + 1 == count)
-    })
-}
-
 #[derive(Debug)]
 struct TokenBucket {
     capacity: f64,
@@ -460,29 +360,6 @@ mod tests {
         let mut bucket = TokenBucket::new(5, 10, start);
         let much_later = start + Duration::from_secs(3600);
         assert_eq!((0..100).filter(|_| bucket.try_take(much_later)).count(), 10);
-    }
-
-    #[test]
-    fn a_long_event_is_cut_into_text_then_continuation_fragments() {
-        let message = Bytes::from("é".repeat(FRAGMENT_BYTES)); // 2 bytes each: two fragments
-        let fragments: Vec<WsFrame> = fragments(message.clone()).collect();
-
-        let shape: Vec<_> = fragments
-            .iter()
-            .map(|f| (f.header().opcode, f.header().is_final, f.payload().len()))
-            .collect();
-        assert_eq!(
-            shape,
-            [
-                (OpCode::Data(Data::Text), false, FRAGMENT_BYTES),
-                (OpCode::Data(Data::Continue), true, FRAGMENT_BYTES),
-            ]
-        );
-        let joined: Vec<u8> = fragments
-            .iter()
-            .flat_map(|f| f.payload().to_vec())
-            .collect();
-        assert_eq!(joined, message.to_vec());
     }
 
     #[test]

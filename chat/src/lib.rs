@@ -23,6 +23,8 @@ mod server;
 mod sync;
 /// The HTTP request a connection opens with: `101` and a WebSocket, or a plain status.
 mod upgrade;
+/// A connection's writer: its queue to the socket, in batches.
+mod writer;
 
 pub use config::{Config, Limits};
 pub use rooms::redis::{HEARTBEAT, REPLICA_TTL};

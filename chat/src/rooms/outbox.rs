@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
 
 use crossbeam_utils::CachePadded;
 use tokio::sync::mpsc;
@@ -163,11 +164,12 @@ impl Seat {
 }
 
 impl Inbox {
-    pub async fn recv(&mut self) -> Option<Outgoing> {
-        let next = self.queue.recv().await;
-        self.taken(next)
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+        let next = ready!(self.queue.poll_recv(cx));
+        Poll::Ready(self.taken(next))
     }
 
+    #[cfg(test)]
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         let next = self.queue.try_recv().ok();
         self.taken(next)
