@@ -15,7 +15,16 @@ def figures(text: str) -> dict[str, float]:
     delivered = re.search(r"delivered \d+ \((\d+)/s\)", text)
     cpu = re.search(r"server CPU while measuring: (\d+) %", text)
     if delivered and cpu and int(delivered.group(1)) > 0:
-        found["cpu_us"] = int(cpu.group(1)) / 100 / int(delivered.group(1)) * 1e6
+        per_delivery = 1e6 / 100 / int(delivered.group(1))
+        found["cpu_us"] = int(cpu.group(1)) * per_delivery
+        split = re.search(
+            r"server CPU while measuring: \d+ % of one core \(user ([\d.]+) %, system ([\d.]+) %\)",
+            text,
+        )
+        if split:
+            found["user_us"] = float(split.group(1)) * per_delivery
+            found["system_us"] = float(split.group(2)) * per_delivery
+            found["cpu_us"] = found["user_us"] + found["system_us"]
     clients = re.search(r"connected (\d+) of", text)
     grew = re.search(r"server RSS grew (\d+) KiB over the run", text)
     if clients and grew:
@@ -30,6 +39,8 @@ def figures(text: str) -> dict[str, float]:
 ROWS = [
     ("fanout 1 room × 1000, 100k deliveries/s: p99", "fanout", "p99_ms", "ms"),
     ("fanout: CPU per delivery", "fanout", "cpu_us", "µs"),
+    ("fanout: of which in user space", "fanout", "user_us", "µs"),
+    ("fanout: of which in the kernel", "fanout", "system_us", "µs"),
     ("fanout: memory per connection under load", "fanout", "grew_kib", "KiB"),
     ("heavy 1 room × 1000, 500k deliveries/s: p99", "heavy", "p99_ms", "ms"),
     ("rooms 200 × 5, 5k deliveries/s: p99", "rooms", "p99_ms", "ms"),

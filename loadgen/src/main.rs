@@ -307,9 +307,10 @@ fn write_results(
     ));
     for (whose, (before, after)) in [("loadgen", measured.loadgen), ("server", measured.server)] {
         if let (Some(before), Some(after)) = (before, after) {
+            let [all, user, system] = cpu_percent(before, after, measured.duration);
             report.line(format_args!(
-                "{whose} CPU while measuring: {:.0} % of one core",
-                cpu_percent(before, after, measured.duration)
+                "{whose} CPU while measuring: {all:.0} % of one core \
+                 (user {user:.1} %, system {system:.1} %)"
             ));
         }
     }

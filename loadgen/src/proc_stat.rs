@@ -8,7 +8,8 @@ const TICKS_PER_SECOND: f64 = 100.0;
 /// One process's CPU time and resident memory, from /proc.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcSample {
-    cpu_ticks: u64,
+    user_ticks: u64,
+    system_ticks: u64,
     pub rss_kib: u64,
 }
 
@@ -26,13 +27,16 @@ pub fn sample(pid: &str) -> Option<ProcSample> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
     Some(ProcSample {
-        cpu_ticks: utime + stime,
+        user_ticks: utime,
+        system_ticks: stime,
         rss_kib,
     })
 }
 
-/// CPU used between two samples, in percent of one core.
-pub fn cpu_percent(before: ProcSample, after: ProcSample, elapsed: Duration) -> f64 {
-    let seconds = after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / TICKS_PER_SECOND;
-    100.0 * seconds / elapsed.as_secs_f64()
+/// CPU used between two samples, in percent of one core: in all, in user space, in the kernel.
+pub fn cpu_percent(before: ProcSample, after: ProcSample, elapsed: Duration) -> [f64; 3] {
+    let percent = |ticks: u64| 100.0 * ticks as f64 / TICKS_PER_SECOND / elapsed.as_secs_f64();
+    let user = after.user_ticks.saturating_sub(before.user_ticks);
+    let system = after.system_ticks.saturating_sub(before.system_ticks);
+    [percent(user + system), percent(user), percent(system)]
 }
