@@ -17,6 +17,7 @@ use contract::{Claims, TicketError, TicketVerifier};
 use crate::metrics::{Handshake, Metrics};
 use crate::notice::NoticeDesk;
 use crate::per_person::{PersonSlot, SocketsPerPerson};
+use crate::plain_http::{bearer_from_authorization, plain_text_response};
 
 pub const WS_PATH: &str = "/ws";
 pub const SUBPROTOCOL: &str = "chat.v1";
@@ -96,19 +97,6 @@ impl Refusal {
         }
         response
     }
-}
-
-pub(crate) fn plain_text_response(status: StatusCode, body: &str) -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some(body.to_owned()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
 }
 
 #[derive(Debug)]
@@ -239,12 +227,6 @@ fn log_refusal(peer: SocketAddr, refusal: &Refusal) {
     } else {
         tracing::info!(%peer, status, reason = %refusal, "handshake refused");
     }
-}
-
-pub(crate) fn bearer_from_authorization(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn offered_subprotocols(headers: &HeaderMap) -> Vec<&str> {
@@ -380,17 +362,5 @@ mod tests {
         let response = Refusal::TooManySockets.into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "10");
-    }
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer abc.def.ghi"),
-        );
-        assert_eq!(bearer_from_authorization(&headers), Some("abc.def.ghi"));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer_from_authorization(&headers), None);
     }
 }

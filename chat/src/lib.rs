@@ -1,6 +1,8 @@
 //! The chat service: WebSocket rooms on bare tokio-tungstenite, opened with a JWT ticket in a
 //! handshake header. It keeps nothing but open rooms and who is in them.
 
+/// Why a connection ended: close codes and their metric labels.
+mod close_reason;
 /// Settings from the environment.
 pub mod config;
 /// One client: reader, writer, limits, close codes.
@@ -13,6 +15,8 @@ pub mod metrics;
 mod notice;
 /// Open sockets per person, with a cap.
 pub mod per_person;
+/// Plain HTTP answers and the bearer token, before any upgrade.
+mod plain_http;
 /// The JSON events on the wire.
 pub mod protocol;
 /// Rooms and fan-out, across replicas through Redis (`REDIS_URL`).

@@ -21,7 +21,7 @@ use metrics_exporter_prometheus::{BuildError, Matcher};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::CloseReason;
+use crate::close_reason::CloseReason;
 
 pub const PATH: &str = "/metrics";
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::handshake::server::ErrorResponse;
 use contract::notice::room_in_notice_path;
 use contract::{NoticeError, NoticeVerifier};
 
-use crate::handshake::{bearer_from_authorization, plain_text_response};
+use crate::plain_http::{bearer_from_authorization, plain_text_response};
 use crate::rooms::RoomRegistry;
 
 pub struct NoticeDesk {

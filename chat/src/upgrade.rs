@@ -20,7 +20,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use contract::notice::INTERNAL_PREFIX;
 
-use crate::handshake::{Check, WS_PATH, plain_text_response};
+use crate::handshake::{Check, WS_PATH};
+use crate::plain_http::plain_text_response;
 
 /// A browser's upgrade with the site's cookies is well under it; nginx's own default limit for a
 /// whole head is larger, so it is the one place a head is cut.

@@ -5,7 +5,7 @@ import re
 
 from conftest import ROOT, chat_limit_defaults
 
-CONNECTION = (ROOT / "chat" / "src" / "connection.rs").read_text()
+CLOSE_REASONS = (ROOT / "chat" / "src" / "close_reason.rs").read_text()
 README = (ROOT / "chat" / "README.md").read_text()
 REPORT = (ROOT / "docs" / "report" / "04-protocol.md").read_text()
 
@@ -24,8 +24,8 @@ def table_rows(markdown: str, first_cell: str) -> dict[str, str]:
 
 
 def close_codes_in_code() -> set[int]:
-    codes = {CLOSE_CODES[name] for name in re.findall(r"CloseCode::(\w+)\b", CONNECTION) if name in CLOSE_CODES}
-    codes |= {int(n) for n in re.findall(r"CloseCode::Library\((\d+)\)", CONNECTION)}
+    codes = {CLOSE_CODES[name] for name in re.findall(r"CloseCode::(\w+)\b", CLOSE_REASONS) if name in CLOSE_CODES}
+    codes |= {int(n) for n in re.findall(r"CloseCode::Library\((\d+)\)", CLOSE_REASONS)}
     # A client's own close is answered with its own frame (the tables' "echo" row), not a code.
     return codes
 
