@@ -87,14 +87,38 @@
     return date.toLocaleTimeString(pageLang, { hour: "2-digit", minute: "2-digit" });
   }
 
+  // What a burst of events would otherwise redo for each one (a whole room reconnecting sends
+  // every page a join per person) is done once per frame: the online list is rebuilt, and the log
+  // measured and scrolled to its end, at most once per frame. Measuring the log after each
+  // appended line made the browser lay it out again for every event.
+  let frameRequested = false;
+  let membersStale = false;
+  let followLog = null; // whether the log was at its end before this frame's lines; null: unmeasured
+
+  function requestFrame() {
+    if (frameRequested) return;
+    frameRequested = true;
+    requestAnimationFrame(() => {
+      frameRequested = false;
+      if (membersStale) {
+        membersStale = false;
+        drawMembers();
+      }
+      if (followLog) eventsEl.scrollTop = eventsEl.scrollHeight;
+      followLog = null;
+    });
+  }
+
   function addEvent(type, build) {
     const item = document.createElement("li");
     item.dataset.testid = "event";
     item.dataset.type = type;
     build(item);
-    const atBottom = eventsEl.scrollHeight - eventsEl.scrollTop - eventsEl.clientHeight < 40;
+    if (followLog === null) {
+      followLog = eventsEl.scrollHeight - eventsEl.scrollTop - eventsEl.clientHeight < 40;
+      requestFrame();
+    }
     eventsEl.appendChild(item);
-    if (atBottom) eventsEl.scrollTop = eventsEl.scrollHeight;
     if (type !== "joined" && type !== "left" && type !== "presence") presenceRun = null;
     return item;
   }
@@ -135,6 +159,11 @@
   }
 
   function renderMembers() {
+    membersStale = true;
+    requestFrame();
+  }
+
+  function drawMembers() {
     onlineEl.replaceChildren();
     for (const email of [...tabs.keys()].sort()) {
       const li = document.createElement("li");
