@@ -24,10 +24,11 @@ const MAX_BATCH: usize = 64;
 /// listing a room of 1000 (25 KiB) would cost every newcomer that much memory.
 const FRAGMENT_BYTES: usize = 1024;
 
-pub type Sender = SplitSink<WebSocketStream<TcpStream>, Message>;
+/// The socket's write half.
+pub type SocketSink = SplitSink<WebSocketStream<TcpStream>, Message>;
 
 /// Returns the sink so the connection can finish the TCP close.
-pub async fn write_loop(mut sink: Sender, inbox: Inbox) -> Sender {
+pub async fn write_loop(mut sink: SocketSink, inbox: Inbox) -> SocketSink {
     let batches = Batches {
         sink: &mut sink,
         inbox,
@@ -53,7 +54,7 @@ pub async fn write_loop(mut sink: Sender, inbox: Inbox) -> Sender {
 
 /// Writes queued items until the queue's `Close`, whose frame it returns unsent.
 struct Batches<'a> {
-    sink: &'a mut Sender,
+    sink: &'a mut SocketSink,
     inbox: Inbox,
     /// Frames buffered since the last flush.
     unflushed: usize,
