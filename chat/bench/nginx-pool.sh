@@ -18,11 +18,8 @@ bin="$root/target/release"
 
 dir="$(mktemp -d /tmp/chat-bench-nginx-pool.XXXXXX)"
 chat_port="$(free_port)"
-nginx_port="$(free_port)"
-nginx_native_upstreams 9 "$chat_port"
-NGINX_LISTEN="127.0.0.1:$nginx_port" NGINX_RESOLVER=127.0.0.1 NGINX_ACCESS_LOG="$dir/access.log" \
-  NGINX_STATUS_LISTEN="127.0.0.1:$(free_port)" NGINX_WS_PER_ADDRESS=20000 nginx_render_template "$dir/default.conf"
-nginx_write_main_conf "$dir" "$dir/default.conf"
+nginx_configure_for_chat_bench "$dir" "$chat_port"
+nginx_port=$BENCH_NGINX_PORT
 sed -i "s/^worker_processes.*/worker_processes 1;\nmaster_process off;/" "$dir/nginx.conf"
 
 export JWT_SECRET=bench-secret-bench-secret-bench-secret-0123

@@ -73,6 +73,12 @@ enum Step {
 }
 
 impl Batches<'_> {
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        ready!(self.sink.poll_flush_unpin(cx))?;
+        self.unflushed = 0;
+        Poll::Ready(Ok(()))
+    }
+
     fn next_step(&mut self, cx: &mut Context<'_>) -> Step {
         if let Some(message) = self.held.take() {
             return Step::Write(message);
@@ -111,16 +117,14 @@ impl Future for Batches<'_> {
         let this = self.get_mut();
         loop {
             if this.unflushed >= MAX_BATCH {
-                ready!(this.sink.poll_flush_unpin(cx))?;
-                this.unflushed = 0;
+                ready!(this.poll_flush(cx))?;
             }
             let message = match this.next_step(cx) {
                 Step::Write(message) => message,
                 Step::Stop(close_frame) => return Poll::Ready(Ok(close_frame)),
                 Step::Flush => {
                     if this.unflushed > 0 {
-                        ready!(this.sink.poll_flush_unpin(cx))?;
-                        this.unflushed = 0;
+                        ready!(this.poll_flush(cx))?;
                     }
                     return Poll::Pending;
                 }

@@ -112,12 +112,12 @@ nginx_test_conf() {
   nginx -q -t -p "$dir/" -c "$dir/nginx.conf" -e "$error_log"
 }
 
-# nginx_start_for_chat_bench <dir> <chat ports>: for the chat benchmarks, nginx configured as the
-# stack's, in front of the given chat ports only, started in the background with its files in
-# <dir>; sets BENCH_NGINX_PORT and BENCH_NGINX_PID. Every client of the load generator comes from
-# 127.0.0.1, so the per-address socket cap is raised; everything else is the deployment's.
+# nginx_configure_for_chat_bench <dir> <chat ports>: for the chat benchmarks, nginx's
+# configuration in <dir>, as the stack's but in front of the given chat ports only, listening on a
+# free port it sets in BENCH_NGINX_PORT. Every client of the load generator comes from 127.0.0.1,
+# so the per-address socket cap is raised; everything else is the deployment's.
 # shellcheck disable=SC2034 # BENCH_NGINX_* are read by the caller
-nginx_start_for_chat_bench() {
+nginx_configure_for_chat_bench() {
   local dir=$1 bench_chat_ports=$2
   BENCH_NGINX_PORT="$(free_port)"
   # No website behind it: only /ws is measured (port 9, "discard", is never listened on here).
@@ -125,6 +125,14 @@ nginx_start_for_chat_bench() {
   NGINX_LISTEN="127.0.0.1:$BENCH_NGINX_PORT${BENCH_NGINX_LISTEN_OPTIONS:+ $BENCH_NGINX_LISTEN_OPTIONS}" NGINX_RESOLVER=127.0.0.1 NGINX_ACCESS_LOG="$dir/access.log" \
     NGINX_STATUS_LISTEN="127.0.0.1:$(free_port)" NGINX_WS_PER_ADDRESS=20000 nginx_render_template "$dir/default.conf"
   nginx_write_main_conf "$dir" "$dir/default.conf"
+}
+
+# nginx_start_for_chat_bench <dir> <chat ports>: nginx configured as above, checked and started in
+# the background; sets BENCH_NGINX_PORT and BENCH_NGINX_PID.
+# shellcheck disable=SC2034 # BENCH_NGINX_* are read by the caller
+nginx_start_for_chat_bench() {
+  nginx_configure_for_chat_bench "$1" "$2"
+  local dir=$1
   nginx_test_conf "$dir"
   nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
   BENCH_NGINX_PID=$!
