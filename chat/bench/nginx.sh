@@ -6,6 +6,8 @@
 #   chat/bench/nginx.sh fanout|idle|... [seconds]
 # Every client of the load generator comes from 127.0.0.1, so nginx's per-address socket cap is
 # raised for the run (NGINX_WS_PER_ADDRESS); everything else is the deployment's configuration.
+# BENCH_NGINX_FRONT=stream or stream-js puts nginx's stream module on the port instead, for the
+# comparison in docs/scaling.md (scripts/lib/nginx.sh, nginx_stream_front_for_chat_bench).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=scripts/lib/common.sh

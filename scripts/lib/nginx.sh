@@ -125,6 +125,45 @@ nginx_configure_for_chat_bench() {
   NGINX_LISTEN="127.0.0.1:$BENCH_NGINX_PORT${BENCH_NGINX_LISTEN_OPTIONS:+ $BENCH_NGINX_LISTEN_OPTIONS}" NGINX_RESOLVER=127.0.0.1 NGINX_ACCESS_LOG="$dir/access.log" \
     NGINX_STATUS_LISTEN="127.0.0.1:$(free_port)" NGINX_WS_PER_ADDRESS=20000 nginx_render_template "$dir/default.conf"
   nginx_write_main_conf "$dir" "$dir/default.conf"
+  case "${BENCH_NGINX_FRONT:-http}" in
+    http) ;;
+    stream | stream-js) nginx_stream_front_for_chat_bench "$dir" "$bench_chat_ports" ;;
+    *) die "BENCH_NGINX_FRONT is http, stream or stream-js, not '$BENCH_NGINX_FRONT'" ;;
+  esac
+}
+
+# nginx_stream_front_for_chat_bench <dir> <chat ports>: the alternatives to the HTTP proxy for /ws
+# that docs/scaling.md ("What nginx keeps per socket") weighs, on BENCH_NGINX_PORT in place of the
+# HTTP server, which moves to a unix socket behind them:
+#   stream     nginx's stream module passes every connection to the chat as plain TCP: what a port
+#              of its own for the WebSockets would cost;
+#   stream-js  njs reads the request line (chat/bench/nginx/route.js): /ws as TCP to the chat,
+#              everything else to the HTTP server: one port for both.
+# Needs Debian's libnginx-mod-stream and libnginx-mod-stream-js.
+nginx_stream_front_for_chat_bench() {
+  local dir=$1 modules=/usr/lib/nginx/modules module port route_lines="" pass=chat chat_ports
+  read -r -a chat_ports <<<"$2"
+  for module in ngx_stream_module ngx_stream_js_module; do
+    [[ -f $modules/$module.so ]] ||
+      die "BENCH_NGINX_FRONT needs $module: apt-get install libnginx-mod-stream libnginx-mod-stream-js"
+  done
+  sed -i "s|listen 127.0.0.1:${BENCH_NGINX_PORT}[^;]*;|listen unix:$dir/http.sock;|" "$dir/default.conf"
+  grep -q "unix:$dir/http.sock" "$dir/default.conf" || die "the template's listen line was not found"
+  if [[ $BENCH_NGINX_FRONT == stream-js ]]; then
+    route_lines="js_import route from $ROOT/chat/bench/nginx/route.js;
+  js_var \$route web;"
+    pass="\$route" # nginx's variable, set by route.js
+  fi
+  sed -i "1i load_module $modules/ngx_stream_module.so;\nload_module $modules/ngx_stream_js_module.so;" "$dir/nginx.conf"
+  {
+    printf 'stream {\n  %s\n  upstream chat {\n    least_conn;\n' "$route_lines"
+    for port in "${chat_ports[@]}"; do printf '    server 127.0.0.1:%s;\n' "$port"; done
+    printf '  }\n  upstream web { server unix:%s/http.sock; }\n' "$dir"
+    printf '  server {\n    listen 127.0.0.1:%s%s;\n' "$BENCH_NGINX_PORT" "${BENCH_NGINX_LISTEN_OPTIONS:+ $BENCH_NGINX_LISTEN_OPTIONS}"
+    [[ $pass == chat ]] || printf '    preread_buffer_size 1k;\n    js_preread route.preread;\n'
+    # The same buffer size as the template's /ws.
+    printf '    proxy_pass %s;\n    proxy_buffer_size 1k;\n    proxy_timeout 1h;\n  }\n}\n' "$pass"
+  } >>"$dir/nginx.conf"
 }
 
 # nginx_start_for_chat_bench <dir> <chat ports>: nginx configured as above, checked and started in
