@@ -1,18 +1,18 @@
 //! One client from handshake to close: a reader (this task) and a writer (its own task) joined by
-//! a bounded queue. The reader enforces the limits and queues the pings; the writer waits on
-//! nothing but its queue, until the close frame the reader queues last. Whatever ends the
-//! connection, the membership is dropped, so the room always hears `left`.
+//! a bounded queue. The reader enforces the limits and queues the pings, and the answers to the
+//! client's pings and close; the writer waits on nothing but its queue, until the close frame the
+//! reader queues last. Whatever ends the connection, the membership is dropped, so the room always
+//! hears `left`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use futures_util::stream::SplitStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::close_reason::CloseReason;
@@ -20,12 +20,11 @@ use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::protocol::{ClientEvent, ErrorCode, ServerEvent, parse_client_event};
 use crate::rooms::{Membership, Newcomer, Outbox, RoomRegistry};
+use crate::socket::{Incoming, Socket};
 use crate::writer::write_loop;
 use contract::Claims;
 
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-type Socket = WebSocketStream<TcpStream>;
 
 pub async fn serve(
     socket: Socket,
@@ -37,7 +36,10 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let (outbox, inbox) = Outbox::channel(limits.send_queue);
-    let (sink, mut stream) = socket.split();
+    let Socket {
+        incoming: mut stream,
+        outgoing,
+    } = socket;
 
     let membership = registry
         .join(
@@ -57,7 +59,7 @@ pub async fn serve(
     );
     metrics.connection_opened();
 
-    let mut writer = tokio::spawn(write_loop(sink, inbox));
+    let mut writer = tokio::spawn(write_loop(outgoing, inbox));
 
     let mut reader = Reader {
         membership: &membership,
@@ -70,6 +72,7 @@ pub async fn serve(
             Instant::now(),
         ),
         strikes: 0,
+        client_close: None,
     };
     let mut writer_ended = None;
     let reason = tokio::select! {
@@ -84,6 +87,7 @@ pub async fn serve(
         }
         reason = reader.run(&mut stream) => reason,
     };
+    let client_close = reader.client_close.take();
     tracing::info!(
         %peer,
         room_id = membership.room_id(),
@@ -94,8 +98,13 @@ pub async fn serve(
     metrics.connection_closed(reason);
     // Leave first: the room hears `left` even if the closing handshake drags on.
     drop(membership);
-    // Behind what is queued (e.g. the error that earned a 1008), which goes out first.
-    outbox.close(reason.close_frame());
+    // Behind what is queued (e.g. the error that earned a 1008), which goes out first. A client's
+    // own close is echoed, code and reason (RFC 6455 §5.5.1).
+    let close_frame = match reason {
+        CloseReason::ClientClosed => client_close,
+        _ => reason.close_frame(),
+    };
+    outbox.close(close_frame);
 
     let written = match writer_ended {
         Some(written) => written,
@@ -108,29 +117,27 @@ pub async fn serve(
             }
         },
     };
-    let Ok(sink) = written else {
+    let Ok(outgoing) = written else {
         return;
     };
-    if reason != CloseReason::Gone
-        && let Ok(socket) = stream.reunite(sink)
-    {
+    if reason != CloseReason::Gone {
         // Boxed: the closing steps (and their read buffer) would otherwise be part of every
         // connection's task for its whole life, not only while it closes.
-        Box::pin(linger(socket)).await;
+        Box::pin(linger(stream, outgoing)).await;
     }
 }
 
 /// The closing handshake, then FIN, then reading until the client closes too, so that no reset
 /// destroys the close code (chat/README.md, "Close codes").
-async fn linger(mut socket: Socket) {
+async fn linger(mut incoming: Incoming, mut outgoing: OwnedWriteHalf) {
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Some(Ok(message)) = socket.next().await {
+        while let Some(Ok(message)) = incoming.next().await {
             if message.is_close() {
                 break;
             }
         }
-        let tcp = socket.get_mut();
-        let _ = tcp.shutdown().await;
+        let _ = outgoing.shutdown().await;
+        let tcp = incoming.get_mut().get_mut();
         let mut scratch = [0u8; 1024];
         while matches!(tcp.read(&mut scratch).await, Ok(n) if n > 0) {}
     })
@@ -144,10 +151,12 @@ struct Reader<'a> {
     metrics: &'a Metrics,
     bucket: TokenBucket,
     strikes: u32,
+    /// The close frame the client sent, to echo.
+    client_close: Option<CloseFrame>,
 }
 
 impl Reader<'_> {
-    async fn run(&mut self, stream: &mut SplitStream<Socket>) -> CloseReason {
+    async fn run(&mut self, stream: &mut Incoming) -> CloseReason {
         let idle = tokio::time::sleep(self.limits.idle_timeout);
         tokio::pin!(idle);
         let ping_interval = self.limits.ping_interval;
@@ -179,9 +188,16 @@ impl Reader<'_> {
                     ErrorCode::BinaryNotSupported,
                     "frames must be JSON text",
                 )),
-                Message::Close(_) => return CloseReason::ClientClosed,
-                // Pings are answered by tungstenite; any frame at all already reset the idle timer.
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Close(frame) => {
+                    self.client_close = frame;
+                    return CloseReason::ClientClosed;
+                }
+                Message::Ping(payload) => {
+                    self.outbox.pong(payload);
+                    continue;
+                }
+                // Any frame at all already reset the idle timer.
+                Message::Pong(_) | Message::Frame(_) => continue,
             };
             match outcome {
                 Ok(()) => self.strikes = 0,

@@ -23,11 +23,13 @@ pub mod protocol;
 pub mod rooms;
 /// The server: accept loop, connection cap, graceful shutdown.
 mod server;
+/// An accepted WebSocket's two halves: tungstenite reads, the writer writes.
+mod socket;
 /// Locking that survives a panic elsewhere.
 mod sync;
 /// The HTTP request a connection opens with: `101` and a WebSocket, or a plain status.
 mod upgrade;
-/// A connection's writer: its queue to the socket, in batches.
+/// A connection's writer: its queue to the socket, frames encoded once, in batches.
 mod writer;
 
 pub use config::{Config, Limits};

@@ -24,9 +24,6 @@ pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 /// Allocated whole for the connection's life: tungstenite's 128 KiB default would cost that much
 /// per client, while clients send small frames (a longer one takes several reads).
 const READ_BUFFER_BYTES: usize = 1024;
-/// The buffer keeps its largest size for the connection's life, so it is kept small: a batch of
-/// events goes out in a few writes rather than one (chat/README.md, "Against the ceiling").
-const WRITE_BUFFER_BYTES: usize = 2048;
 const REDIS_START_WAIT: Duration = Duration::from_secs(3);
 /// Clients at the cap being answered 503 at the same time; more are closed without an answer.
 const MAX_REFUSALS_IN_FLIGHT: usize = 1024;
@@ -276,12 +273,11 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared, stopping: Can
 }
 
 fn websocket_config(limits: &Limits) -> WebSocketConfig {
-    // No cap on the write buffer: a `welcome` grows with the room, and a cap below it would drop
-    // every newcomer of a big room. Once a write would block, the writer's next `feed` waits for a
-    // flush, so it holds at most WRITE_BUFFER_BYTES plus one event.
+    // tungstenite only reads (socket.rs): what it would write itself goes nowhere at once, so it
+    // buffers nothing.
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .write_buffer_size(0)
         .max_frame_size(Some(limits.max_frame_bytes))
         .max_message_size(Some(limits.max_frame_bytes))
 }

@@ -9,19 +9,19 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version, header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::headers::MAX_HEADERS;
 use tokio_tungstenite::tungstenite::handshake::server::{
     Callback, ErrorResponse, create_response, write_response,
 };
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use contract::notice::INTERNAL_PREFIX;
 
 use crate::handshake::{Check, WS_PATH};
 use crate::plain_http::plain_text_response;
+use crate::socket::Socket;
 
 /// A browser's upgrade with the site's cookies is well under it; nginx's own default limit for a
 /// whole head is larger, so it is the one place a head is cut.
@@ -114,7 +114,7 @@ pub async fn accept(
     mut tcp: TcpStream,
     check: Check<'_>,
     config: WebSocketConfig,
-) -> Result<WebSocketStream<TcpStream>, HandshakeError> {
+) -> Result<Socket, HandshakeError> {
     let peer = check.peer;
     let (request, early_data) = match read_request(&mut tcp).await? {
         Ok(read) => read,
@@ -155,7 +155,7 @@ pub async fn accept(
             write_response(&mut head, &response)?;
             tcp.write_all(&head).await?;
             tcp.flush().await?;
-            Ok(WebSocketStream::from_raw_socket(tcp, Role::Server, Some(config)).await)
+            Ok(Socket::upgraded(tcp, config).await)
         }
         Err(refusal) => {
             let status = refusal.status();
@@ -268,7 +268,7 @@ async fn answer(
     method: Option<&Method>,
     status: StatusCode,
     response: ErrorResponse,
-) -> Result<WebSocketStream<TcpStream>, HandshakeError> {
+) -> Result<Socket, HandshakeError> {
     let mut bytes = Vec::with_capacity(256);
     write_response(&mut bytes, &response)?;
     if method != Some(&Method::HEAD)

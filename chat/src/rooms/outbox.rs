@@ -6,17 +6,19 @@
 //! delivery writes nothing both cores share except the channel itself.
 
 use std::cell::Cell;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use crossbeam_utils::CachePadded;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Dropped;
 use crate::protocol::Frame;
+use crate::sync::lock;
 
 #[derive(Debug)]
 pub enum Outgoing {
@@ -25,7 +27,9 @@ pub enum Outgoing {
     /// To this client alone, outside the count (an answer to its own frame, its room's end).
     Reply(Frame),
     Ping,
-    /// The last item; `None` answers the client's own close.
+    /// The answer to the client's latest ping, whose payload waits in the queue's state.
+    Pong,
+    /// The last item: the close frame, with a code and reason or without.
     Close(Option<CloseFrame>),
 }
 
@@ -60,6 +64,10 @@ struct State {
     taken: CachePadded<AtomicUsize>,
     too_slow: CancellationToken,
     room_deleted: CancellationToken,
+    /// The payload of the client's latest ping not yet answered. One pong is queued for any
+    /// number of pings (RFC 6455 §5.5.3 lets the latest alone be answered), so a client that
+    /// floods pings without reading grows nothing.
+    pong: Mutex<Option<Bytes>>,
 }
 
 impl Outbox {
@@ -70,6 +78,7 @@ impl Outbox {
             taken: CachePadded::new(AtomicUsize::new(0)),
             too_slow: CancellationToken::new(),
             room_deleted: CancellationToken::new(),
+            pong: Mutex::new(None),
         });
         let inbox = Inbox {
             queue: receiver,
@@ -125,6 +134,14 @@ impl Outbox {
         let _ = self.queue.send(Outgoing::Ping);
     }
 
+    /// Answers a client's ping, outside the count (see `State::pong`).
+    pub fn pong(&self, payload: Bytes) {
+        let first = lock(&self.state.pong).replace(payload).is_none();
+        if first {
+            let _ = self.queue.send(Outgoing::Pong);
+        }
+    }
+
     /// Behind everything already queued, outside the count like a ping.
     pub fn close(self, frame: Option<CloseFrame>) {
         let _ = self.queue.send(Outgoing::Close(frame));
@@ -173,6 +190,11 @@ impl Inbox {
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         let next = self.queue.try_recv().ok();
         self.taken(next)
+    }
+
+    /// The payload of the pong that `Outgoing::Pong` stands for.
+    pub fn take_pong(&self) -> Option<Bytes> {
+        lock(&self.state.pong).take()
     }
 
     fn taken(&mut self, next: Option<Outgoing>) -> Option<Outgoing> {

@@ -3,6 +3,7 @@
 // A failed unwrap in a test or its helpers is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod frames;
 mod handshake;
 mod helpers;
 mod limits;
