@@ -17,7 +17,8 @@ use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use crate::rooms::{Inbox, Outgoing};
+use crate::protocol::Frame;
+use crate::rooms::{Direct, Inbox, Outgoing};
 
 /// Frames taken from the queue at a time at most, so one busy client cannot starve its pings.
 const MAX_BATCH: usize = 64;
@@ -65,19 +66,11 @@ impl Batches<'_> {
                 return Looked::Empty;
             };
             let frame = match item {
-                Some(Outgoing::Event(frame) | Outgoing::Reply(frame)) => {
-                    Encoded::new(OpCode::Data(Data::Text), Bytes::from(frame))
-                }
-                Some(Outgoing::Ping) => Encoded::new(OpCode::Control(Control::Ping), Bytes::new()),
-                Some(Outgoing::Pong) => match self.inbox.take_pong() {
-                    Some(payload) => Encoded::new(OpCode::Control(Control::Pong), payload),
+                Some(Outgoing::Event(frame)) => text(frame),
+                Some(Outgoing::Direct(direct)) => match self.encode_direct(*direct) {
+                    Some(frame) => frame,
                     None => continue,
                 },
-                Some(Outgoing::Close(frame)) => {
-                    self.closing = true;
-                    let payload = WsFrame::close(frame).into_payload();
-                    Encoded::new(OpCode::Control(Control::Close), payload)
-                }
                 // Every sender gone without a close frame: only when the connection's task
                 // itself is gone.
                 None => {
@@ -88,6 +81,20 @@ impl Batches<'_> {
             self.pending.frames.push(frame);
         }
         Looked::Full
+    }
+
+    /// `None` for a pong already sent with a later ping's payload.
+    fn encode_direct(&mut self, direct: Direct) -> Option<Encoded> {
+        Some(match direct {
+            Direct::Reply(frame) => text(frame),
+            Direct::Ping => Encoded::new(OpCode::Control(Control::Ping), Bytes::new()),
+            Direct::Pong => Encoded::new(OpCode::Control(Control::Pong), self.inbox.take_pong()?),
+            Direct::Close(frame) => {
+                self.closing = true;
+                let payload = WsFrame::close(frame).into_payload();
+                Encoded::new(OpCode::Control(Control::Close), payload)
+            }
+        })
     }
 
     fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -146,6 +153,10 @@ impl Future for Batches<'_> {
             }
         }
     }
+}
+
+fn text(frame: Frame) -> Encoded {
+    Encoded::new(OpCode::Data(Data::Text), Bytes::from(frame))
 }
 
 /// A frame ready for the wire: its head, and its payload as it is.

@@ -24,7 +24,7 @@ use crate::protocol::{AnnouncedLimits, Frame, ServerEvent};
 use crate::sync::lock;
 use everywhere::{Everywhere, Remote};
 use outbox::Seat;
-pub use outbox::{Inbox, Outbox, Outgoing};
+pub use outbox::{Direct, Inbox, Outbox, Outgoing};
 use presence::{Change, Presence, PresenceRule};
 use redis::{Cluster, Control, Publish, ReplicaId};
 

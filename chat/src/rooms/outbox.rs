@@ -20,11 +20,21 @@ use crate::metrics::Dropped;
 use crate::protocol::Frame;
 use crate::sync::lock;
 
+/// An item of a client's queue.
 #[derive(Debug)]
 pub enum Outgoing {
-    /// Counted against the queue's capacity (room events).
+    /// From the room, counted against the queue's capacity.
     Event(Frame),
-    /// To this client alone, outside the count (an answer to its own frame, its room's end).
+    /// From the connection itself, outside the count. Rare, so boxed: every slot of the queue,
+    /// which a room's fan-out writes once per member, stays the size of a frame.
+    Direct(Box<Direct>),
+}
+
+const _: () = assert!(std::mem::size_of::<Outgoing>() == std::mem::size_of::<Frame>());
+
+#[derive(Debug)]
+pub enum Direct {
+    /// An answer to the client's own frame, or its room's end.
     Reply(Frame),
     Ping,
     /// The answer to the client's latest ping, whose payload waits in the queue's state.
@@ -126,25 +136,29 @@ impl Outbox {
     /// Queues a frame for this client alone, outside the count: answers are rare and a client
     /// that draws too many of them is closed.
     pub fn reply(&self, frame: &Frame) {
-        let _ = self.queue.send(Outgoing::Reply(frame.clone()));
+        self.direct(Direct::Reply(frame.clone()));
     }
 
     /// Queues a ping, outside the count: it is rare, and a full queue ends the connection anyway.
     pub fn ping(&self) {
-        let _ = self.queue.send(Outgoing::Ping);
+        self.direct(Direct::Ping);
     }
 
     /// Answers a client's ping, outside the count (see `State::pong`).
     pub fn pong(&self, payload: Bytes) {
         let first = lock(&self.state.pong).replace(payload).is_none();
         if first {
-            let _ = self.queue.send(Outgoing::Pong);
+            self.direct(Direct::Pong);
         }
     }
 
     /// Behind everything already queued, outside the count like a ping.
     pub fn close(self, frame: Option<CloseFrame>) {
-        let _ = self.queue.send(Outgoing::Close(frame));
+        self.direct(Direct::Close(frame));
+    }
+
+    fn direct(&self, item: Direct) {
+        let _ = self.queue.send(Outgoing::Direct(Box::new(item)));
     }
 }
 
@@ -192,7 +206,7 @@ impl Inbox {
         self.taken(next)
     }
 
-    /// The payload of the pong that `Outgoing::Pong` stands for.
+    /// The payload of the pong that `Direct::Pong` stands for.
     pub fn take_pong(&self) -> Option<Bytes> {
         lock(&self.state.pong).take()
     }

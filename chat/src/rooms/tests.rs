@@ -20,9 +20,14 @@ impl Client {
     fn events(&mut self) -> Vec<ServerEvent> {
         let mut events = Vec::new();
         while let Some(next) = self.inbox.try_recv() {
-            if let Outgoing::Event(frame) | Outgoing::Reply(frame) = next {
-                events.push(serde_json::from_str(frame.as_str()).unwrap());
-            }
+            let frame = match next {
+                Outgoing::Event(frame) => frame,
+                Outgoing::Direct(direct) => match *direct {
+                    Direct::Reply(frame) => frame,
+                    _ => continue,
+                },
+            };
+            events.push(serde_json::from_str(frame.as_str()).unwrap());
         }
         events
     }
