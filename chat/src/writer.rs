@@ -239,11 +239,7 @@ impl Pending {
             left -= frame.len();
             done += 1;
         }
-        if done == self.frames.len() {
-            self.frames.clear();
-        } else {
-            self.frames.drain(..done);
-        }
+        self.frames.drain(..done);
         self.written = left;
     }
 }

@@ -133,7 +133,7 @@ nginx_configure_for_chat_bench() {
 }
 
 # nginx_stream_front_for_chat_bench <dir> <chat ports>: the alternatives to the HTTP proxy for /ws
-# that docs/scaling.md ("What nginx keeps per socket") weighs, on BENCH_NGINX_PORT in place of the
+# that docs/scaling.md ("Beyond the HTTP proxy, measured") weighs, on BENCH_NGINX_PORT in place of the
 # HTTP server, which moves to a unix socket behind them:
 #   stream     nginx's stream module passes every connection to the chat as plain TCP: what a port
 #              of its own for the WebSockets would cost;
@@ -141,11 +141,15 @@ nginx_configure_for_chat_bench() {
 #              everything else to the HTTP server: one port for both.
 # Needs Debian's libnginx-mod-stream and libnginx-mod-stream-js.
 nginx_stream_front_for_chat_bench() {
-  local dir=$1 modules=/usr/lib/nginx/modules module port route_lines="" pass=chat chat_ports
+  local dir=$1 modules=/usr/lib/nginx/modules module i needed=(ngx_stream_module) port route_lines="" pass=chat chat_ports
   read -r -a chat_ports <<<"$2"
-  for module in ngx_stream_module ngx_stream_js_module; do
+  [[ $BENCH_NGINX_FRONT == stream-js ]] && needed+=(ngx_stream_js_module)
+  # In reverse, each on line 1: the js module needs the stream module loaded before it.
+  for ((i = ${#needed[@]} - 1; i >= 0; i--)); do
+    module=${needed[i]}
     [[ -f $modules/$module.so ]] ||
-      die "BENCH_NGINX_FRONT needs $module: apt-get install libnginx-mod-stream libnginx-mod-stream-js"
+      die "BENCH_NGINX_FRONT=$BENCH_NGINX_FRONT needs $module: apt-get install libnginx-mod-stream libnginx-mod-stream-js"
+    sed -i "1i load_module $modules/$module.so;" "$dir/nginx.conf"
   done
   sed -i "s|listen 127.0.0.1:${BENCH_NGINX_PORT}[^;]*;|listen unix:$dir/http.sock;|" "$dir/default.conf"
   grep -q "unix:$dir/http.sock" "$dir/default.conf" || die "the template's listen line was not found"
@@ -154,7 +158,6 @@ nginx_stream_front_for_chat_bench() {
   js_var \$route web;"
     pass="\$route" # nginx's variable, set by route.js
   fi
-  sed -i "1i load_module $modules/ngx_stream_module.so;\nload_module $modules/ngx_stream_js_module.so;" "$dir/nginx.conf"
   {
     printf 'stream {\n  %s\n  upstream chat {\n    least_conn;\n' "$route_lines"
     for port in "${chat_ports[@]}"; do printf '    server 127.0.0.1:%s;\n' "$port"; done

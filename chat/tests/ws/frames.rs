@@ -5,7 +5,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use crate::helpers::{EVENT_TIMEOUT, ROOM_ID, TestServer, test_config, test_limits};
+use crate::helpers::{Client, EVENT_TIMEOUT, ROOM_ID, TestServer, test_config, test_limits};
 
 #[tokio::test]
 async fn a_clients_ping_is_answered_with_a_pong_of_its_payload() {
@@ -17,15 +17,11 @@ async fn a_clients_ping_is_answered_with_a_pong_of_its_payload() {
         .await
         .unwrap();
 
-    let pong = tokio::time::timeout(EVENT_TIMEOUT, async {
-        loop {
-            if let Message::Pong(payload) = ann.ws.next().await.unwrap().unwrap() {
-                return payload;
-            }
-        }
+    let pong = first(&mut ann, |message| match message {
+        Message::Pong(payload) => Some(payload),
+        _ => None,
     })
-    .await
-    .expect("a pong in time");
+    .await;
     assert_eq!(&pong[..], b"are you there");
 }
 
@@ -72,15 +68,11 @@ async fn a_clients_close_is_echoed_with_its_code_and_reason() {
         .await
         .unwrap();
 
-    let echo = tokio::time::timeout(EVENT_TIMEOUT, async {
-        loop {
-            if let Message::Close(frame) = ann.ws.next().await.unwrap().unwrap() {
-                return frame;
-            }
-        }
+    let echo = first(&mut ann, |message| match message {
+        Message::Close(frame) => Some(frame),
+        _ => None,
     })
     .await
-    .expect("the close answered in time")
     .expect("the answer carries a code");
     assert_eq!(u16::from(echo.code), 1000);
     assert_eq!(echo.reason.as_str(), "bye");
@@ -100,4 +92,17 @@ async fn a_message_longer_than_64_kib_arrives_whole() {
 
     let event = bob.next_of_type("message").await;
     assert_eq!(event["text"].as_str(), Some(text.as_str()));
+}
+
+/// The first frame `pick` takes, skipping the others.
+async fn first<T>(client: &mut Client, mut pick: impl FnMut(Message) -> Option<T>) -> T {
+    tokio::time::timeout(EVENT_TIMEOUT, async {
+        loop {
+            if let Some(picked) = pick(client.ws.next().await.unwrap().unwrap()) {
+                return picked;
+            }
+        }
+    })
+    .await
+    .expect("the frame in time")
 }
