@@ -7,6 +7,8 @@ mod close_reason;
 pub mod config;
 /// One client: reader, writer, limits, close codes.
 pub mod connection;
+/// A server's WebSocket frames as bytes: heads, and a room's event encoded once.
+mod framing;
 /// The HTTP handshake: path, origin, ticket.
 pub mod handshake;
 /// What the chat counts, and `/metrics` on a listener of its own.

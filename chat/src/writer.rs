@@ -1,8 +1,8 @@
 //! A connection's writer: it writes what the connection's queue holds, up to a batch in one
-//! vectored write, until the close frame the reader queues last. It writes the frames itself:
-//! a frame's head is encoded here and its payload is the event's shared bytes, the same for every
-//! member of a room, so nothing is copied or buffered per connection (chat/README.md, "The
-//! writer").
+//! send, until the close frame the reader queues last. It writes the frames itself: a room's
+//! event comes encoded whole, the same bytes for every member, and the connection's own frames
+//! (reply, ping, pong, close) get their head here, so nothing is copied or buffered per
+//! connection (chat/README.md, "The writer").
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -17,15 +17,13 @@ use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use crate::protocol::Frame;
+use crate::framing::{Head, TextFrame};
 use crate::rooms::{Direct, Inbox, Outgoing};
 
 /// Frames taken from the queue at a time at most, so one busy client cannot starve its pings.
 const MAX_BATCH: usize = 64;
-/// Frames in one vectored write at most: the slices are set up on the stack for every write.
+/// Frames in one write at most: the slices are set up on the stack for every write.
 const FRAMES_PER_WRITE: usize = 16;
-/// A server's frame head: two bytes, and eight more for the longest length; never a mask.
-const MAX_HEAD: usize = 10;
 
 /// Writes until the queue's close frame is written, or a write fails. Returns the write half so
 /// the connection can finish the TCP close.
@@ -66,7 +64,7 @@ impl Batches<'_> {
                 return Looked::Empty;
             };
             let frame = match item {
-                Some(Outgoing::Event(frame)) => text(frame),
+                Some(Outgoing::Event(frame)) => Encoded::whole(frame),
                 Some(Outgoing::Direct(direct)) => match self.encode_direct(*direct) {
                     Some(frame) => frame,
                     None => continue,
@@ -86,7 +84,7 @@ impl Batches<'_> {
     /// `None` for a pong already sent with a later ping's payload.
     fn encode_direct(&mut self, direct: Direct) -> Option<Encoded> {
         Some(match direct {
-            Direct::Reply(frame) => text(frame),
+            Direct::Reply(frame) => Encoded::new(OpCode::Data(Data::Text), Bytes::from(frame)),
             Direct::Ping => Encoded::new(OpCode::Control(Control::Ping), Bytes::new()),
             Direct::Pong => Encoded::new(OpCode::Control(Control::Pong), self.inbox.take_pong()?),
             Direct::Close(frame) => {
@@ -99,7 +97,7 @@ impl Batches<'_> {
 
     fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.pending.frames.is_empty() {
-            // One frame, as in a fanout, sets up its two slices rather than a whole write's worth.
+            // One frame, as in a fanout, sets up its slice rather than a whole write's worth.
             let written = ready!(if self.pending.frames.len() == 1 {
                 self.poll_write_some::<2>(cx)
             } else {
@@ -113,8 +111,10 @@ impl Batches<'_> {
         Poll::Ready(Ok(()))
     }
 
-    /// One vectored send of what `SLICES` slices hold of the pending frames. It tries first and
-    /// waits for room only when the socket has none: a socket is writable almost always.
+    /// One send of what `SLICES` slices hold of the pending frames: send(2) for one slice, as a
+    /// room's one event is; sendmsg(2), which costs the kernel more per call, for several. It
+    /// tries first and waits for room only when the socket has none: a socket is writable almost
+    /// always.
     fn poll_write_some<const SLICES: usize>(
         &mut self,
         cx: &mut Context<'_>,
@@ -124,7 +124,11 @@ impl Batches<'_> {
         let stream: &TcpStream = self.socket.as_ref();
         loop {
             let sent = stream.try_io(Interest::WRITABLE, || {
-                SockRef::from(stream).send_vectored(&slices[..count])
+                let socket = SockRef::from(stream);
+                match &slices[..count] {
+                    [one] => socket.send(one),
+                    several => socket.send_vectored(several),
+                }
             });
             match sent {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -155,44 +159,30 @@ impl Future for Batches<'_> {
     }
 }
 
-fn text(frame: Frame) -> Encoded {
-    Encoded::new(OpCode::Data(Data::Text), Bytes::from(frame))
-}
-
-/// A frame ready for the wire: its head, and its payload as it is.
+/// A frame ready for the wire: its head, unless the payload holds it, and its payload as it is.
 struct Encoded {
-    head: [u8; MAX_HEAD],
-    head_len: u8,
+    head: Head,
     payload: Bytes,
 }
 
 impl Encoded {
-    /// A whole message (FIN set) from the server (no mask): RFC 6455 §5.2.
     fn new(opcode: OpCode, payload: Bytes) -> Self {
-        let mut head = [0; MAX_HEAD];
-        head[0] = 0x80 | u8::from(opcode);
-        let length = payload.len();
-        let head_len = if length < 126 {
-            head[1] = length as u8;
-            2
-        } else if let Ok(short) = u16::try_from(length) {
-            head[1] = 126;
-            head[2..4].copy_from_slice(&short.to_be_bytes());
-            4
-        } else {
-            head[1] = 127;
-            head[2..10].copy_from_slice(&(length as u64).to_be_bytes());
-            10
-        };
         Self {
-            head,
-            head_len,
+            head: Head::new(opcode, payload.len()),
             payload,
         }
     }
 
+    /// A room's event, head included.
+    fn whole(frame: TextFrame) -> Self {
+        Self {
+            head: Head::NONE,
+            payload: frame.into_bytes(),
+        }
+    }
+
     fn len(&self) -> usize {
-        usize::from(self.head_len) + self.payload.len()
+        self.head.as_bytes().len() + self.payload.len()
     }
 }
 
@@ -210,10 +200,7 @@ impl Pending {
         let mut count = 0;
         let mut skip = self.written;
         for frame in &self.frames {
-            for part in [
-                &frame.head[..usize::from(frame.head_len)],
-                &frame.payload[..],
-            ] {
+            for part in [frame.head.as_bytes(), &frame.payload[..]] {
                 if skip >= part.len() {
                     skip -= part.len();
                     continue;
@@ -246,9 +233,8 @@ impl Pending {
 
 #[cfg(test)]
 mod tests {
-    use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
-
     use super::*;
+    use crate::protocol::Frame;
 
     fn text(payload: &'static str) -> Encoded {
         Encoded::new(
@@ -271,29 +257,19 @@ mod tests {
     }
 
     #[test]
-    fn frame_heads_are_the_ones_tungstenite_would_write() {
-        for length in [0, 1, 125, 126, 65_535, 65_536, 80_000] {
-            for opcode in [
-                OpCode::Data(Data::Text),
-                OpCode::Control(Control::Ping),
-                OpCode::Control(Control::Pong),
-                OpCode::Control(Control::Close),
-            ] {
-                let frame = Encoded::new(opcode, Bytes::from(vec![b'x'; length]));
-                let mut expected = Vec::new();
-                let header = FrameHeader {
-                    opcode,
-                    ..FrameHeader::default()
-                };
-                header.format(length as u64, &mut expected).unwrap();
-                assert_eq!(&frame.head[..usize::from(frame.head_len)], &expected[..]);
-            }
-        }
+    fn a_text_frame_is_its_head_then_its_payload() {
+        assert_eq!(wire(&pending(&["hi"])), b"\x81\x02hi");
     }
 
     #[test]
-    fn a_text_frame_is_its_head_then_its_payload() {
-        assert_eq!(wire(&pending(&["hi"])), b"\x81\x02hi");
+    fn a_rooms_event_goes_out_as_one_slice() {
+        let pending = Pending {
+            frames: vec![Encoded::whole(TextFrame::new(&Frame::from("hi")))],
+            written: 0,
+        };
+        let mut slices = [IoSlice::new(&[]); 2];
+        assert_eq!(pending.io_slices(&mut slices), 1);
+        assert_eq!(wire(&pending), b"\x81\x02hi");
     }
 
     #[test]

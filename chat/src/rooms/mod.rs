@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::config::{Limits, RedisUrls};
+use crate::framing::TextFrame;
 use crate::metrics::{Dropped, Metrics};
 use crate::protocol::{AnnouncedLimits, Frame, ServerEvent};
 use crate::sync::lock;
@@ -245,7 +246,7 @@ impl RoomRegistry {
                 limits: self.shared.limits.clone(),
             };
             let place = outbox.seat();
-            let _ = place.deliver(&welcome.to_frame());
+            let _ = place.deliver(&TextFrame::new(&welcome.to_frame()));
             state.seats.insert(seat, place);
             let summary_due = match &self.shared.cluster {
                 None => state.announce(
@@ -594,10 +595,11 @@ impl RoomState {
             return;
         }
         let started = std::time::Instant::now();
+        let wire = TextFrame::new(frame);
         let mut queued = 0;
         let mut missed = [0_u64; Dropped::ALL.len()];
         for seat in self.seats.values() {
-            match seat.deliver(frame) {
+            match seat.deliver(&wire) {
                 Ok(()) => queued += 1,
                 Err(reason) => missed[reason as usize] += 1,
             }

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
 
+use crate::framing::TextFrame;
 use crate::metrics::Dropped;
 use crate::protocol::Frame;
 use crate::sync::lock;
@@ -23,14 +24,14 @@ use crate::sync::lock;
 /// An item of a client's queue.
 #[derive(Debug)]
 pub enum Outgoing {
-    /// From the room, counted against the queue's capacity.
-    Event(Frame),
+    /// From the room, counted against the queue's capacity; encoded once for every member.
+    Event(TextFrame),
     /// From the connection itself, outside the count. Rare, so boxed: every slot of the queue,
     /// which a room's fan-out writes once per member, stays the size of a frame.
     Direct(Box<Direct>),
 }
 
-const _: () = assert!(std::mem::size_of::<Outgoing>() == std::mem::size_of::<Frame>());
+const _: () = assert!(std::mem::size_of::<Outgoing>() == std::mem::size_of::<TextFrame>());
 
 #[derive(Debug)]
 pub enum Direct {
@@ -165,7 +166,7 @@ impl Outbox {
 impl Seat {
     /// A full queue marks the receiver too slow; it gets nothing more, so the events it does get
     /// have no gap in the middle.
-    pub fn deliver(&self, frame: &Frame) -> Result<(), Dropped> {
+    pub fn deliver(&self, frame: &TextFrame) -> Result<(), Dropped> {
         if self.too_slow.get() {
             return Err(Dropped::Closing);
         }

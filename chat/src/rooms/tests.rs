@@ -20,14 +20,14 @@ impl Client {
     fn events(&mut self) -> Vec<ServerEvent> {
         let mut events = Vec::new();
         while let Some(next) = self.inbox.try_recv() {
-            let frame = match next {
-                Outgoing::Event(frame) => frame,
-                Outgoing::Direct(direct) => match *direct {
-                    Direct::Reply(frame) => frame,
+            let text = match &next {
+                Outgoing::Event(frame) => frame.text(),
+                Outgoing::Direct(direct) => match &**direct {
+                    Direct::Reply(frame) => frame.as_str(),
                     _ => continue,
                 },
             };
-            events.push(serde_json::from_str(frame.as_str()).unwrap());
+            events.push(serde_json::from_str(text).unwrap());
         }
         events
     }

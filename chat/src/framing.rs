@@ -1,0 +1,121 @@
+//! A server's WebSocket frames as bytes (RFC 6455 §5.2): a whole message (FIN set), never masked.
+//! With no mask, a frame's head depends only on its opcode and length, so a room encodes an
+//! event once and every member's writer sends the same bytes with one send(2).
+
+use tokio_tungstenite::tungstenite::Bytes;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+use crate::protocol::Frame;
+
+/// A head's length at most: two bytes, and eight more for the longest payload length.
+pub const MAX_HEAD: usize = 10;
+
+/// A frame's head: opcode and payload length.
+#[derive(Debug, Clone, Copy)]
+pub struct Head {
+    bytes: [u8; MAX_HEAD],
+    len: u8,
+}
+
+impl Head {
+    pub fn new(opcode: OpCode, payload_len: usize) -> Self {
+        let mut bytes = [0; MAX_HEAD];
+        bytes[0] = 0x80 | u8::from(opcode);
+        let len = if payload_len < 126 {
+            bytes[1] = payload_len as u8;
+            2
+        } else if let Ok(short) = u16::try_from(payload_len) {
+            bytes[1] = 126;
+            bytes[2..4].copy_from_slice(&short.to_be_bytes());
+            4
+        } else {
+            bytes[1] = 127;
+            bytes[2..10].copy_from_slice(&(payload_len as u64).to_be_bytes());
+            10
+        };
+        Self { bytes, len }
+    }
+
+    /// No head at all: for bytes that already begin with theirs.
+    pub const NONE: Self = Self {
+        bytes: [0; MAX_HEAD],
+        len: 0,
+    };
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// A text frame whole, head and payload, as every member of a room receives it. Cloning it
+/// shares the bytes.
+#[derive(Debug, Clone)]
+pub struct TextFrame(Bytes);
+
+impl TextFrame {
+    pub fn new(frame: &Frame) -> Self {
+        let head = Head::new(OpCode::Data(Data::Text), frame.len());
+        let mut wire = Vec::with_capacity(head.as_bytes().len() + frame.len());
+        wire.extend_from_slice(head.as_bytes());
+        wire.extend_from_slice(frame.as_bytes());
+        Self(Bytes::from(wire))
+    }
+
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The event's JSON, without the head.
+    #[cfg(test)]
+    pub fn text(&self) -> &str {
+        let head_len = match self.0[1] {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        std::str::from_utf8(&self.0[head_len..]).expect("a text frame holds UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::Control;
+
+    use super::*;
+
+    #[test]
+    fn heads_are_the_ones_tungstenite_would_write() {
+        for length in [0, 1, 125, 126, 65_535, 65_536, 80_000] {
+            for opcode in [
+                OpCode::Data(Data::Text),
+                OpCode::Control(Control::Ping),
+                OpCode::Control(Control::Pong),
+                OpCode::Control(Control::Close),
+            ] {
+                let mut expected = Vec::new();
+                let header = FrameHeader {
+                    opcode,
+                    ..FrameHeader::default()
+                };
+                header.format(length as u64, &mut expected).unwrap();
+                assert_eq!(Head::new(opcode, length).as_bytes(), &expected[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_text_frame_is_its_head_then_its_payload() {
+        let frame = TextFrame::new(&Frame::from("hi"));
+        assert_eq!(&frame.0[..], b"\x81\x02hi");
+        assert_eq!(frame.text(), "hi");
+    }
+
+    #[test]
+    fn a_long_text_frame_keeps_its_text_after_a_longer_head() {
+        let long = "x".repeat(70_000);
+        let frame = TextFrame::new(&Frame::from(long.clone()));
+        assert_eq!(&frame.0[..2], [0x81, 127]);
+        assert_eq!(frame.text(), long);
+    }
+}
