@@ -1,5 +1,9 @@
 """Reads the raw outputs of chat/bench/compare.sh and prints the medians of the chat and its
-ceiling, with their ratios, as a markdown table."""
+ceiling, with their ratios, as a markdown table.
+
+The ratio is the median of the rounds' own ratios, each chat run against the ceiling run just
+before it, and the last column shows the lowest and highest of them: this machine's speed drifts
+over minutes, by more than the gaps measured, and a pair run back to back shares the drift."""
 
 import re
 import statistics
@@ -48,26 +52,32 @@ ROWS = [
 ]
 
 
-def median(folder: Path, scenario: str, server: str, key: str) -> float | None:
-    values = [
-        figures(path.read_text()).get(key)
-        for path in sorted(folder.glob(f"{scenario}-{server}-*.txt"))
-    ]
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+def by_round(folder: Path, scenario: str, server: str, key: str) -> dict[str, float]:
+    """The figure of every round that reports it, by the round's number."""
+    values = {}
+    for path in folder.glob(f"{scenario}-{server}-*.txt"):
+        value = figures(path.read_text()).get(key)
+        if value is not None:
+            values[path.stem.rsplit("-", 1)[1]] = value
+    return values
 
 
 def main() -> None:
     folder = Path(sys.argv[1])
-    print("| scenario | ceiling | chat | ratio |")
-    print("| --- | --- | --- | --- |")
+    print("| scenario | ceiling | chat | ratio | pairs |")
+    print("| --- | --- | --- | --- | --- |")
     for label, scenario, key, unit in ROWS:
-        ceiling = median(folder, scenario, "ceiling", key)
-        chat = median(folder, scenario, "chat", key)
-        if ceiling is None or chat is None:
-            print(f"| {label} | {ceiling} | {chat} | — |")
+        ceiling = by_round(folder, scenario, "ceiling", key)
+        chat = by_round(folder, scenario, "chat", key)
+        pairs = sorted(chat[r] / ceiling[r] for r in chat.keys() & ceiling.keys() if ceiling[r] > 0)
+        if not pairs:
+            print(f"| {label} | — | — | — | — |")
             continue
-        print(f"| {label} | {ceiling:.2f} {unit} | {chat:.2f} {unit} | {chat / ceiling:.2f}× |")
+        print(
+            f"| {label} | {statistics.median(ceiling.values()):.2f} {unit}"
+            f" | {statistics.median(chat.values()):.2f} {unit}"
+            f" | {statistics.median(pairs):.2f}× | {pairs[0]:.2f}–{pairs[-1]:.2f}× |"
+        )
     for server in ("ceiling", "chat"):
         lost = sum(figures(p.read_text()).get("lost", 0) for p in folder.glob(f"*-{server}-*.txt"))
         print(f"\ndeliveries lost by the {server} over every run: {lost:.0f}")

@@ -31,7 +31,7 @@ mod socket;
 mod sync;
 /// The HTTP request a connection opens with: `101` and a WebSocket, or a plain status.
 mod upgrade;
-/// A connection's writer: its queue to the socket, frames encoded once, in batches.
+/// A connection's writer: its queue to the socket, in batches.
 mod writer;
 
 pub use config::{Config, Limits};
