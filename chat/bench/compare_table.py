@@ -53,7 +53,8 @@ ROWS = [
 
 
 def by_round(folder: Path, scenario: str, server: str, key: str) -> dict[str, float]:
-    """The figure of every round that reports it, by the round's number."""
+    """The figure of every round that reports it, by the round's number. Medians and ratios are
+    taken over the rounds both servers report, so the columns describe the same runs."""
     values = {}
     for path in folder.glob(f"{scenario}-{server}-*.txt"):
         value = figures(path.read_text()).get(key)
@@ -69,13 +70,14 @@ def main() -> None:
     for label, scenario, key, unit in ROWS:
         ceiling = by_round(folder, scenario, "ceiling", key)
         chat = by_round(folder, scenario, "chat", key)
-        pairs = sorted(chat[r] / ceiling[r] for r in chat.keys() & ceiling.keys() if ceiling[r] > 0)
-        if not pairs:
+        rounds = sorted(r for r in chat.keys() & ceiling.keys() if ceiling[r] > 0)
+        if not rounds:
             print(f"| {label} | — | — | — | — |")
             continue
+        pairs = sorted(chat[r] / ceiling[r] for r in rounds)
         print(
-            f"| {label} | {statistics.median(ceiling.values()):.2f} {unit}"
-            f" | {statistics.median(chat.values()):.2f} {unit}"
+            f"| {label} | {statistics.median(ceiling[r] for r in rounds):.2f} {unit}"
+            f" | {statistics.median(chat[r] for r in rounds):.2f} {unit}"
             f" | {statistics.median(pairs):.2f}× | {pairs[0]:.2f}–{pairs[-1]:.2f}× |"
         )
     for server in ("ceiling", "chat"):

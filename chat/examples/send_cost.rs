@@ -1,8 +1,9 @@
 //! What one small send costs the kernel, by system call: `send(2)` of one buffer (what the writer
-//! does for one frame), `sendmsg(2)` of the same bytes as two slices (a head and a payload) and
-//! `writev(2)` of them, on a loopback TCP connection whose other end this thread drains every 64
-//! sends, so no other thread is woken. Prints the system time per call, the three alternately,
-//! ROUNDS times (chat/README.md, "The writer").
+//! does for a room's event alone), `sendmsg(2)` of the same buffer as one slice, and `sendmsg(2)`
+//! and `writev(2)` of it as two slices (a head and a payload), on a loopback TCP connection whose
+//! other end this thread drains every 64 sends, so no other thread is woken. Prints the system
+//! time per call, the four alternately, ROUNDS times; the drain's reads are in every figure alike
+//! (chat/README.md, "The writer" and "Against the ceiling").
 //!
 //!   cargo run --release -p chat --example send_cost [sends per round, default 1000000]
 
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 use socket2::SockRef;
 
-/// A fanout event's size: a two-byte head and a 150-byte message.
-const HEAD: [u8; 2] = [0x81, 126];
+/// A fanout event's size: a 150-byte message and its head (a 16-bit length).
+const HEAD: [u8; 4] = [0x81, 126, 0, 150];
 const PAYLOAD: [u8; 150] = [b'x'; 150];
 const DRAIN_EVERY: usize = 64;
 const ROUNDS: usize = 5;
@@ -21,8 +22,9 @@ const ROUNDS: usize = 5;
 #[derive(Clone, Copy, Debug)]
 enum Call {
     Send,
-    Sendmsg,
-    Writev,
+    SendmsgOneSlice,
+    SendmsgTwoSlices,
+    WritevTwoSlices,
 }
 
 fn main() -> std::io::Result<()> {
@@ -37,14 +39,22 @@ fn main() -> std::io::Result<()> {
     let mut frame = HEAD.to_vec();
     frame.extend_from_slice(&PAYLOAD);
     for round in 1..=ROUNDS {
-        for call in [Call::Send, Call::Sendmsg, Call::Writev] {
+        for call in [
+            Call::Send,
+            Call::SendmsgOneSlice,
+            Call::SendmsgTwoSlices,
+            Call::WritevTwoSlices,
+        ] {
             let before = system_time()?;
             for sent in 1..=sends {
                 let written = match call {
                     Call::Send => SockRef::from(&sender).send(&frame)?,
-                    Call::Sendmsg => SockRef::from(&sender)
+                    Call::SendmsgOneSlice => {
+                        SockRef::from(&sender).send_vectored(&[IoSlice::new(&frame)])?
+                    }
+                    Call::SendmsgTwoSlices => SockRef::from(&sender)
                         .send_vectored(&[IoSlice::new(&HEAD), IoSlice::new(&PAYLOAD)])?,
-                    Call::Writev => {
+                    Call::WritevTwoSlices => {
                         sender.write_vectored(&[IoSlice::new(&HEAD), IoSlice::new(&PAYLOAD)])?
                     }
                 };
@@ -57,6 +67,7 @@ fn main() -> std::io::Result<()> {
                     drain(&mut receiver, DRAIN_EVERY * frame.len())?;
                 }
             }
+            drain(&mut receiver, sends % DRAIN_EVERY * frame.len())?;
             let per_call = (system_time()? - before).as_secs_f64() * 1e6 / sends as f64;
             writeln!(
                 std::io::stdout().lock(),
@@ -67,12 +78,10 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-fn drain(receiver: &mut TcpStream, mut bytes: usize) -> std::io::Result<()> {
-    let mut buffer = [0; 64 * 1024];
-    while bytes > 0 {
-        bytes -= receiver.read(&mut buffer)?;
-    }
-    Ok(())
+/// Reads exactly what was sent since the last drain.
+fn drain(receiver: &mut TcpStream, bytes: usize) -> std::io::Result<()> {
+    let mut buffer = [0; DRAIN_EVERY * (HEAD.len() + PAYLOAD.len())];
+    receiver.read_exact(&mut buffer[..bytes])
 }
 
 /// This thread's system time so far (/proc/thread-self/stat, in clock ticks of 10 ms).

@@ -1,6 +1,7 @@
 //! A server's WebSocket frames as bytes (RFC 6455 §5.2): a whole message (FIN set), never masked.
 //! With no mask, a frame's head depends only on its opcode and length, so a room encodes an
-//! event once and every member's writer sends the same bytes with one send(2).
+//! event once and every member's writer sends the same bytes: with one send(2) when the event is
+//! all it has to write.
 
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -8,7 +9,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use crate::protocol::Frame;
 
 /// A head's length at most: two bytes, and eight more for the longest payload length.
-pub const MAX_HEAD: usize = 10;
+const MAX_HEAD: usize = 10;
 
 /// A frame's head: opcode and payload length.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +19,12 @@ pub struct Head {
 }
 
 impl Head {
+    /// No head at all: for bytes that already begin with theirs.
+    pub const NONE: Self = Self {
+        bytes: [0; MAX_HEAD],
+        len: 0,
+    };
+
     pub fn new(opcode: OpCode, payload_len: usize) -> Self {
         let mut bytes = [0; MAX_HEAD];
         bytes[0] = 0x80 | u8::from(opcode);
@@ -35,12 +42,6 @@ impl Head {
         };
         Self { bytes, len }
     }
-
-    /// No head at all: for bytes that already begin with theirs.
-    pub const NONE: Self = Self {
-        bytes: [0; MAX_HEAD],
-        len: 0,
-    };
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
@@ -112,10 +113,12 @@ mod tests {
     }
 
     #[test]
-    fn a_long_text_frame_keeps_its_text_after_a_longer_head() {
-        let long = "x".repeat(70_000);
-        let frame = TextFrame::new(&Frame::from(long.clone()));
-        assert_eq!(&frame.0[..2], [0x81, 127]);
-        assert_eq!(frame.text(), long);
+    fn longer_text_frames_keep_their_text_after_longer_heads() {
+        for (length, marker) in [(200, 126), (70_000, 127)] {
+            let text = "x".repeat(length);
+            let frame = TextFrame::new(&Frame::from(text.clone()));
+            assert_eq!(&frame.0[..2], [0x81, marker]);
+            assert_eq!(frame.text(), text);
+        }
     }
 }

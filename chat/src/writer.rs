@@ -1,5 +1,5 @@
-//! A connection's writer: it writes what the connection's queue holds, up to a batch in one
-//! send, until the close frame the reader queues last. It writes the frames itself: a room's
+//! A connection's writer: it writes what the connection's queue holds, in batches of up to 32
+//! slices per send, until the close frame the reader queues last. It writes the frames itself: a room's
 //! event comes encoded whole, the same bytes for every member, and the connection's own frames
 //! (reply, ping, pong, close) get their head here, so nothing is copied or buffered per
 //! connection (chat/README.md, "The writer").
@@ -22,8 +22,9 @@ use crate::rooms::{Direct, Inbox, Outgoing};
 
 /// Frames taken from the queue at a time at most, so one busy client cannot starve its pings.
 const MAX_BATCH: usize = 64;
-/// Frames in one write at most: the slices are set up on the stack for every write.
-const FRAMES_PER_WRITE: usize = 16;
+/// Slices in one write at most, set up on the stack for every write: a room's event takes one,
+/// a frame of the connection's own (reply, ping, pong, close) two, its head and its payload.
+const SLICES_PER_WRITE: usize = 32;
 
 /// Writes until the queue's close frame is written, or a write fails. Returns the write half so
 /// the connection can finish the TCP close.
@@ -97,11 +98,11 @@ impl Batches<'_> {
 
     fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.pending.frames.is_empty() {
-            // One frame, as in a fanout, sets up its slice rather than a whole write's worth.
+            // One frame, as in a fanout, sets up its one or two slices, not a whole write's worth.
             let written = ready!(if self.pending.frames.len() == 1 {
                 self.poll_write_some::<2>(cx)
             } else {
-                self.poll_write_some::<{ 2 * FRAMES_PER_WRITE }>(cx)
+                self.poll_write_some::<SLICES_PER_WRITE>(cx)
             })?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -243,6 +244,10 @@ mod tests {
         )
     }
 
+    fn room_event(payload: &'static str) -> Encoded {
+        Encoded::whole(TextFrame::new(&Frame::from(payload)))
+    }
+
     fn pending(payloads: &[&'static str]) -> Pending {
         Pending {
             frames: payloads.iter().copied().map(text).collect(),
@@ -251,20 +256,20 @@ mod tests {
     }
 
     fn wire(pending: &Pending) -> Vec<u8> {
-        let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE];
+        let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
         let count = pending.io_slices(&mut slices);
         slices[..count].iter().flat_map(|s| s.to_vec()).collect()
     }
 
     #[test]
-    fn a_text_frame_is_its_head_then_its_payload() {
+    fn a_reply_is_its_head_then_its_payload() {
         assert_eq!(wire(&pending(&["hi"])), b"\x81\x02hi");
     }
 
     #[test]
     fn a_rooms_event_goes_out_as_one_slice() {
         let pending = Pending {
-            frames: vec![Encoded::whole(TextFrame::new(&Frame::from("hi")))],
+            frames: vec![room_event("hi")],
             written: 0,
         };
         let mut slices = [IoSlice::new(&[]); 2];
@@ -286,20 +291,44 @@ mod tests {
     }
 
     #[test]
+    fn one_write_takes_a_rooms_events_a_slice_each() {
+        let pending = Pending {
+            frames: (0..SLICES_PER_WRITE + 3).map(|_| room_event("a")).collect(),
+            written: 0,
+        };
+        let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
+        assert_eq!(pending.io_slices(&mut slices), SLICES_PER_WRITE);
+        assert!(slices.iter().all(|slice| &slice[..] == b"\x81\x01a"));
+    }
+
+    #[test]
+    fn a_partial_write_resumes_mid_event_then_writes_a_reply_with_its_head() {
+        let mut pending = Pending {
+            frames: vec![room_event("abc"), text("de")],
+            written: 0,
+        };
+        pending.advance(3); // the event's head and "a"
+        assert_eq!(wire(&pending), b"bc\x81\x02de");
+        pending.advance(2);
+        assert_eq!(pending.frames.len(), 1);
+        assert_eq!(wire(&pending), b"\x81\x02de");
+    }
+
+    #[test]
     fn empty_payloads_leave_no_empty_slices() {
         let pending = Pending {
             frames: vec![Encoded::new(OpCode::Control(Control::Ping), Bytes::new())],
             written: 0,
         };
-        let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE];
+        let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
         assert_eq!(pending.io_slices(&mut slices), 1);
         assert_eq!(wire(&pending), b"\x89\x00");
     }
 
     #[test]
     fn one_write_takes_as_many_frames_as_its_slices_hold() {
-        let pending = pending(&["a"; FRAMES_PER_WRITE + 3]);
-        let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE];
-        assert_eq!(pending.io_slices(&mut slices), 2 * FRAMES_PER_WRITE);
+        let pending = pending(&["a"; SLICES_PER_WRITE / 2 + 3]);
+        let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
+        assert_eq!(pending.io_slices(&mut slices), SLICES_PER_WRITE);
     }
 }
