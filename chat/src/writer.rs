@@ -1,8 +1,8 @@
 //! A connection's writer: it writes what the connection's queue holds, in batches of up to 32
-//! slices per send, until the close frame the reader queues last. It writes the frames itself: a room's
-//! event comes encoded whole, the same bytes for every member, and the connection's own frames
-//! (reply, ping, pong, close) get their head here, so nothing is copied or buffered per
-//! connection (chat/README.md, "The writer").
+//! slices per send, until the close frame the reader queues last. It writes the frames itself: a
+//! text frame (a room's event, a reply) comes encoded whole, a room's the same bytes for every
+//! member, and the control frames (ping, pong, close) get their head here, so nothing is copied
+//! or buffered per connection (chat/README.md, "The writer").
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 
 use crate::framing::{Head, TextFrame};
 use crate::rooms::{Direct, Inbox, Outgoing};
@@ -85,7 +85,7 @@ impl Batches<'_> {
     /// `None` for a pong already sent with a later ping's payload.
     fn encode_direct(&mut self, direct: Direct) -> Option<Encoded> {
         Some(match direct {
-            Direct::Reply(frame) => Encoded::new(OpCode::Data(Data::Text), Bytes::from(frame)),
+            Direct::Reply(frame) => Encoded::whole(frame),
             Direct::Ping => Encoded::new(OpCode::Control(Control::Ping), Bytes::new()),
             Direct::Pong => Encoded::new(OpCode::Control(Control::Pong), self.inbox.take_pong()?),
             Direct::Close(frame) => {
@@ -174,7 +174,7 @@ impl Encoded {
         }
     }
 
-    /// A room's event, head included.
+    /// A text frame, head included.
     fn whole(frame: TextFrame) -> Self {
         Self {
             head: Head::NONE,
@@ -234,6 +234,8 @@ impl Pending {
 
 #[cfg(test)]
 mod tests {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::Data;
+
     use super::*;
     use crate::protocol::Frame;
 

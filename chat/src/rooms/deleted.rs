@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::outbox::Outbox;
 use super::redis::Control;
 use super::{Membership, Newcomer, Room, RoomRegistry, RoomState};
+use crate::framing::TextFrame;
 use crate::protocol::ServerEvent;
 use crate::sync::lock;
 
@@ -45,7 +46,7 @@ impl RoomRegistry {
             return 0;
         }
         state.deleted = true;
-        let frame = room_deleted_event(room_id).to_frame();
+        let frame = room_deleted_frame(room_id);
         for seat in state.seats.values() {
             seat.end_room(&frame);
         }
@@ -60,7 +61,7 @@ impl RoomRegistry {
 
     /// A membership of no room, which the connection drops as it closes.
     pub(super) fn turn_away(&self, newcomer: Newcomer, outbox: &Outbox, seat: u64) -> Membership {
-        outbox.end_room(&room_deleted_event(&newcomer.room_id).to_frame());
+        outbox.end_room(&room_deleted_frame(&newcomer.room_id));
         let room = Arc::new(Room {
             id: newcomer.room_id,
             title: newcomer.room,
@@ -80,9 +81,10 @@ impl RoomRegistry {
     }
 }
 
-fn room_deleted_event(room_id: &str) -> ServerEvent {
-    ServerEvent::RoomDeleted {
+fn room_deleted_frame(room_id: &str) -> TextFrame {
+    let event = ServerEvent::RoomDeleted {
         room_id: room_id.to_owned(),
         at: OffsetDateTime::now_utc(),
-    }
+    };
+    TextFrame::new(&event.to_frame())
 }

@@ -36,7 +36,7 @@ const _: () = assert!(std::mem::size_of::<Outgoing>() == std::mem::size_of::<Tex
 #[derive(Debug)]
 pub enum Direct {
     /// An answer to the client's own frame, or its room's end.
-    Reply(Frame),
+    Reply(TextFrame),
     Ping,
     /// The answer to the client's latest ping, whose payload waits in the queue's state.
     Pong,
@@ -129,15 +129,15 @@ impl Outbox {
         self.state.room_deleted.cancelled().await;
     }
 
-    pub(super) fn end_room(&self, room_deleted: &Frame) {
-        self.reply(room_deleted);
+    pub(super) fn end_room(&self, room_deleted: &TextFrame) {
+        self.direct(Direct::Reply(room_deleted.clone()));
         self.state.room_deleted.cancel();
     }
 
     /// Queues a frame for this client alone, outside the count: answers are rare and a client
     /// that draws too many of them is closed.
     pub fn reply(&self, frame: &Frame) {
-        self.direct(Direct::Reply(frame.clone()));
+        self.direct(Direct::Reply(TextFrame::new(frame)));
     }
 
     /// Queues a ping, outside the count: it is rare, and a full queue ends the connection anyway.
@@ -190,7 +190,7 @@ impl Seat {
         }
     }
 
-    pub(super) fn end_room(&self, room_deleted: &Frame) {
+    pub(super) fn end_room(&self, room_deleted: &TextFrame) {
         self.outbox.end_room(room_deleted);
     }
 }

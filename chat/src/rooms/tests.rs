@@ -23,7 +23,7 @@ impl Client {
             let text = match &next {
                 Outgoing::Event(frame) => frame.text(),
                 Outgoing::Direct(direct) => match &**direct {
-                    Direct::Reply(frame) => frame.as_str(),
+                    Direct::Reply(frame) => frame.text(),
                     _ => continue,
                 },
             };
