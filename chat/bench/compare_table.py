@@ -48,6 +48,7 @@ ROWS = [
     ("fanout: memory per connection under load", "fanout", "grew_kib", "KiB"),
     ("heavy 1 room × 1000, 500k deliveries/s: p99", "heavy", "p99_ms", "ms"),
     ("rooms 200 × 5, 5k deliveries/s: p99", "rooms", "p99_ms", "ms"),
+    ("rooms: CPU per delivery", "rooms", "cpu_us", "µs"),
     ("idle 5000 connections: memory per connection", "idle", "idle_kib", "KiB"),
 ]
 
@@ -64,12 +65,15 @@ def by_round(folder: Path, scenario: str, server: str, key: str) -> dict[str, fl
 
 
 def main() -> None:
+    """`compare_table.py FOLDER [SERVER]`: SERVER names the runs set against the ceiling's, `chat`
+    unless a variant's files are named otherwise (e.g. `fanout-chat_sched_batch-1.txt`)."""
     folder = Path(sys.argv[1])
-    print("| scenario | ceiling | chat | ratio | pairs |")
+    server = sys.argv[2] if len(sys.argv) > 2 else "chat"
+    print(f"| scenario | ceiling | {server} | ratio | pairs |")
     print("| --- | --- | --- | --- | --- |")
     for label, scenario, key, unit in ROWS:
         ceiling = by_round(folder, scenario, "ceiling", key)
-        chat = by_round(folder, scenario, "chat", key)
+        chat = by_round(folder, scenario, server, key)
         rounds = sorted(r for r in chat.keys() & ceiling.keys() if ceiling[r] > 0)
         if not rounds:
             print(f"| {label} | — | — | — | — |")
@@ -80,9 +84,9 @@ def main() -> None:
             f" | {statistics.median(chat[r] for r in rounds):.2f} {unit}"
             f" | {statistics.median(pairs):.2f}× | {pairs[0]:.2f}–{pairs[-1]:.2f}× |"
         )
-    for server in ("ceiling", "chat"):
-        lost = sum(figures(p.read_text()).get("lost", 0) for p in folder.glob(f"*-{server}-*.txt"))
-        print(f"\ndeliveries lost by the {server} over every run: {lost:.0f}")
+    for name in ("ceiling", server):
+        lost = sum(figures(p.read_text()).get("lost", 0) for p in folder.glob(f"*-{name}-*.txt"))
+        print(f"\ndeliveries lost by the {name} over every run: {lost:.0f}")
 
 
 if __name__ == "__main__":

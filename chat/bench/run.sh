@@ -2,7 +2,8 @@
 # Runs one load scenario against a freshly started RELEASE chat server and prints the report.
 #   cargo build --release -p chat -p chat-loadgen
 #   chat/bench/run.sh fanout|heavy|rooms|sparse|idle|idle10000|join1000|join5000|restart [seconds]
-# Extra chat-loadgen options can be passed in LOADGEN_ARGS (e.g. LOADGEN_ARGS="--threads 1").
+# Extra chat-loadgen options can be passed in LOADGEN_ARGS (e.g. LOADGEN_ARGS="--threads 1"), and
+# CHAT_PREFIX runs the chat under a command (e.g. CHAT_PREFIX="chrt -b 0": its threads SCHED_BATCH).
 # The clients connect to the server directly, or to LOADGEN_URL when set (chat/bench/nginx.sh
 # puts nginx in between that way).
 # The server and chat-loadgen run on this machine, on 127.0.0.1, with raised limits for the
@@ -27,7 +28,7 @@ start_server() {
     CEILING_ADDR="127.0.0.1:$port" "$bin/examples/ceiling" &
   else
     CHAT_ADDR="127.0.0.1:$port" CHAT_MESSAGES_PER_SECOND=1000 CHAT_MESSAGES_BURST=1000 \
-      CHAT_MAX_CONNECTIONS=20000 RUST_LOG=warn "$bin/chat" &
+      CHAT_MAX_CONNECTIONS=20000 RUST_LOG=warn ${CHAT_PREFIX:-} "$bin/chat" &
   fi
   server=$!
   for _ in $(seq 50); do
