@@ -7,6 +7,7 @@ use chat::Config;
 use tokio::net::{TcpListener, TcpSocket};
 
 mod healthcheck;
+mod scheduling;
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
@@ -29,10 +30,17 @@ fn main() -> ExitCode {
     }
 }
 
-#[tokio::main]
-async fn start() -> anyhow::Result<()> {
+fn start() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     config.jwt_secret.warn_if_public_example();
+    scheduling::batch();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = listen(config.addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on CHAT_ADDR {}: {e}", config.addr))?;
     Ok(chat::run(listener, config, contract::shutdown::signal()).await?)

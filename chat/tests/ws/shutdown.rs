@@ -1,5 +1,5 @@
-//! Stopping: graceful shutdown in-process, and the real binary's start-up, healthcheck and
-//! SIGTERM.
+//! Stopping: graceful shutdown in-process, and the real binary's start-up (its threads'
+//! scheduling), healthcheck and SIGTERM.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -91,8 +91,8 @@ fn the_binary_refuses_to_start_without_a_secret_or_with_a_short_one() {
     }
 }
 
-#[test]
-fn the_binary_serves_passes_its_healthcheck_and_exits_cleanly_on_sigterm() {
+/// The real binary on a free port, once its healthcheck passes.
+fn serving_binary() -> Child {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -112,14 +112,25 @@ fn the_binary_serves_passes_its_healthcheck_and_exits_cleanly_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    child
+}
+
+/// Stops the binary as Docker does, and waits for it to exit.
+fn terminate(child: Child) -> Output {
     // The shell's built-in `kill`: no dependency on procps being installed.
     let killed = Command::new("sh")
         .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .unwrap();
     assert!(killed.success());
+    wait_with_deadline(child, Duration::from_secs(10))
+}
 
-    let output = wait_with_deadline(child, Duration::from_secs(10));
+#[test]
+fn the_binary_serves_passes_its_healthcheck_and_exits_cleanly_on_sigterm() {
+    let child = serving_binary();
+
+    let output = terminate(child);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
@@ -141,4 +152,42 @@ fn the_healthcheck_fails_when_nothing_listens() {
         .unwrap()
         .port();
     assert!(!healthcheck(&format!("127.0.0.1:{port}")).success());
+}
+
+/// `SCHED_BATCH` in `sched_setscheduler(2)`.
+#[cfg(target_os = "linux")]
+const SCHED_BATCH: u32 = 3;
+
+/// The scheduling policy of each of a process's threads, as the kernel reports it: the 41st
+/// field of `/proc/<pid>/task/<tid>/stat`, counted after the command name, which may hold spaces.
+#[cfg(target_os = "linux")]
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        let (head, fields) = stat.rsplit_once(") ").unwrap();
+        let name = head.split_once(" (").unwrap().1.to_owned();
+        // Fields 3 onwards follow the name: the policy, field 41, is the 39th of them.
+        let policy = fields.split(' ').nth(41 - 3).unwrap().parse().unwrap();
+        policies.push((name, policy));
+    }
+    policies
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn every_thread_of_the_binary_runs_sched_batch() {
+    let child = serving_binary();
+
+    let policies = thread_policies(child.id());
+    terminate(child);
+
+    assert!(
+        policies.iter().any(|(name, _)| name == "tokio-rt-worker"),
+        "no runtime worker among {policies:?}"
+    );
+    assert!(
+        policies.iter().all(|&(_, policy)| policy == SCHED_BATCH),
+        "{policies:?}"
+    );
 }
