@@ -53,27 +53,39 @@ ROWS = [
 ]
 
 
-def by_round(folder: Path, scenario: str, server: str, key: str) -> dict[str, float]:
+def runs(source: Path) -> dict[str, str]:
+    """Each run's output by its name (`fanout-chat-1`): the files of a folder as compare.sh leaves
+    them, or one file that holds them all as `tail -n +1 *.txt` joins them, which is how
+    bench/results keeps them."""
+    if source.is_dir():
+        return {path.stem: path.read_text() for path in source.glob("*.txt")}
+    parts = re.split(r"^==> (?:.*/)?(.+?)\.txt <==$", source.read_text(), flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def by_round(outputs: dict[str, str], scenario: str, server: str, key: str) -> dict[str, float]:
     """The figure of every round that reports it, by the round's number. Medians and ratios are
     taken over the rounds both servers report, so the columns describe the same runs."""
     values = {}
-    for path in folder.glob(f"{scenario}-{server}-*.txt"):
-        value = figures(path.read_text()).get(key)
-        if value is not None:
-            values[path.stem.rsplit("-", 1)[1]] = value
+    for name, text in outputs.items():
+        run_scenario, run_server, round_number = name.rsplit("-", 2)
+        if (run_scenario, run_server) == (scenario, server):
+            value = figures(text).get(key)
+            if value is not None:
+                values[round_number] = value
     return values
 
 
 def main() -> None:
-    """`compare_table.py FOLDER [SERVER]`: SERVER names the runs set against the ceiling's, `chat`
-    unless a variant's files are named otherwise (e.g. `fanout-chat_sched_batch-1.txt`)."""
-    folder = Path(sys.argv[1])
+    """`compare_table.py FOLDER|FILE [SERVER]`: SERVER names the runs set against the ceiling's,
+    `chat` unless a variant's runs are named otherwise (e.g. `fanout-chat_sched_batch-1`)."""
+    outputs = runs(Path(sys.argv[1]))
     server = sys.argv[2] if len(sys.argv) > 2 else "chat"
     print(f"| scenario | ceiling | {server} | ratio | pairs |")
     print("| --- | --- | --- | --- | --- |")
     for label, scenario, key, unit in ROWS:
-        ceiling = by_round(folder, scenario, "ceiling", key)
-        chat = by_round(folder, scenario, server, key)
+        ceiling = by_round(outputs, scenario, "ceiling", key)
+        chat = by_round(outputs, scenario, server, key)
         rounds = sorted(r for r in chat.keys() & ceiling.keys() if ceiling[r] > 0)
         if not rounds:
             print(f"| {label} | — | — | — | — |")
@@ -85,7 +97,11 @@ def main() -> None:
             f" | {statistics.median(pairs):.2f}× | {pairs[0]:.2f}–{pairs[-1]:.2f}× |"
         )
     for name in ("ceiling", server):
-        lost = sum(figures(p.read_text()).get("lost", 0) for p in folder.glob(f"*-{name}-*.txt"))
+        lost = sum(
+            figures(text).get("lost", 0)
+            for run, text in outputs.items()
+            if run.rsplit("-", 2)[1] == name
+        )
         print(f"\ndeliveries lost by the {name} over every run: {lost:.0f}")
 
 
