@@ -1,8 +1,9 @@
 //! The process's threads run `SCHED_BATCH`: a thread woken on a busy CPU waits for its turn
 //! instead of preempting the thread that runs there. The runtime's workers wake each other for
-//! every task one queues for the other; sharing a CPU, the woken one used to take over at once,
-//! send one frame and sleep again, two context switches per member of a fan-out. Set before the
-//! runtime starts, so its threads inherit it (chat/README.md, "Scheduling").
+//! every task one queues for the other; on a shared CPU under the default policy the woken one
+//! takes over at once, sends one frame and sleeps again: two context switches per member of a
+//! fan-out. Set before the runtime starts, so its threads inherit it (chat/README.md,
+//! "Scheduling").
 
 use thread_priority::{
     NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
