@@ -53,39 +53,44 @@ ROWS = [
 ]
 
 
-def runs(source: Path) -> dict[str, str]:
-    """Each run's output by its name (`fanout-chat-1`): the files of a folder as compare.sh leaves
-    them, or one file that holds them all as `tail -n +1 *.txt` joins them, which is how
-    bench/results keeps them."""
+Run = tuple[str, str, str]
+"""A run's scenario, server and round, from its name (`fanout-chat-1`)."""
+
+
+def runs(source: Path) -> dict[Run, dict[str, float]]:
+    """Each run's figures, read once: from the files of a folder as compare.sh leaves them, or from
+    one file that holds them all as `tail -n +1 *.txt` joins them, which is how bench/results keeps
+    them."""
     if source.is_dir():
-        return {path.stem: path.read_text() for path in source.glob("*.txt")}
-    parts = re.split(r"^==> (?:.*/)?(.+?)\.txt <==$", source.read_text(), flags=re.M)
-    return dict(zip(parts[1::2], parts[2::2]))
+        outputs = {path.stem: path.read_text() for path in source.glob("*.txt")}
+    else:
+        parts = re.split(r"^==> (?:.*/)?(.+?)\.txt <==$", source.read_text(), flags=re.M)
+        outputs = dict(zip(parts[1::2], parts[2::2]))
+    return {tuple(name.rsplit("-", 2)): figures(text) for name, text in outputs.items()}
 
 
-def by_round(outputs: dict[str, str], scenario: str, server: str, key: str) -> dict[str, float]:
+def by_round(
+    runs: dict[Run, dict[str, float]], scenario: str, server: str, key: str
+) -> dict[str, float]:
     """The figure of every round that reports it, by the round's number. Medians and ratios are
     taken over the rounds both servers report, so the columns describe the same runs."""
-    values = {}
-    for name, text in outputs.items():
-        run_scenario, run_server, round_number = name.rsplit("-", 2)
-        if (run_scenario, run_server) == (scenario, server):
-            value = figures(text).get(key)
-            if value is not None:
-                values[round_number] = value
-    return values
+    return {
+        round_number: found[key]
+        for (run_scenario, run_server, round_number), found in runs.items()
+        if (run_scenario, run_server) == (scenario, server) and key in found
+    }
 
 
 def main() -> None:
     """`compare_table.py FOLDER|FILE [SERVER]`: SERVER names the runs set against the ceiling's,
     `chat` unless a variant's runs are named otherwise (e.g. `fanout-chat_sched_batch-1`)."""
-    outputs = runs(Path(sys.argv[1]))
+    measured = runs(Path(sys.argv[1]))
     server = sys.argv[2] if len(sys.argv) > 2 else "chat"
     print(f"| scenario | ceiling | {server} | ratio | pairs |")
     print("| --- | --- | --- | --- | --- |")
     for label, scenario, key, unit in ROWS:
-        ceiling = by_round(outputs, scenario, "ceiling", key)
-        chat = by_round(outputs, scenario, server, key)
+        ceiling = by_round(measured, scenario, "ceiling", key)
+        chat = by_round(measured, scenario, server, key)
         rounds = sorted(r for r in chat.keys() & ceiling.keys() if ceiling[r] > 0)
         if not rounds:
             print(f"| {label} | — | — | — | — |")
@@ -98,9 +103,9 @@ def main() -> None:
         )
     for name in ("ceiling", server):
         lost = sum(
-            figures(text).get("lost", 0)
-            for run, text in outputs.items()
-            if run.rsplit("-", 2)[1] == name
+            found.get("lost", 0)
+            for (_, run_server, _), found in measured.items()
+            if run_server == name
         )
         print(f"\ndeliveries lost by the {name} over every run: {lost:.0f}")
 
