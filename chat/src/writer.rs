@@ -113,9 +113,11 @@ impl Batches<'_> {
     }
 
     /// One send of what `SLICES` slices hold of the pending frames: send(2) for one slice, as a
-    /// room's one event is; sendmsg(2), which costs the kernel more per call, for several. It
-    /// tries first and waits for room only when the socket has none: a socket is writable almost
-    /// always.
+    /// room's one event is; sendmsg(2), which costs the kernel more per call, for several. A
+    /// socket is writable almost always, so the first try goes straight to the kernel: asking
+    /// tokio first reads its readiness of the socket, a cache miss per write in a big room. Only a
+    /// send that would block goes through tokio, which then clears the readiness and waits for
+    /// room.
     fn poll_write_some<const SLICES: usize>(
         &mut self,
         cx: &mut Context<'_>,
@@ -123,14 +125,19 @@ impl Batches<'_> {
         let mut slices = [IoSlice::new(&[]); SLICES];
         let count = self.pending.io_slices(&mut slices);
         let stream: &TcpStream = self.socket.as_ref();
+        let send = || {
+            let socket = SockRef::from(stream);
+            match &slices[..count] {
+                [one] => socket.send(one),
+                several => socket.send_vectored(several),
+            }
+        };
+        match send() {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            sent => return Poll::Ready(sent),
+        }
         loop {
-            let sent = stream.try_io(Interest::WRITABLE, || {
-                let socket = SockRef::from(stream);
-                match &slices[..count] {
-                    [one] => socket.send(one),
-                    several => socket.send_vectored(several),
-                }
-            });
+            let sent = stream.try_io(Interest::WRITABLE, send);
             match sent {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     ready!(stream.poll_write_ready(cx))?;

@@ -241,6 +241,49 @@ async fn a_client_that_stops_reading_is_dropped_and_the_room_keeps_flowing() {
 }
 
 #[tokio::test]
+async fn a_client_that_reads_late_gets_every_message_in_order_once_it_reads() {
+    // More than the server's socket can hold however far the kernel grows its send buffer, so
+    // the connection's writer finds the socket full, waits for room and carries on where it
+    // stopped; a queue long enough that the client is not dropped meanwhile.
+    const TEXT: usize = 15_000;
+    let most_buffered = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|sizes| sizes.split_whitespace().nth(2)?.parse::<usize>().ok())
+        .unwrap_or(4 << 20);
+    let count = (most_buffered + most_buffered / 4) / TEXT + 1;
+    let mut limits = test_limits();
+    limits.max_text_chars = TEXT;
+    limits.max_frame_bytes = 64 * 1024;
+    limits.send_queue = count + 16;
+    let server = TestServer::spawn_with(test_config(limits)).await;
+
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let request = server.request_with_ticket(&ticket("late@x.org", ROOM_ID));
+    let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+        .await
+        .unwrap();
+    let mut late = Client { ws };
+    late.next_of_type("welcome").await;
+
+    let (mut talker, _) = server.join("talker@x.org", ROOM_ID).await;
+    let padding = "p".repeat(TEXT - 6);
+    let tags: Vec<String> = (0..count).map(|i| format!("{i:06}")).collect();
+    for tag in &tags {
+        talker.say(&format!("{tag}{padding}")).await;
+        talker.next_of_type("message").await;
+    }
+
+    let mut seen = Vec::new();
+    while seen.len() < tags.len() {
+        let message = late.next_of_type("message").await;
+        seen.push(message["text"].as_str().unwrap()[..6].to_owned());
+    }
+    assert_eq!(seen, tags);
+}
+
+#[tokio::test]
 async fn one_person_holds_at_most_the_socket_cap_and_gets_429_beyond_it() {
     let server = TestServer::spawn().await;
     let cap = test_limits().max_sockets_per_person;
