@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs one load scenario against a freshly started RELEASE chat server and prints the report.
 #   cargo build --release -p chat -p chat-loadgen
-#   chat/bench/run.sh fanout|heavy|rooms|sparse|idle|idle10000|join1000|join5000|restart [seconds]
+#   chat/bench/run.sh fanout|fanout-half|heavy|rooms|sparse|idle|idle10000|join1000|join5000|restart [seconds]
 # Extra chat-loadgen options can be passed in LOADGEN_ARGS (e.g. LOADGEN_ARGS="--threads 1"), and
-# CHAT_PREFIX runs the chat under a command (e.g. CHAT_PREFIX="chrt -b 0": its threads SCHED_BATCH).
+# CHAT_PREFIX runs the chat under a command (e.g. CHAT_PREFIX="chrt -b 0": its threads SCHED_BATCH),
+# CHAT_BIN another build of it (default target/release/chat); CEILING_PREFIX runs the ceiling under one.
 # The clients connect to the server directly, or to LOADGEN_URL when set (chat/bench/nginx.sh
 # puts nginx in between that way).
 # The server and chat-loadgen run on this machine, on 127.0.0.1, with raised limits for the
 # senders (CHAT_MESSAGES_PER_SECOND) and as many open files as the hard limit allows.
 set -euo pipefail
-usage="usage: $0 fanout|heavy|rooms|sparse|idle|idle10000|join1000|join5000|restart [seconds]"
+usage="usage: $0 fanout|fanout-half|heavy|rooms|sparse|idle|idle10000|join1000|join5000|restart [seconds]"
 scenario=${1:?$usage}
 seconds=${2:-25}
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -25,10 +26,10 @@ server=""
 start_server() {
   if [[ "${SERVER:-chat}" == ceiling ]]; then
     [[ -x "$bin/examples/ceiling" ]] || { echo "build first: cargo build --release -p chat --example ceiling" >&2; exit 1; }
-    CEILING_ADDR="127.0.0.1:$port" "$bin/examples/ceiling" &
+    CEILING_ADDR="127.0.0.1:$port" ${CEILING_PREFIX:-} "$bin/examples/ceiling" &
   else
     CHAT_ADDR="127.0.0.1:$port" CHAT_MESSAGES_PER_SECOND=1000 CHAT_MESSAGES_BURST=1000 \
-      CHAT_MAX_CONNECTIONS=20000 RUST_LOG=warn ${CHAT_PREFIX:-} "$bin/chat" &
+      CHAT_MAX_CONNECTIONS=20000 RUST_LOG=warn ${CHAT_PREFIX:-} "${CHAT_BIN:-$bin/chat}" &
   fi
   server=$!
   for _ in $(seq 50); do
@@ -52,6 +53,8 @@ echo "== $scenario on ${SERVER:-chat} ($(nproc) cores, load average $(cut -d' ' 
 case "$scenario" in
   # 1 room x 1000 clients, 100 messages/s from 10 senders: 100 000 deliveries/s offered.
   fanout) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 1000 --rooms 1 --senders 10 --rate 100 ;;
+  # The same room at half the rate, 50 000 deliveries/s: two servers side by side (side-by-side.sh).
+  fanout-half) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 1000 --rooms 1 --senders 10 --rate 50 ;;
   # 1 room x 1000 clients, 500 messages/s from 50 senders: 500 000 deliveries/s offered.
   heavy) "$bin/chat-loadgen" "${common[@]}" --server-pid "$server" --clients 1000 --rooms 1 --senders 50 --rate 500 ;;
   # 200 rooms x 5 clients, every client sends 1 message/s.
