@@ -44,19 +44,17 @@ for round in $(seq "$rounds"); do
   sleep 2
 done
 
-python3 - "$out" "$a${A_PREFIX:+ ($A_PREFIX)}" "$b${B_PREFIX:+ ($B_PREFIX)}" <<'PY'
-import re, statistics, sys
+PYTHONPATH="$root/chat/bench" python3 - "$out" "$a${A_PREFIX:+ ($A_PREFIX)}" "$b${B_PREFIX:+ ($B_PREFIX)}" <<'PY'
+import statistics, sys
 from pathlib import Path
+
+from compare_table import figures
 
 out, a, b = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 
-def figures(path):
-    text = path.read_text()
-    cpu = re.search(r"server CPU while measuring: \d+ % of one core \(user ([\d.]+) %, system ([\d.]+) %\)", text)
-    rate = re.search(r"delivered \d+ \((\d+)/s\)", text)
-    p99 = re.search(r"latency from schedule: p50 [\d.]+ ms, p99 ([\d.]+) ms", text)
-    # % of one core over deliveries per second: µs per delivery.
-    return (float(cpu[1]) + float(cpu[2])) * 1e4 / int(rate[1]), float(p99[1])
+def cpu_and_p99(path):
+    found = figures(path.read_text())
+    return found["cpu_us"], found["p99_ms"]
 
 print(f"A: {a}\nB: {b}\n")
 print("| round | A CPU per delivery | B CPU per delivery | B/A | A p99 | B p99 | B/A |")
@@ -64,7 +62,7 @@ print("| --- | --- | --- | --- | --- | --- | --- |")
 cpu_ratios, p99_ratios = [], []
 for path in sorted(out.glob("a-*.txt"), key=lambda p: int(p.stem[2:])):
     round_number = path.stem[2:]
-    (a_cpu, a_p99), (b_cpu, b_p99) = figures(path), figures(out / f"b-{round_number}.txt")
+    (a_cpu, a_p99), (b_cpu, b_p99) = cpu_and_p99(path), cpu_and_p99(out / f"b-{round_number}.txt")
     cpu_ratios.append(b_cpu / a_cpu)
     p99_ratios.append(b_p99 / a_p99)
     print(f"| {round_number} | {a_cpu:.2f} µs | {b_cpu:.2f} µs | {cpu_ratios[-1]:.3f}× "

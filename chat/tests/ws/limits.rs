@@ -185,13 +185,7 @@ async fn a_client_that_stops_reading_is_dropped_and_the_room_keeps_flowing() {
     let server = TestServer::spawn_with(test_config(limits)).await;
 
     // A client with a tiny receive window that never reads a byte.
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(server.addr).await.unwrap();
-    let request = server.request_with_ticket(&ticket("stuck@x.org", ROOM_ID));
-    let (_stuck, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
-        .await
-        .unwrap();
+    let _stuck = connect_with_tiny_window(&server, "stuck@x.org").await;
 
     let (mut observer, _) = server.join("watcher@x.org", ROOM_ID).await;
     let (mut talker, _) = server.join("talker@x.org", ROOM_ID).await;
@@ -257,14 +251,7 @@ async fn a_client_that_reads_late_gets_every_message_in_order_once_it_reads() {
     limits.send_queue = count + 16;
     let server = TestServer::spawn_with(test_config(limits)).await;
 
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(server.addr).await.unwrap();
-    let request = server.request_with_ticket(&ticket("late@x.org", ROOM_ID));
-    let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
-        .await
-        .unwrap();
-    let mut late = Client { ws };
+    let mut late = connect_with_tiny_window(&server, "late@x.org").await;
     late.next_of_type("welcome").await;
 
     let (mut talker, _) = server.join("talker@x.org", ROOM_ID).await;
@@ -320,4 +307,17 @@ async fn one_person_holds_at_most_the_socket_cap_and_gets_429_beyond_it() {
         reopened.is_some(),
         "the place of a closed tab is given back"
     );
+}
+
+/// A client in the room whose socket has a 4 KiB receive window: what it does not read soon fills
+/// the server's side of the connection.
+async fn connect_with_tiny_window(server: &TestServer, email: &str) -> Client {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let request = server.request_with_ticket(&ticket(email, ROOM_ID));
+    let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+        .await
+        .unwrap();
+    Client { ws }
 }
