@@ -286,6 +286,17 @@ fn sender_of(fleet: &Fleet, client: usize) -> Option<usize> {
     (client < options.senders() && options.rate_per_sender() > 0.0).then_some(client)
 }
 
+/// A sender's place within tokio's timer tick: a sleep ends on the first whole millisecond of the
+/// runtime's clock after its deadline, so a message goes out up to 1 ms after it is due. Were
+/// every sender's schedule on the same fraction of a millisecond, as whole-millisecond offsets
+/// put them, that delay would be one draw per run, as the run started, and move each run's
+/// latencies together by up to 1 ms; spread evenly over the tick (a golden-ratio sequence), it is
+/// the same 0.5 ms on average in every run.
+fn timer_phase(sender: usize) -> Duration {
+    const GOLDEN: f64 = 0.618_033_988_749_895;
+    Duration::from_millis(1).mul_f64((sender as f64 * GOLDEN).fract())
+}
+
 /// Sends this sender's messages due from now on, each at its scheduled time; then waits forever.
 /// Messages that fell due while the client was disconnected are not sent (nor expected).
 async fn send_on_schedule<S>(fleet: &Fleet, sender: usize, client: usize, sink: &mut S)
@@ -304,7 +315,8 @@ where
     let room_size = fleet.room_sizes[options.room_of(client)];
     let interval = Duration::from_secs_f64(1.0 / options.rate_per_sender());
     // Spreads the senders' first messages over one interval, so they do not all fire at once.
-    let offset = interval.mul_f64(sender as f64 / options.senders().max(1) as f64);
+    let offset =
+        interval.mul_f64(sender as f64 / options.senders().max(1) as f64) + timer_phase(sender);
     let end = options.warmup + options.duration;
     let padding = "x".repeat(options.text_bytes.saturating_sub(40));
     let since_start = Instant::now().saturating_duration_since(run_start + offset);
