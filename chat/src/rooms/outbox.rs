@@ -97,6 +97,14 @@ impl Queue {
         self.items.push_back(item);
         self.waker.take()
     }
+
+    fn take(&mut self) -> Option<Outgoing> {
+        let item = self.items.pop_front()?;
+        if let Outgoing::Event(_) = item {
+            self.events -= 1;
+        }
+        Some(item)
+    }
 }
 
 impl Outbox {
@@ -267,16 +275,6 @@ impl Inbox {
 fn wake(waker: Option<Waker>) {
     if let Some(waker) = waker {
         waker.wake();
-    }
-}
-
-impl Queue {
-    fn take(&mut self) -> Option<Outgoing> {
-        let item = self.items.pop_front()?;
-        if let Outgoing::Event(_) = item {
-            self.events -= 1;
-        }
-        Some(item)
     }
 }
 
