@@ -318,7 +318,8 @@ where
     let offset =
         interval.mul_f64(sender as f64 / options.senders().max(1) as f64) + timer_phase(sender);
     let end = options.warmup + options.duration;
-    let padding = "x".repeat(options.text_bytes.saturating_sub(40));
+    // The fields before it take about 40 bytes of the text (`sent` 9 of them).
+    let padding = "x".repeat(options.text_bytes.saturating_sub(49));
     let since_start = Instant::now().saturating_duration_since(run_start + offset);
     let first = (since_start.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
     for seq in first.. {
@@ -333,9 +334,12 @@ where
             stats.expected.fetch_add(room_size, Ordering::Relaxed);
         }
         // The receiver needs nothing but the text to measure the latency.
+        let micros =
+            |since_start: Duration| u64::try_from(since_start.as_micros()).unwrap_or(u64::MAX);
         let load = LoadText {
-            due_micros: u64::try_from(due.as_micros()).unwrap_or(u64::MAX),
+            due_micros: micros(due),
             measured,
+            sent_micros: micros(Instant::now().saturating_duration_since(run_start)),
         };
         let text = serde_json::json!({ "type": "message", "text": load.format(&padding) });
         let text = text.to_string();
@@ -350,7 +354,8 @@ where
     std::future::pending().await
 }
 
-/// Counts one server event; for a measured load message, records its latency from schedule.
+/// Counts one server event; for a measured load message, records its latency from schedule and
+/// from its sending.
 fn on_event(frame: &str, stats: &Stats, client: usize, start: Option<Instant>) {
     let presence = match Event::parse(frame) {
         Some(Event::Message { text }) => {
@@ -358,12 +363,15 @@ fn on_event(frame: &str, stats: &Stats, client: usize, start: Option<Instant>) {
                 return;
             };
             if load.measured {
-                let scheduled = start + Duration::from_micros(load.due_micros);
-                let latency = Instant::now().saturating_duration_since(scheduled);
+                let now = Instant::now();
+                let since = |micros| {
+                    let latency =
+                        now.saturating_duration_since(start + Duration::from_micros(micros));
+                    u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)
+                };
                 stats.delivered.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .latency
-                    .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+                stats.latency.record(since(load.due_micros));
+                stats.latency_from_send.record(since(load.sent_micros));
             }
             return;
         }

@@ -47,33 +47,38 @@ impl<'a> Event<'a> {
     }
 }
 
-/// A load message's text: `lg:<due in µs since the run's start>:<measured 0|1>:<padding>`.
+/// A load message's text: `lg:<due>:<measured 0|1>:<sent>:<padding>`, `due` and `sent` in µs since
+/// the run's start: when the message was scheduled, and when its sender got to write it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadText {
     pub due_micros: u64,
     pub measured: bool,
+    pub sent_micros: u64,
 }
 
 impl LoadText {
     pub fn format(self, padding: &str) -> String {
         format!(
-            "lg:{}:{}:{padding}",
+            "lg:{}:{}:{}:{padding}",
             self.due_micros,
-            u8::from(self.measured)
+            u8::from(self.measured),
+            self.sent_micros
         )
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.strip_prefix("lg:")?.splitn(3, ':');
+        let mut parts = text.strip_prefix("lg:")?.splitn(4, ':');
         let due_micros = parts.next()?.parse().ok()?;
         let measured = match parts.next()? {
             "1" => true,
             "0" => false,
             _ => return None,
         };
+        let sent_micros = parts.next()?.parse().ok()?;
         Some(Self {
             due_micros,
             measured,
+            sent_micros,
         })
     }
 }
@@ -114,9 +119,11 @@ mod tests {
         let load = LoadText {
             due_micros: 1_500_000,
             measured: true,
+            sent_micros: 1_500_700,
         };
         assert_eq!(LoadText::parse(&load.format("xx")), Some(load));
         assert_eq!(LoadText::parse("hello"), None);
-        assert_eq!(LoadText::parse("lg:12:2:"), None);
+        assert_eq!(LoadText::parse("lg:12:2:13:"), None);
+        assert_eq!(LoadText::parse("lg:12:1:"), None);
     }
 }

@@ -24,7 +24,11 @@ pub struct Stats {
     pub expected: AtomicU64,
     pub delivered: AtomicU64,
     pub errors: AtomicU64,
+    /// From each message's scheduled time: what a client waits, the sender's timer included.
     pub latency: Histogram,
+    /// From when its sender wrote it: the server's share, without the sender's timer (tokio's
+    /// 1 ms tick makes a message up to 1 ms late, the same for any server).
+    pub latency_from_send: Histogram,
     /// Presence events (`joined`, `left`, `presence`) each client received.
     pub presence_per_client: Vec<AtomicU32>,
     /// Presence events received by everyone, by type.
@@ -50,6 +54,7 @@ impl Stats {
             delivered: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latency: Histogram::new(),
+            latency_from_send: Histogram::new(),
             presence_per_client: (0..clients).map(|_| AtomicU32::new(0)).collect(),
             joined: AtomicU64::new(0),
             left: AtomicU64::new(0),
