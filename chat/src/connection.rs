@@ -4,12 +4,12 @@
 //! reader queues last. Whatever ends the connection, the membership is dropped, so the room always
 //! hears `left`.
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use socket2::SockRef;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -35,11 +35,11 @@ pub async fn serve(
     metrics: &Metrics,
     shutdown: CancellationToken,
 ) {
+    let (outbox, inbox) = Outbox::channel(limits.send_queue);
     let Socket {
         incoming: mut stream,
         outgoing,
     } = socket;
-    let (outbox, inbox) = Outbox::for_socket(limits.send_queue, outgoing);
 
     let membership = registry
         .join(
@@ -59,7 +59,7 @@ pub async fn serve(
     );
     metrics.connection_opened();
 
-    let mut writer = tokio::spawn(write_loop(inbox));
+    let mut writer = tokio::spawn(write_loop(outgoing, inbox));
 
     let mut reader = Reader {
         membership: &membership,
@@ -117,27 +117,27 @@ pub async fn serve(
             }
         },
     };
-    if written.is_err() {
+    let Ok(outgoing) = written else {
         return;
-    }
+    };
     if reason != CloseReason::Gone {
         // Boxed: the closing steps (and their read buffer) would otherwise be part of every
         // connection's task for its whole life, not only while it closes.
-        Box::pin(linger(stream)).await;
+        Box::pin(linger(stream, outgoing)).await;
     }
 }
 
 /// The closing handshake, then FIN, then reading until the client closes too, so that no reset
 /// destroys the close code (chat/README.md, "Close codes").
-async fn linger(mut incoming: Incoming) {
+async fn linger(mut incoming: Incoming, mut outgoing: OwnedWriteHalf) {
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
         while let Some(Ok(message)) = incoming.next().await {
             if message.is_close() {
                 break;
             }
         }
+        let _ = outgoing.shutdown().await;
         let tcp = incoming.get_mut().get_mut();
-        let _ = SockRef::from(tcp.as_ref()).shutdown(Shutdown::Write);
         let mut scratch = [0u8; 1024];
         while matches!(tcp.read(&mut scratch).await, Ok(n) if n > 0) {}
     })

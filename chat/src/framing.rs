@@ -66,10 +66,6 @@ impl TextFrame {
         self.0
     }
 
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.0
-    }
-
     /// The event's JSON, without the head.
     #[cfg(test)]
     pub fn text(&self) -> &str {

@@ -2,8 +2,7 @@
 //! slices per send, until the close frame the reader queues last. It writes the frames itself: a
 //! text frame (a room's event, a reply) comes encoded whole, a room's the same bytes for every
 //! member, and the control frames (ping, pong, close) get their head here, so nothing is copied
-//! or buffered per connection. It waits on the queue only with nothing in hand, so that a small
-//! room may send to the socket itself meanwhile (chat/README.md, "The writer").
+//! or buffered per connection (chat/README.md, "The writer").
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -14,6 +13,7 @@ use std::task::{Context, Poll, ready};
 use socket2::SockRef;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
@@ -27,30 +27,29 @@ const MAX_BATCH: usize = 64;
 /// a frame of the connection's own (reply, ping, pong, close) two, its head and its payload.
 const SLICES_PER_WRITE: usize = 32;
 
-/// Writes until the queue's close frame is written, or a write fails.
-pub async fn write_loop(inbox: Inbox) {
-    // Only the rooms' own tests make a queue without a socket, and they run no writer.
-    let Some(stream) = inbox.socket() else {
-        return;
-    };
+/// Writes until the queue's close frame is written, or a write fails. Returns the write half so
+/// the connection can finish the TCP close.
+pub async fn write_loop(socket: OwnedWriteHalf, inbox: Inbox) -> OwnedWriteHalf {
+    let stream: &TcpStream = socket.as_ref();
     let batches = Batches {
         stream,
         fd: stream.as_fd(),
-        inbox: &inbox,
+        inbox,
         pending: Pending::default(),
         closing: false,
     };
     if let Err(error) = batches.await {
         tracing::debug!(%error, "write failed");
     }
+    socket
 }
 
 struct Batches<'a> {
     stream: &'a TcpStream,
-    /// The socket's descriptor, copied into the task: reading it through the queue would reach
-    /// into the stream's own allocation, a cache miss per delivery in a big room.
+    /// The socket's descriptor, copied into the task: reading it through the write half would
+    /// reach into the stream's own allocation, a cache miss per delivery in a big room.
     fd: BorrowedFd<'a>,
-    inbox: &'a Inbox,
+    inbox: Inbox,
     pending: Pending,
     /// The close frame is taken: nothing comes after it.
     closing: bool,
@@ -58,28 +57,18 @@ struct Batches<'a> {
 
 /// How a look at the queue ended.
 enum Looked {
-    /// Empty, with nothing in hand: the queue holds this task's waker.
-    Parked,
-    /// Frames in hand, to write before looking again: a batch, what the queue held, or the close
-    /// frame.
-    Taken,
+    /// Empty: the queue holds this task's waker.
+    Empty,
+    /// A batch is taken, or the close frame.
+    Full,
 }
 
 impl Batches<'_> {
-    /// Takes what the queue holds, up to a batch. Only with nothing in hand does it wait on the
-    /// queue: a waker there tells a room it may send to the socket itself.
+    /// Takes what the queue holds, up to a batch.
     fn take_batch(&mut self, cx: &mut Context<'_>) -> Looked {
         while !self.closing && self.pending.frames.len() < MAX_BATCH {
-            let item = if self.pending.frames.is_empty() {
-                let Poll::Ready(item) = self.inbox.poll_recv(cx) else {
-                    return Looked::Parked;
-                };
-                item
-            } else {
-                let Some(item) = self.inbox.try_recv() else {
-                    return Looked::Taken;
-                };
-                Some(item)
+            let Poll::Ready(item) = self.inbox.poll_recv(cx) else {
+                return Looked::Empty;
             };
             let frame = match item {
                 Some(Outgoing::Event(frame)) => Encoded::whole(frame),
@@ -96,17 +85,13 @@ impl Batches<'_> {
             };
             self.pending.frames.push(frame);
         }
-        Looked::Taken
+        Looked::Full
     }
 
     /// `None` for a pong already sent with a later ping's payload.
     fn encode_direct(&mut self, direct: Direct) -> Option<Encoded> {
         Some(match direct {
             Direct::Reply(frame) => Encoded::whole(frame),
-            Direct::Rest(rest) => Encoded {
-                head: Head::NONE,
-                payload: rest,
-            },
             Direct::Ping => Encoded::new(OpCode::Control(Control::Ping), Bytes::new()),
             Direct::Pong => Encoded::new(OpCode::Control(Control::Pong), self.inbox.take_pong()?),
             Direct::Close(frame) => {
@@ -173,8 +158,8 @@ impl Batches<'_> {
 impl Future for Batches<'_> {
     type Output = io::Result<()>;
 
-    /// With one event per wake-up (the fanout case): a look that takes it and one that finds
-    /// the queue empty, one write, then a third look, which leaves this task's waker.
+    /// With one event per wake-up (the fanout case): two looks at the queue, the second finding
+    /// it empty and leaving this task's waker there, then one write.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
@@ -182,8 +167,8 @@ impl Future for Batches<'_> {
             ready!(this.poll_write_pending(cx))?;
             match looked {
                 _ if this.closing => return Poll::Ready(Ok(())),
-                Looked::Parked => return Poll::Pending,
-                Looked::Taken => {}
+                Looked::Empty => return Poll::Pending,
+                Looked::Full => {}
             }
         }
     }

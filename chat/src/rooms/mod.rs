@@ -582,12 +582,6 @@ impl Drop for Membership {
     }
 }
 
-/// The rooms whose members get a frame sent at once when their writers are idle: a send costs
-/// about what waking a writer does, and spares the frame the wait for the writer's turn. A big
-/// room's sends in a row, on one core under its lock, would take longer than its writers on
-/// every core (chat/README.md, "Rooms inside").
-const SEND_NOW_UP_TO: usize = 16;
-
 impl RoomState {
     /// Serializes `event` once and queues the same bytes for every seat.
     fn broadcast(&self, event: &ServerEvent) {
@@ -602,16 +596,10 @@ impl RoomState {
         }
         let started = std::time::Instant::now();
         let wire = TextFrame::new(frame);
-        let send_now = self.seats.len() <= SEND_NOW_UP_TO;
         let mut queued = 0;
         let mut missed = [0_u64; Dropped::ALL.len()];
         for seat in self.seats.values() {
-            let delivered = if send_now {
-                seat.send_now(&wire)
-            } else {
-                seat.deliver(&wire)
-            };
-            match delivered {
+            match seat.deliver(&wire) {
                 Ok(()) => queued += 1,
                 Err(reason) => missed[reason as usize] += 1,
             }

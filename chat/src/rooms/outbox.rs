@@ -3,8 +3,8 @@
 //! (the queue overflowed; the room was deleted). A deque, its count of room events and the
 //! writer's waker behind one mutex on a cache line of its own: a delivery touches that line, the
 //! slot it fills and the writer's task, where a channel would also touch its block's header, its
-//! permit count and its waker's state, each a cache miss per member in a big room. A small room
-//! sends to an idle writer's socket itself (chat/README.md, "Rooms inside").
+//! permit count and its waker's state, each a cache miss per member in a big room
+//! (chat/README.md, "Rooms inside").
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -12,9 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use crossbeam_utils::CachePadded;
-use socket2::SockRef;
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
@@ -45,8 +42,6 @@ pub enum Direct {
     Pong,
     /// The last item: the close frame, with a code and reason or without.
     Close(Option<CloseFrame>),
-    /// What a send straight to the socket left of a frame: it goes out before anything else.
-    Rest(Bytes),
 }
 
 /// The connection's end of its queue. Cloning adds a sender; the writer learns when the last
@@ -70,9 +65,6 @@ pub struct Inbox {
 
 struct State {
     queue: CachePadded<Mutex<Queue>>,
-    /// The connection's socket: the writer's, and a small room's while the writer is idle.
-    /// Only the rooms' own tests make a queue without one.
-    socket: Option<OwnedWriteHalf>,
     capacity: usize,
     too_slow: CancellationToken,
     room_deleted: CancellationToken,
@@ -87,8 +79,7 @@ struct Queue {
     items: VecDeque<Outgoing>,
     /// Room events among `items`: only they count against the capacity.
     events: u32,
-    /// The writer's, while it waits for an item with nothing in hand: then, and only then, may a
-    /// room write to the socket itself.
+    /// The writer's, while it waits for an item.
     waker: Option<Waker>,
     /// Outboxes alive (a connection has two or three): with none left and the queue empty, the
     /// writer ends.
@@ -114,32 +105,15 @@ impl Queue {
         }
         Some(item)
     }
-
-    /// Nothing queued and nothing in the writer's hands: a frame sent now keeps its order.
-    fn writer_idle(&self) -> bool {
-        self.items.is_empty() && self.waker.is_some()
-    }
 }
 
 impl Outbox {
-    /// The queue of a connection, writing to `socket`.
-    pub fn for_socket(capacity: usize, socket: OwnedWriteHalf) -> (Self, Inbox) {
-        Self::new(capacity, Some(socket))
-    }
-
-    /// A queue with nothing to write to, for the rooms' tests: everything waits in it.
-    #[cfg(test)]
     pub fn channel(capacity: usize) -> (Self, Inbox) {
-        Self::new(capacity, None)
-    }
-
-    fn new(capacity: usize, socket: Option<OwnedWriteHalf>) -> (Self, Inbox) {
         let state = Arc::new(State {
             queue: CachePadded::new(Mutex::new(Queue {
                 senders: 1,
                 ..Queue::default()
             })),
-            socket,
             // The count is a u32, to keep the queue on one cache line.
             capacity: capacity.min(u32::MAX as usize),
             too_slow: CancellationToken::new(),
@@ -238,20 +212,9 @@ impl Drop for Outbox {
 }
 
 impl Seat {
-    /// Queues `frame` for the writer. A full queue marks the receiver too slow; it gets nothing
-    /// more, so the events it does get have no gap in the middle.
+    /// A full queue marks the receiver too slow; it gets nothing more, so the events it does get
+    /// have no gap in the middle.
     pub fn deliver(&self, frame: &TextFrame) -> Result<(), Dropped> {
-        self.deliver_or_send(frame, false)
-    }
-
-    /// Sends `frame` to the socket at once when the writer is idle, as much of it as the socket
-    /// takes without waiting, and queues the rest; otherwise queues it, as `deliver` does. The
-    /// frame is on the wire without waiting for the writer's task to be run.
-    pub fn send_now(&self, frame: &TextFrame) -> Result<(), Dropped> {
-        self.deliver_or_send(frame, true)
-    }
-
-    fn deliver_or_send(&self, frame: &TextFrame, send_now: bool) -> Result<(), Dropped> {
         if self.too_slow.get() {
             return Err(Dropped::Closing);
         }
@@ -260,25 +223,6 @@ impl Seat {
         if queue.closed {
             // The connection is already going away; its membership leaves in a moment.
             return Err(Dropped::Gone);
-        }
-        if send_now
-            && queue.writer_idle()
-            && let Some(socket) = &state.socket
-        {
-            // Under the queue's lock: the writer takes nothing, so writes nothing, meanwhile.
-            let wire = frame.as_bytes();
-            match SockRef::from(socket.as_ref()).send(wire) {
-                Ok(sent) if sent == wire.len() => return Ok(()),
-                Ok(sent) => {
-                    let waker =
-                        queue.push(Outgoing::Direct(Box::new(Direct::Rest(wire.slice(sent..)))));
-                    drop(queue);
-                    wake(waker);
-                    return Ok(());
-                }
-                // Full, or broken: the writer meets it, with the frame queued below.
-                Err(_) => {}
-            }
         }
         if queue.events as usize >= self.capacity {
             drop(queue);
@@ -299,14 +243,8 @@ impl Seat {
 }
 
 impl Inbox {
-    /// The socket the writer writes to.
-    pub fn socket(&self) -> Option<&TcpStream> {
-        self.state.socket.as_ref().map(AsRef::as_ref)
-    }
-
-    /// The next item; `None` once every outbox is gone and the queue is empty. Waiting, it leaves
-    /// the writer's waker, which says the writer has nothing in hand: call it only then.
-    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+    /// The next item; `None` once every outbox is gone and the queue is empty.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
         let mut queue = lock(&self.state.queue);
         match queue.take() {
             Some(item) => Poll::Ready(Some(item)),
@@ -321,8 +259,8 @@ impl Inbox {
         }
     }
 
-    /// The next item if one is queued, without waiting (nor saying whether senders are left).
-    pub fn try_recv(&self) -> Option<Outgoing> {
+    #[cfg(test)]
+    pub fn try_recv(&mut self) -> Option<Outgoing> {
         lock(&self.state.queue).take()
     }
 
@@ -360,7 +298,7 @@ mod tests {
         TextFrame::new(&Frame::from_static(text))
     }
 
-    fn texts(inbox: &Inbox) -> Vec<String> {
+    fn texts(inbox: &mut Inbox) -> Vec<String> {
         std::iter::from_fn(|| inbox.try_recv())
             .map(|item| match item {
                 Outgoing::Event(frame) => frame.text().to_owned(),
@@ -371,7 +309,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_marks_its_member_too_slow_and_queues_nothing_more() {
-        let (outbox, inbox) = Outbox::channel(2);
+        let (outbox, mut inbox) = Outbox::channel(2);
         let seat = outbox.seat();
         assert_eq!(seat.deliver(&frame("1")), Ok(()));
         assert_eq!(seat.deliver(&frame("2")), Ok(()));
@@ -379,26 +317,26 @@ mod tests {
         outbox.ping();
         assert_eq!(seat.deliver(&frame("3")), Err(Dropped::SlowConsumer));
         assert!(outbox.is_too_slow());
-        assert_eq!(texts(&inbox), ["1", "2", "Ping"]);
+        assert_eq!(texts(&mut inbox), ["1", "2", "Ping"]);
         // Taking frees the queue, but a member once too slow gets no gap in what it receives.
         assert_eq!(seat.deliver(&frame("4")), Err(Dropped::Closing));
     }
 
     #[test]
     fn events_taken_make_room_for_more() {
-        let (outbox, inbox) = Outbox::channel(2);
+        let (outbox, mut inbox) = Outbox::channel(2);
         let seat = outbox.seat();
         for _ in 0..3 {
             assert_eq!(seat.deliver(&frame("x")), Ok(()));
             assert_eq!(seat.deliver(&frame("y")), Ok(()));
-            assert_eq!(texts(&inbox), ["x", "y"]);
+            assert_eq!(texts(&mut inbox), ["x", "y"]);
         }
         assert!(!outbox.is_too_slow());
     }
 
     #[test]
     fn the_writer_is_woken_by_a_push_and_ends_once_every_outbox_is_gone() {
-        let (outbox, inbox) = Outbox::channel(4);
+        let (outbox, mut inbox) = Outbox::channel(4);
         let seat = outbox.seat();
         let woken = Arc::new(WakeCount::default());
         let waker = Waker::from(woken.clone());
@@ -428,89 +366,6 @@ mod tests {
         seat.deliver(&frame("unsent")).unwrap();
         drop(inbox);
         assert_eq!(seat.deliver(&frame("more")), Err(Dropped::Gone));
-    }
-
-    /// A writer's end of a loopback connection, with the client's end to read what it writes.
-    async fn socket_pair() -> (OwnedWriteHalf, tokio::net::TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
-        let (client, accepted) = tokio::join!(client, listener.accept());
-        let (_read, write) = accepted.unwrap().0.into_split();
-        (write, client.unwrap())
-    }
-
-    async fn read_exactly(client: &mut tokio::net::TcpStream, len: usize) -> Vec<u8> {
-        use tokio::io::AsyncReadExt;
-        let mut bytes = vec![0; len];
-        client.read_exact(&mut bytes).await.unwrap();
-        bytes
-    }
-
-    /// The writer looks at its empty queue with nothing in hand and waits; counts its wake-ups.
-    fn park_writer(inbox: &Inbox) -> Arc<WakeCount> {
-        let woken = Arc::new(WakeCount::default());
-        let waker = Waker::from(woken.clone());
-        let looked = inbox.poll_recv(&mut Context::from_waker(&waker));
-        assert!(looked.is_pending());
-        woken
-    }
-
-    #[tokio::test]
-    async fn a_frame_goes_straight_to_the_socket_of_a_writer_with_nothing_to_do() {
-        let (socket, mut client) = socket_pair().await;
-        let (outbox, inbox) = Outbox::for_socket(4, socket);
-        let seat = outbox.seat();
-        let woken = park_writer(&inbox);
-
-        let hello = frame("hello");
-        assert_eq!(seat.send_now(&hello), Ok(()));
-        assert!(inbox.try_recv().is_none(), "nothing queued");
-        assert_eq!(woken.count(), 0, "the writer is not woken");
-        let wire = read_exactly(&mut client, hello.as_bytes().len()).await;
-        assert_eq!(wire, hello.as_bytes()[..]);
-    }
-
-    #[tokio::test]
-    async fn a_frame_waits_behind_what_the_writer_has_to_write() {
-        let (socket, _client) = socket_pair().await;
-        let (outbox, inbox) = Outbox::for_socket(4, socket);
-        let seat = outbox.seat();
-        // A writer that has not looked at the queue yet may hold frames: nothing is sent past it.
-        assert_eq!(seat.send_now(&frame("first")), Ok(()));
-        let woken = Arc::new(WakeCount::default());
-        let waker = Waker::from(woken.clone());
-        let mut cx = Context::from_waker(&waker);
-        assert!(matches!(inbox.poll_recv(&mut cx), Poll::Ready(Some(_))));
-        assert!(inbox.poll_recv(&mut cx).is_pending());
-        // Nor past what is queued.
-        outbox.ping();
-        assert_eq!(seat.send_now(&frame("second")), Ok(()));
-        assert_eq!(texts(&inbox), ["Ping", "second"]);
-    }
-
-    #[tokio::test]
-    async fn what_the_socket_does_not_take_at_once_is_queued_for_the_writer() {
-        let (socket, mut client) = socket_pair().await;
-        let _ = SockRef::from(socket.as_ref()).set_send_buffer_size(4096);
-        let _ = SockRef::from(&client).set_recv_buffer_size(4096);
-        let (outbox, inbox) = Outbox::for_socket(4, socket);
-        let seat = outbox.seat();
-        let woken = park_writer(&inbox);
-
-        let big = TextFrame::new(&Frame::from("x".repeat(1 << 20)));
-        assert_eq!(seat.send_now(&big), Ok(()));
-        let Some(Outgoing::Direct(rest)) = inbox.try_recv() else {
-            panic!("the rest of the frame is queued");
-        };
-        let Direct::Rest(rest) = *rest else {
-            panic!("{rest:?} is not the rest of the frame");
-        };
-        assert_eq!(woken.count(), 1, "the writer is woken to write the rest");
-        let sent = big.as_bytes().len() - rest.len();
-        assert!(sent > 0 && !rest.is_empty(), "{sent} bytes sent at once");
-        let mut wire = read_exactly(&mut client, sent).await;
-        wire.extend_from_slice(&rest);
-        assert_eq!(wire, big.as_bytes()[..]);
     }
 
     #[derive(Default)]
