@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::events::{Event, LoadText};
+use crate::histogram::micros;
 use crate::options::Options;
 use crate::stats::Stats;
 
@@ -290,8 +291,8 @@ fn sender_of(fleet: &Fleet, client: usize) -> Option<usize> {
 /// runtime's clock after its deadline, so a message goes out up to 1 ms after it is due. Were
 /// every sender's schedule on the same fraction of a millisecond, as whole-millisecond offsets
 /// put them, that delay would be one draw per run, as the run started, and move each run's
-/// latencies together by up to 1 ms; spread evenly over the tick (a golden-ratio sequence), it is
-/// the same 0.5 ms on average in every run.
+/// latencies together by up to 1 ms; spread evenly over the tick (a golden-ratio sequence), it
+/// averages out the same in every run.
 fn timer_phase(sender: usize) -> Duration {
     const GOLDEN: f64 = 0.618_033_988_749_895;
     Duration::from_millis(1).mul_f64((sender as f64 * GOLDEN).fract())
@@ -318,7 +319,8 @@ where
     let offset =
         interval.mul_f64(sender as f64 / options.senders().max(1) as f64) + timer_phase(sender);
     let end = options.warmup + options.duration;
-    // The fields before it take about 40 bytes of the text (`sent` 9 of them).
+    // What precedes the padding takes about 49 bytes: the JSON around the text and
+    // `lg:<due>:<measured>:<sent>:`.
     let padding = "x".repeat(options.text_bytes.saturating_sub(49));
     let since_start = Instant::now().saturating_duration_since(run_start + offset);
     let first = (since_start.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
@@ -334,8 +336,6 @@ where
             stats.expected.fetch_add(room_size, Ordering::Relaxed);
         }
         // The receiver needs nothing but the text to measure the latency.
-        let micros =
-            |since_start: Duration| u64::try_from(since_start.as_micros()).unwrap_or(u64::MAX);
         let load = LoadText {
             due_micros: micros(due),
             measured,
@@ -364,14 +364,13 @@ fn on_event(frame: &str, stats: &Stats, client: usize, start: Option<Instant>) {
             };
             if load.measured {
                 let now = Instant::now();
-                let since = |micros| {
-                    let latency =
-                        now.saturating_duration_since(start + Duration::from_micros(micros));
-                    u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)
-                };
+                let since =
+                    |micros| now.saturating_duration_since(start + Duration::from_micros(micros));
                 stats.delivered.fetch_add(1, Ordering::Relaxed);
-                stats.latency.record(since(load.due_micros));
-                stats.latency_from_send.record(since(load.sent_micros));
+                stats.latency.record_duration(since(load.due_micros));
+                stats
+                    .latency_from_send
+                    .record_duration(since(load.sent_micros));
             }
             return;
         }

@@ -2,6 +2,12 @@
 //! error), lock-free so every reader task records into the same one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Whole microseconds, as the histogram and the load messages count time.
+pub fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// The histogram; see the module documentation.
 pub struct Histogram {
@@ -38,6 +44,10 @@ impl Histogram {
         }
         let shift = index / SUB_BUCKETS - 1;
         (SUB_BUCKETS + index % SUB_BUCKETS) << shift
+    }
+
+    pub fn record_duration(&self, took: Duration) {
+        self.record(micros(took));
     }
 
     pub fn record(&self, micros: u64) {

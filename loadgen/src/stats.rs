@@ -83,8 +83,7 @@ impl Stats {
         if let Ok(mut refusals) = self.refusals.lock() {
             *refusals.entry(why).or_default() += 1;
         }
-        self.refusal_time
-            .record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        self.refusal_time.record_duration(took);
     }
 
     pub fn refusals(&self) -> BTreeMap<String, u64> {
