@@ -4,6 +4,9 @@
 # order given:
 #   chat/bench/instructions.sh [chat|chat-without-metrics|ceiling]...   (default: chat ceiling)
 #   chat/bench/instructions.sh chat chat-without-metrics chat chat-without-metrics   # what metrics cost
+#   SHAPE=rooms chat/bench/instructions.sh   (40 rooms x 5, every client 1 message/s: what comes once
+#                                            per message weighs as in the rooms scenario)
+#   CHAT_BIN=path                            (another build of the chat, for `chat`)
 # The window counted starts once the 200 clients are connected and messages flow (callgrind_control
 # -z) and ends with the run (-d): start-up is left out, the same for every server. User space only:
 # the kernel's share (the sends) is the same for the same deliveries. Nothing scrapes /metrics
@@ -31,7 +34,7 @@ one() {
       local metrics=""
       [[ $which == chat ]] && metrics="127.0.0.1:$(free_port)"
       CHAT_ADDR="127.0.0.1:$port" CHAT_METRICS_ADDR="$metrics" CHAT_MESSAGES_PER_SECOND=1000 CHAT_MESSAGES_BURST=1000 \
-        RUST_LOG=warn "${callgrind[@]}" "$bin/chat" 2>"$out/$which-$n.log" &
+        RUST_LOG=warn "${callgrind[@]}" "${CHAT_BIN:-$bin/chat}" 2>"$out/$which-$n.log" &
       ;;
     ceiling)
       CEILING_ADDR="127.0.0.1:$port" "${callgrind[@]}" "$bin/examples/ceiling" 2>"$out/$which-$n.log" &
@@ -40,8 +43,10 @@ one() {
   esac
   server=$!
   for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  # 1 room x 200 clients, 5 messages/s from 4 senders: 1000 deliveries/s for 20 s.
-  "$bin/chat-loadgen" --url "ws://127.0.0.1:$port/ws" --clients 200 --rooms 1 --senders 4 --rate 5 \
+  # 1000 deliveries/s for 20 s: 1 room x 200 clients, 5 messages/s from 4 senders; or 40 rooms x 5.
+  local shape=(--rooms 1 --senders 4 --rate 5)
+  [[ ${SHAPE:-fanout} == rooms ]] && shape=(--rooms 40 --senders 200 --per-sender-rate 1)
+  "$bin/chat-loadgen" --url "ws://127.0.0.1:$port/ws" --clients 200 "${shape[@]}" \
     --duration 20 --warmup 3 --connect-rate 200 >"$out/$which-$n.txt" 2>&1 &
   loadgen=$!
   sleep 5

@@ -3,7 +3,8 @@
 //! event once and every member's writer sends the same bytes: with one send(2) when the event is
 //! all it has to write.
 
-use tokio_tungstenite::tungstenite::Bytes;
+use bytes::{Buf, Bytes};
+use serde::Serialize;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use crate::protocol::Frame;
@@ -62,19 +63,42 @@ impl TextFrame {
         Self(Bytes::from(wire))
     }
 
+    /// An event written as JSON straight into its frame: after room for the longest head, with
+    /// its head then put just before it, so the bytes are written once and never copied.
+    pub fn encode(event: &impl Serialize) -> Self {
+        let mut wire = Vec::with_capacity(256);
+        wire.extend_from_slice(&[0; MAX_HEAD]);
+        serde_json::to_writer(&mut wire, event)
+            .expect("server events hold only strings, numbers, bools and UTC timestamps");
+        let head = Head::new(OpCode::Data(Data::Text), wire.len() - MAX_HEAD);
+        let start = MAX_HEAD - head.as_bytes().len();
+        wire[start..MAX_HEAD].copy_from_slice(head.as_bytes());
+        let mut bytes = Bytes::from(wire);
+        bytes.advance(start);
+        Self(bytes)
+    }
+
     pub fn into_bytes(self) -> Bytes {
         self.0
+    }
+
+    /// The length of the event's JSON, without the head.
+    pub fn payload_len(&self) -> usize {
+        self.0.len() - self.head_len()
+    }
+
+    fn head_len(&self) -> usize {
+        match self.0[1] {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        }
     }
 
     /// The event's JSON, without the head.
     #[cfg(test)]
     pub fn text(&self) -> &str {
-        let head_len = match self.0[1] {
-            126 => 4,
-            127 => 10,
-            _ => 2,
-        };
-        std::str::from_utf8(&self.0[head_len..]).expect("a text frame holds UTF-8")
+        std::str::from_utf8(&self.0[self.head_len()..]).expect("a text frame holds UTF-8")
     }
 }
 
@@ -110,6 +134,17 @@ mod tests {
         let frame = TextFrame::new(&Frame::from("hi"));
         assert_eq!(&frame.0[..], b"\x81\x02hi");
         assert_eq!(frame.text(), "hi");
+    }
+
+    #[test]
+    fn an_encoded_event_is_the_frame_of_its_json_whatever_its_length() {
+        for length in [0, 100, 200, 70_000] {
+            let event = serde_json::json!({ "type": "message", "text": "x".repeat(length) });
+            let encoded = TextFrame::encode(&event);
+            let json = Frame::from(serde_json::to_string(&event).unwrap());
+            assert_eq!(encoded.0, TextFrame::new(&json).0, "for {length}");
+            assert_eq!(encoded.payload_len(), json.len());
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The wire format: JSON text frames, `type`-tagged, as chat/README.md ("Events") documents them.
 //! Fields beyond the contract are additive: clients ignore what they do not know.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -13,10 +15,20 @@ pub type Frame = Utf8Bytes;
 /// Enough for a line like "Anna, Boris and 37 others joined", and small whatever the crowd.
 pub const SUMMARY_NAMES: usize = 10;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientEvent {
-    Message { text: String },
+/// What a client sends, its text borrowed from the frame where no escape had to be undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent<'a> {
+    Message { text: Cow<'a, str> },
+}
+
+/// The two fields a client's frame is read for; serde skips the rest without keeping them,
+/// where an internally tagged enum would first buffer every field to find `type`.
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,9 +128,23 @@ impl ServerEvent {
     }
 }
 
+/// The time a server event carries: UTC, to the millisecond, which is what a browser's `Date`
+/// keeps of it.
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_millisecond(now.millisecond())
+        .expect("the millisecond of a valid time is valid")
+}
+
 /// Tells apart the ways a frame can be wrong, so the client learns which.
-pub fn parse_client_event(text: &str) -> Result<ClientEvent, ServerEvent> {
-    serde_json::from_str(text).map_err(|_| classify_invalid(text))
+pub fn parse_client_event(frame: &str) -> Result<ClientEvent<'_>, ServerEvent> {
+    match serde_json::from_str(frame) {
+        Ok(Incoming {
+            kind,
+            text: Some(text),
+        }) if kind == "message" => Ok(ClientEvent::Message { text }),
+        _ => Err(classify_invalid(frame)),
+    }
 }
 
 /// Only called for a frame that did not parse, so the second look costs nothing on the hot path.
@@ -149,6 +175,31 @@ mod tests {
             parse_client_event(r#"{"type":"message","text":"hi","client_id":7}"#).unwrap(),
             ClientEvent::Message { text: "hi".into() }
         );
+    }
+
+    #[test]
+    fn a_client_message_keeps_its_escapes_undone_and_its_fields_in_any_order() {
+        assert_eq!(
+            parse_client_event(r#"{"text":"say \"hi\"\n","type":"message"}"#).unwrap(),
+            ClientEvent::Message {
+                text: "say \"hi\"\n".into()
+            }
+        );
+    }
+
+    #[test]
+    fn server_times_are_whole_milliseconds() {
+        let at = now();
+        assert_eq!(at.nanosecond() % 1_000_000, 0);
+        assert!(OffsetDateTime::now_utc() - at < time::Duration::seconds(1));
+        let stamp = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let fraction = stamp
+            .trim_end_matches('Z')
+            .rsplit_once('.')
+            .map_or("", |(_, f)| f);
+        assert!(fraction.len() <= 3, "{stamp}");
     }
 
     #[test]

@@ -4,14 +4,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::outbox::Outbox;
 use super::redis::Control;
 use super::{Membership, Newcomer, Room, RoomRegistry, RoomState};
 use crate::framing::TextFrame;
-use crate::protocol::ServerEvent;
+use crate::protocol::{self, ServerEvent};
 use crate::sync::lock;
 
 /// A ticket's lifetime and the clock leeway.
@@ -84,7 +83,7 @@ impl RoomRegistry {
 fn room_deleted_frame(room_id: &str) -> TextFrame {
     let event = ServerEvent::RoomDeleted {
         room_id: room_id.to_owned(),
-        at: OffsetDateTime::now_utc(),
+        at: protocol::now(),
     };
-    TextFrame::new(&event.to_frame())
+    TextFrame::encode(&event)
 }

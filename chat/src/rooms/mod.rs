@@ -15,13 +15,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::config::{Limits, RedisUrls};
 use crate::framing::TextFrame;
 use crate::metrics::{Dropped, Metrics};
-use crate::protocol::{AnnouncedLimits, Frame, ServerEvent};
+use crate::protocol::{self, AnnouncedLimits, Frame, ServerEvent};
 use crate::sync::lock;
 use everywhere::{Everywhere, Remote};
 use outbox::Seat;
@@ -246,7 +245,7 @@ impl RoomRegistry {
                 limits: self.shared.limits.clone(),
             };
             let place = outbox.seat();
-            let _ = place.deliver(&TextFrame::new(&welcome.to_frame()));
+            let _ = place.deliver(&TextFrame::encode(&welcome));
             state.seats.insert(seat, place);
             let summary_due = match &self.shared.cluster {
                 None => state.announce(
@@ -519,7 +518,7 @@ impl Membership {
         let event = ServerEvent::Message {
             user: self.email.clone(),
             text,
-            at: OffsetDateTime::now_utc(),
+            at: protocol::now(),
         };
         match &self.registry.shared.cluster {
             None => state.broadcast(&event),
@@ -585,27 +584,30 @@ impl Drop for Membership {
 impl RoomState {
     /// Serializes `event` once and queues the same bytes for every seat.
     fn broadcast(&self, event: &ServerEvent) {
-        self.broadcast_frame(&event.to_frame());
+        self.broadcast_wire(&TextFrame::encode(event));
     }
 
     /// Counted once per fan-out, not per receiver: its deliveries, their bytes, its time, and
     /// the receivers it missed by reason.
     fn broadcast_frame(&self, frame: &Frame) {
+        self.broadcast_wire(&TextFrame::new(frame));
+    }
+
+    fn broadcast_wire(&self, wire: &TextFrame) {
         if self.deleted {
             return;
         }
         let started = std::time::Instant::now();
-        let wire = TextFrame::new(frame);
         let mut queued = 0;
         let mut missed = [0_u64; Dropped::ALL.len()];
         for seat in self.seats.values() {
-            match seat.deliver(&wire) {
+            match seat.deliver(wire) {
                 Ok(()) => queued += 1,
                 Err(reason) => missed[reason as usize] += 1,
             }
         }
         self.metrics
-            .fanned_out(queued, frame.len(), started.elapsed());
+            .fanned_out(queued, wire.payload_len(), started.elapsed());
         for (reason, count) in Dropped::ALL.into_iter().zip(missed) {
             if count > 0 {
                 self.metrics.dropped(reason, count);

@@ -4,12 +4,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::RoomState;
 use super::everywhere::Remote;
-use crate::protocol::{SUMMARY_NAMES, ServerEvent};
+use crate::protocol::{self, SUMMARY_NAMES, ServerEvent};
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Change {
@@ -46,7 +45,7 @@ impl RoomState {
         let now = Instant::now();
         match self.presence.route(rule, now) {
             Route::AtOnce => {
-                let (online, at) = (self.online(), OffsetDateTime::now_utc());
+                let (online, at) = (self.online(), protocol::now());
                 let user = user.to_owned();
                 self.broadcast(&match change {
                     Change::Joined { first } => ServerEvent::Joined {
@@ -98,7 +97,7 @@ impl RoomState {
             left,
             left_count,
             online: self.online(),
-            at: OffsetDateTime::now_utc(),
+            at: protocol::now(),
         })
     }
 }
