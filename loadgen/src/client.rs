@@ -7,20 +7,17 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use contract::TicketIssuer;
-use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::events::{Event, LoadText};
 use crate::histogram::micros;
 use crate::options::Options;
+use crate::socket::{self, HandshakeError, Incoming, Reader, Writer};
 use crate::stats::Stats;
 
 /// What every client task shares.
@@ -90,30 +87,27 @@ async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> End
     let Some(request) = request(fleet, client) else {
         return Ended::NotOpened;
     };
-    // Small buffers: thousands of these share the machine with the server.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
     let connected = {
         let _permit = fleet.handshakes.acquire().await;
         let attempt = Instant::now();
-        let connected = open_socket(fleet, client, request, config).await;
+        let connected = open_socket(fleet, client, request).await;
         if let Err(refusal) = &connected {
             stats.count_refusal(refusal.to_string(), attempt.elapsed());
         }
         connected
     };
-    let Ok(socket) = connected else {
+    let Ok((mut reader, writer)) = connected else {
         return Ended::NotOpened;
     };
-    let (mut sink, mut stream) = socket.split();
+    // Both halves of the select below write: the sender its messages, the reader its pongs.
+    let writer = Mutex::new(writer);
 
     let mut welcomed = false;
     let reading = async {
         let mut run_start = None;
         loop {
-            match stream.next().await {
-                Some(Ok(Message::Text(text))) => {
+            match reader.next().await {
+                Ok(Some(Incoming::Text(text))) => {
                     if !welcomed {
                         welcomed = true;
                         stats.open.fetch_add(1, Ordering::Relaxed);
@@ -128,19 +122,22 @@ async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> End
                     if run_start.is_none() {
                         run_start = *fleet.start.borrow();
                     }
-                    on_event(&text, stats, client, run_start);
+                    on_event(text, stats, client, run_start);
                 }
-                Some(Ok(Message::Close(frame))) => {
-                    let code = frame.map_or(0, |f| u16::from(f.code));
-                    stats.count_close(format!("close {code}"));
+                Ok(Some(Incoming::Ping(payload))) => {
+                    // A pong that cannot be written shows as the read that fails next.
+                    let _ = writer.lock().await.pong(payload).await;
+                }
+                Ok(Some(Incoming::Close(code))) => {
+                    stats.count_close(format!("close {}", code.unwrap_or(0)));
                     return;
                 }
-                Some(Ok(_)) => {}
-                Some(Err(error)) => {
+                Ok(Some(Incoming::Other)) => {}
+                Err(error) => {
                     stats.count_close(format!("error: {error}"));
                     return;
                 }
-                None => {
+                Ok(None) => {
                     stats.count_close("eof".into());
                     return;
                 }
@@ -149,7 +146,7 @@ async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> End
     };
     let sending = async {
         match sender_of(fleet, client) {
-            Some(sender) => send_on_schedule(fleet, sender, client, &mut sink).await,
+            Some(sender) => send_on_schedule(fleet, sender, client, &writer).await,
             None => std::future::pending().await,
         }
     };
@@ -173,15 +170,12 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-impl From<WsError> for Refusal {
-    fn from(error: WsError) -> Self {
+impl From<HandshakeError> for Refusal {
+    fn from(error: HandshakeError) -> Self {
         Self(match error {
-            WsError::Http(response) => format!("http {}", response.status().as_u16()),
-            WsError::Io(error) => format!("io {:?}", error.kind()),
-            other => format!(
-                "handshake {}",
-                other.to_string().split(':').next().unwrap_or("")
-            ),
+            HandshakeError::Status(status) => format!("http {status}"),
+            HandshakeError::Io(kind) => format!("io {kind:?}"),
+            HandshakeError::Protocol(what) => format!("handshake {what}"),
         })
     }
 }
@@ -197,12 +191,7 @@ async fn open_socket(
     fleet: &Fleet,
     client: usize,
     request: Request,
-    config: WebSocketConfig,
-) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, Refusal> {
-    let Some(source) = fleet.options.source_of(client) else {
-        let connected = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-        return Ok(connected.await?.0);
-    };
+) -> Result<(Reader, Writer), Refusal> {
     let no_address = || Refusal("no server address".into());
     let host = request
         .uri()
@@ -211,21 +200,25 @@ async fn open_socket(
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = request.uri().port_u16().unwrap_or(80);
+    let source = fleet.options.source_of(client);
     let server = tokio::net::lookup_host((host, port))
         .await?
-        .find(|server| server.is_ipv4() == source.is_ipv4())
+        .find(|server| source.is_none_or(|source| server.is_ipv4() == source.is_ipv4()))
         .ok_or_else(no_address)?;
-    let socket = if source.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }?;
-    socket.bind(SocketAddr::new(source, 0))?;
-    let stream = socket.connect(server).await?;
+    let stream = match source {
+        Some(source) => {
+            let socket = if source.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }?;
+            socket.bind(SocketAddr::new(source, 0))?;
+            socket.connect(server).await?
+        }
+        None => TcpStream::connect(server).await?,
+    };
     stream.set_nodelay(true)?;
-    let plain = MaybeTlsStream::Plain(stream);
-    let connected = tokio_tungstenite::client_async_with_config(request, plain, Some(config));
-    Ok(connected.await?.0)
+    Ok(socket::handshake(stream, request).await?)
 }
 
 /// Headers Chromium 120 sends with the chat page's WebSocket, besides the ticket and `Origin`.
@@ -300,10 +293,7 @@ fn timer_phase(sender: usize) -> Duration {
 
 /// Sends this sender's messages due from now on, each at its scheduled time; then waits forever.
 /// Messages that fell due while the client was disconnected are not sent (nor expected).
-async fn send_on_schedule<S>(fleet: &Fleet, sender: usize, client: usize, sink: &mut S)
-where
-    S: futures_util::Sink<Message> + Unpin,
-{
+async fn send_on_schedule(fleet: &Fleet, sender: usize, client: usize, writer: &Mutex<Writer>) {
     let options = &fleet.options;
     let stats = &fleet.stats;
     let mut start = fleet.start.clone();
@@ -342,12 +332,7 @@ where
             sent_micros: micros(Instant::now().saturating_duration_since(run_start)),
         };
         let text = serde_json::json!({ "type": "message", "text": load.format(&padding) });
-        let text = text.to_string();
-        if sink
-            .send(Message::Text(Utf8Bytes::from(text)))
-            .await
-            .is_err()
-        {
+        if writer.lock().await.text(text.to_string()).await.is_err() {
             break;
         }
     }

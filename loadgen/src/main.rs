@@ -14,6 +14,7 @@ mod histogram;
 mod options;
 mod proc_stat;
 mod ranges;
+mod socket;
 mod stats;
 
 use std::io::Write as _;
