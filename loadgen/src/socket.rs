@@ -3,7 +3,8 @@
 //! zero-fills 4 KiB of it before every read; after a big room's `welcome` (25 KiB for 1000
 //! members) that cost the generator about a quarter more CPU per frame for the rest of the run,
 //! which the ceiling, sending no welcome, did not pay (chat/README.md, "Side by side").
-//! Here every frame is read in place from a 4 KiB buffer, which a longer frame leaves as it was.
+//! Here every frame is read in place from a 4 KiB buffer, which is back to that size once a
+//! longer frame is used.
 
 use std::io::{self, Cursor};
 
