@@ -1,7 +1,7 @@
 //! One load client: connects (again, with `--reconnect-delay-ms`), counts what it receives and,
 //! as a sender, talks on a fixed schedule.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -125,7 +125,9 @@ async fn connect_once(fleet: &Fleet, client: usize, ever_open: &mut bool) -> End
                     on_event(text, stats, client, run_start);
                 }
                 Ok(Some(Incoming::Ping(payload))) => {
-                    // A pong that cannot be written shows as the read that fails next.
+                    // Waits while a message of this client's is being written; the server reads
+                    // it whatever it is writing, so that write ends. A pong that cannot be
+                    // written shows as the read that fails next.
                     let _ = writer.lock().await.pong(payload).await;
                 }
                 Ok(Some(Incoming::Close(code))) => {
@@ -201,24 +203,38 @@ async fn open_socket(
         .trim_end_matches(']');
     let port = request.uri().port_u16().unwrap_or(80);
     let source = fleet.options.source_of(client);
-    let server = tokio::net::lookup_host((host, port))
+    let servers = tokio::net::lookup_host((host, port))
         .await?
-        .find(|server| source.is_none_or(|source| server.is_ipv4() == source.is_ipv4()))
-        .ok_or_else(no_address)?;
-    let stream = match source {
-        Some(source) => {
-            let socket = if source.is_ipv4() {
-                TcpSocket::new_v4()
-            } else {
-                TcpSocket::new_v6()
-            }?;
-            socket.bind(SocketAddr::new(source, 0))?;
-            socket.connect(server).await?
+        .filter(|server| source.is_none_or(|source| server.is_ipv4() == source.is_ipv4()));
+    // Each address in turn, as a browser tries them: `localhost` may name ::1 first.
+    let mut failure = no_address();
+    let mut connected = None;
+    for server in servers {
+        match connect_from(source, server).await {
+            Ok(stream) => {
+                connected = Some(stream);
+                break;
+            }
+            Err(error) => failure = error.into(),
         }
-        None => TcpStream::connect(server).await?,
-    };
+    }
+    let stream = connected.ok_or(failure)?;
     stream.set_nodelay(true)?;
     Ok(socket::handshake(stream, request).await?)
+}
+
+/// A TCP connection to `server`, from `source` when given.
+async fn connect_from(source: Option<IpAddr>, server: SocketAddr) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(server).await;
+    };
+    let socket = if source.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(server).await
 }
 
 /// Headers Chromium 120 sends with the chat page's WebSocket, besides the ticket and `Origin`.

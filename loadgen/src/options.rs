@@ -12,8 +12,8 @@ pub use crate::ranges::{DelayRange, SourceAddrs};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chat-loadgen", version)]
 pub struct Options {
-    /// Server socket.
-    #[arg(long, default_value = "ws://127.0.0.1:9000/ws")]
+    /// Server socket: a plain `ws://` URL.
+    #[arg(long, default_value = "ws://127.0.0.1:9000/ws", value_parser = plain_websocket)]
     pub url: String,
     /// Connections to open.
     #[arg(long, default_value_t = 100)]
@@ -66,6 +66,14 @@ pub struct Options {
     /// headers instead of 0.4). What a proxy keeps per socket depends on it.
     #[arg(long)]
     pub as_browser: bool,
+}
+
+fn plain_websocket(value: &str) -> Result<String, String> {
+    if value.starts_with("ws://") {
+        Ok(value.to_owned())
+    } else {
+        Err("must start with ws://: the load clients speak plain WebSocket, without TLS".into())
+    }
 }
 
 fn at_least_one(value: &str) -> Result<usize, String> {
@@ -186,6 +194,8 @@ mod tests {
             &["--frobnicate", "1"],
             &["--reconnect-delay-ms", "1000-500"],
             &["--reconnect-delay-ms", "soon"],
+            &["--url", "wss://chat.example.org/ws"],
+            &["--url", "http://127.0.0.1:9000/ws"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }

@@ -134,10 +134,11 @@ impl Reader {
             let head_len = cursor.position() as usize;
             let needed = match parsed {
                 Some((header, payload_len)) => {
-                    let frame_len = head_len.saturating_add(payload_len as usize);
-                    if frame_len > MAX_FRAME {
-                        return Err(invalid("a frame over 16 MiB"));
-                    }
+                    let frame_len = usize::try_from(payload_len)
+                        .ok()
+                        .and_then(|payload_len| head_len.checked_add(payload_len))
+                        .filter(|frame_len| *frame_len <= MAX_FRAME)
+                        .ok_or_else(|| invalid("a frame over 16 MiB"))?;
                     if pending.len() >= frame_len {
                         let payload = self.start + head_len..self.start + frame_len;
                         self.start += frame_len;
