@@ -46,33 +46,26 @@ pub async fn handshake(
     request: Request,
 ) -> Result<(Reader, Writer), HandshakeError> {
     let (head, key) = generate_request(request).map_err(|_| HandshakeError::Protocol("request"))?;
-    let (mut read, mut write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
     write.write_all(&head).await?;
-    let mut buffer = vec![0; BUFFER];
-    let mut end = 0;
-    let head_len = loop {
-        if end == buffer.len() {
-            if buffer.len() >= MAX_RESPONSE_HEAD {
-                return Err(HandshakeError::Protocol("response head too long"));
-            }
-            buffer.resize(buffer.len() * 2, 0);
-        }
-        let read_now = read.read(&mut buffer[end..]).await?;
-        if read_now == 0 {
-            return Err(HandshakeError::Io(io::ErrorKind::UnexpectedEof));
-        }
-        end += read_now;
-        if let Some(head_len) = check_response(&buffer[..end], &key)? {
-            break head_len;
-        }
-    };
-    buffer.copy_within(head_len..end, 0);
     let mut reader = Reader {
         stream: read,
-        buffer,
+        buffer: vec![0; BUFFER],
         start: 0,
-        end: end - head_len,
+        end: 0,
     };
+    loop {
+        if let Some(head_len) = check_response(&reader.buffer[..reader.end], &key)? {
+            reader.start = head_len;
+            break;
+        }
+        if reader.end >= MAX_RESPONSE_HEAD {
+            return Err(HandshakeError::Protocol("response head too long"));
+        }
+        if !reader.read_more(reader.end + 1).await? {
+            return Err(HandshakeError::Io(io::ErrorKind::UnexpectedEof));
+        }
+    }
     reader.settle();
     Ok((reader, Writer { stream: write }))
 }
@@ -148,13 +141,19 @@ impl Reader {
                 }
                 None => pending.len() + 1,
             };
-            self.make_room_for(needed);
-            let read = self.stream.read(&mut self.buffer[self.end..]).await?;
-            if read == 0 {
+            if !self.read_more(needed).await? {
                 return Ok(None);
             }
-            self.end += read;
         }
+    }
+
+    /// Reads what the stream has, with room made for `needed` unused bytes in all; `false` at
+    /// the end of the stream.
+    async fn read_more(&mut self, needed: usize) -> io::Result<bool> {
+        self.make_room_for(needed);
+        let read = self.stream.read(&mut self.buffer[self.end..]).await?;
+        self.end += read;
+        Ok(read > 0)
     }
 
     /// Reads from the buffer's start again once everything read is used, and into a buffer of

@@ -587,12 +587,13 @@ impl RoomState {
         self.broadcast_wire(&TextFrame::encode(event));
     }
 
-    /// Counted once per fan-out, not per receiver: its deliveries, their bytes, its time, and
-    /// the receivers it missed by reason.
+    /// Queues an event that came through Redis, as a replica encoded it, for every seat.
     fn broadcast_frame(&self, frame: &Frame) {
         self.broadcast_wire(&TextFrame::new(frame));
     }
 
+    /// Counted once per fan-out, not per receiver: its deliveries, their bytes, its time, and
+    /// the receivers it missed by reason.
     fn broadcast_wire(&self, wire: &TextFrame) {
         if self.deleted {
             return;
