@@ -1,19 +1,20 @@
 //! The room registry: who is in which room, and delivering an event to a room.
 //!
 //! [`RoomRegistry::join`](crate::rooms::RoomRegistry::join) seats a connection and returns a
-//! [`Membership`](crate::rooms::Membership), which leaves its room when dropped. With `REDIS_URL`
-//! the same interface spans every replica ([`redis`](crate::rooms::redis)). The locking and
-//! presence rules: chat/README.md, "Rooms inside".
+//! `Membership`, which leaves its room when dropped. With `REDIS_URL` the same interface spans
+//! every replica (`redis`, which hands the registry what it receives as an `Inbound`,
+//! inbound.rs). The locking and presence rules: chat/README.md, "Rooms inside".
 
 mod deleted;
 mod everywhere;
+mod inbound;
 mod outbox;
 mod presence;
 pub mod redis;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
@@ -23,10 +24,11 @@ use crate::metrics::{Dropped, Metrics};
 use crate::protocol::{self, AnnouncedLimits, Frame, ServerEvent};
 use crate::sync::lock;
 use everywhere::{Everywhere, Remote};
+use inbound::{Inbound, RoomHandle, Snapshot, WeakRegistry};
 use outbox::Seat;
 pub use outbox::{Direct, Inbox, Outbox, Outgoing};
 use presence::{Change, Presence, PresenceRule};
-use redis::{Cluster, Control, Publish, ReplicaId};
+use redis::{Cluster, Control, Publish};
 
 /// The rooms of this process. Cloning shares the same registry.
 #[derive(Clone)]
@@ -81,35 +83,6 @@ pub struct Newcomer {
     pub email: String,
 }
 
-/// A room as the Redis side sees it: something with an id to subscribe to and load.
-pub(super) type RoomHandle = Arc<Room>;
-
-/// Who is in a room on each other replica, as Redis holds it: tabs per person.
-pub(super) type Snapshot = HashMap<ReplicaId, HashMap<String, usize>>;
-
-/// What the Redis side hands the registry: all it receives, and what it could not publish.
-pub(super) enum Inbound {
-    Frame {
-        room_id: String,
-        frame: Frame,
-    },
-    Presence {
-        room_id: String,
-        fact: Remote,
-    },
-    /// Who is in `room` elsewhere, after a load or resync (`None`: Redis failed meanwhile).
-    Snapshot {
-        room: RoomHandle,
-        elsewhere: Option<Snapshot>,
-    },
-    /// A replica's liveness key expired on `shard`: its people leave every room of that shard.
-    ReplicaGone {
-        replica: ReplicaId,
-        shard: usize,
-    },
-    RoomDeleted(String),
-}
-
 /// One connection's place in a room. Dropping it leaves the room (announcing `left`) and removes
 /// the room when it was the last member — whatever ended the connection.
 pub struct Membership {
@@ -117,16 +90,6 @@ pub struct Membership {
     room: Arc<Room>,
     seat: u64,
     email: String,
-}
-
-/// A registry the Redis tasks hold without keeping it alive.
-#[derive(Clone)]
-pub(super) struct WeakRegistry(Weak<Shared>);
-
-impl WeakRegistry {
-    pub(super) fn upgrade(&self) -> Option<RoomRegistry> {
-        self.0.upgrade().map(|shared| RoomRegistry { shared })
-    }
 }
 
 impl RoomRegistry {
@@ -335,141 +298,6 @@ impl RoomRegistry {
         lock(&self.shared.rooms).get(room_id).cloned()
     }
 
-    fn rooms(&self) -> Vec<Arc<Room>> {
-        lock(&self.shared.rooms).values().cloned().collect()
-    }
-
-    fn rooms_on(&self, shard: usize) -> Vec<Arc<Room>> {
-        let mut rooms = self.rooms();
-        if let Some(cluster) = &self.shared.cluster {
-            rooms.retain(|room| cluster.shard_of(&room.id) == shard);
-        }
-        rooms
-    }
-
-    /// What the Redis side brings, or what it could not publish while Redis is down.
-    pub(super) fn receive(&self, inbound: Inbound) {
-        match inbound {
-            Inbound::Frame { room_id, frame } => {
-                if let Some(room) = self.room(&room_id) {
-                    lock(&room.state).broadcast_frame(&frame);
-                }
-            }
-            Inbound::Presence { room_id, fact } => {
-                if let Some(room) = self.room(&room_id) {
-                    self.apply(&room, fact);
-                }
-            }
-            Inbound::Snapshot { room, elsewhere } => self.loaded(&room, elsewhere),
-            Inbound::ReplicaGone { replica, shard } => {
-                tracing::info!(
-                    %replica,
-                    shard,
-                    "a replica stopped refreshing its presence: its people left"
-                );
-                for room in self.rooms_on(shard) {
-                    self.apply(
-                        &room,
-                        Remote::Gone {
-                            replica: replica.clone(),
-                        },
-                    );
-                }
-            }
-            Inbound::RoomDeleted(room_id) => {
-                self.room_deleted_here(&room_id);
-            }
-        }
-    }
-
-    /// From now until its [`Inbound::Snapshot`], `room` keeps what its channel brings about
-    /// presence instead of applying it.
-    pub(super) fn hold(&self, room: &RoomHandle) {
-        lock(&room.state).held.get_or_insert_with(Vec::new);
-    }
-
-    /// For a resync of `shard`: every open room on it, held (as [`RoomRegistry::hold`]), with
-    /// the people this replica holds in it.
-    pub(super) fn hold_all(&self, shard: usize) -> Vec<(RoomHandle, Vec<(String, usize)>)> {
-        self.rooms_on(shard)
-            .into_iter()
-            .map(|room| {
-                self.hold(&room);
-                let people = people_here(&room);
-                (room, people)
-            })
-            .collect()
-    }
-
-    pub(super) fn is_open(&self, room_id: &str) -> bool {
-        lock(&self.shared.rooms).contains_key(room_id)
-    }
-
-    pub(super) fn room_ids(&self, shard: usize) -> Vec<String> {
-        self.rooms_on(shard)
-            .iter()
-            .map(|room| room.id.clone())
-            .collect()
-    }
-
-    pub(super) fn replicas_elsewhere(&self, shard: usize) -> HashSet<ReplicaId> {
-        let mut replicas = HashSet::new();
-        for room in self.rooms_on(shard) {
-            if let Some(everywhere) = &lock(&room.state).everywhere {
-                replicas.extend(everywhere.replicas().cloned());
-            }
-        }
-        if let Some(cluster) = &self.shared.cluster {
-            replicas.remove(&cluster.me);
-        }
-        replicas
-    }
-
-    /// Announces what changed, or keeps the fact for later while the room loads.
-    fn apply(&self, room: &Arc<Room>, remote: Remote) {
-        let mut state = lock(&room.state);
-        if let Some(held) = &mut state.held {
-            held.push(remote);
-            return;
-        }
-        let summary_due = state.apply(remote, self.shared.presence, self.closing());
-        drop(state);
-        if let Some(due) = summary_due {
-            self.send_summary_at(room, due);
-        }
-    }
-
-    /// `room`'s snapshot is in (`None`: Redis failed meanwhile): the other replicas' parts
-    /// replaced by it (a replica missing from it is left as it was: it may simply not have
-    /// written yet), this replica's by its own seats, then what the channel brought meanwhile.
-    fn loaded(&self, room: &Arc<Room>, elsewhere: Option<Snapshot>) {
-        let mut facts: Vec<Remote> = Vec::new();
-        if let Some(elsewhere) = elsewhere {
-            facts.extend(
-                elsewhere
-                    .into_iter()
-                    .map(|(replica, people)| Remote::All { replica, people }),
-            );
-            if let Some(cluster) = &self.shared.cluster {
-                facts.push(Remote::All {
-                    replica: cluster.me.clone(),
-                    people: people_here(room).into_iter().collect(),
-                });
-            }
-        }
-        let mut state = lock(&room.state);
-        let held = state.held.take().unwrap_or_default();
-        let mut summary_due = None;
-        for remote in facts.into_iter().chain(held) {
-            let due = state.apply(remote, self.shared.presence, self.closing());
-            summary_due = summary_due.or(due);
-        }
-        drop(state);
-        if let Some(due) = summary_due {
-            self.send_summary_at(room, due);
-        }
-    }
-
     fn closing(&self) -> bool {
         self.shared.closing.load(Ordering::Relaxed)
     }
@@ -629,14 +457,6 @@ impl RoomState {
             None => self.tabs.contains_key(user),
         }
     }
-}
-
-fn people_here(room: &Room) -> Vec<(String, usize)> {
-    lock(&room.state)
-        .tabs
-        .iter()
-        .map(|(user, tabs)| (user.clone(), *tabs))
-        .collect()
 }
 
 #[cfg(test)]

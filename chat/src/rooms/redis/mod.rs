@@ -154,7 +154,7 @@ impl Cluster {
         Ok((cluster, Receivers(receivers)))
     }
 
-    pub(crate) fn start(&self, receivers: Receivers, registry: WeakRegistry) {
+    pub(super) fn start(&self, receivers: Receivers, registry: WeakRegistry) {
         for (shard, receivers) in self.links.iter().zip(receivers.0) {
             shard.start(receivers, registry.clone());
         }
@@ -188,7 +188,7 @@ impl Cluster {
 
     /// Subscribes to `room` and loads who is in it elsewhere, before the first member here is
     /// welcomed.
-    pub(crate) async fn load(&self, room: &RoomHandle) {
+    pub(super) async fn load(&self, room: &RoomHandle) {
         let (done, loaded) = oneshot::channel();
         self.control(Control::Load {
             room: room.clone(),
