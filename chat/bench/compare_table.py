@@ -5,9 +5,9 @@ The ratio is the median of the rounds' own ratios, each chat run against the cei
 before it, and the last column shows the lowest and highest of them: this machine's speed drifts
 over minutes, by more than the gaps measured, and a pair run back to back shares the drift."""
 
+import argparse
 import re
 import statistics
-import sys
 from pathlib import Path
 
 
@@ -85,11 +85,29 @@ def by_round(
     }
 
 
+def pooled(sources: list[Path]) -> dict[Run, dict[str, float]]:
+    """The runs of several compare.sh runs as one: a round is named by its source too, so each
+    chat run still pairs with the ceiling run of its own source and round."""
+    if len(sources) == 1:
+        return runs(sources[0])
+    return {
+        (scenario, server, f"{index}:{round_number}"): found
+        for index, source in enumerate(sources)
+        for (scenario, server, round_number), found in runs(source).items()
+    }
+
+
 def main() -> None:
-    """`compare_table.py FOLDER|FILE [SERVER]`: SERVER names the runs set against the ceiling's,
-    `chat` unless a variant's runs are named otherwise (e.g. `fanout-chat_sched_batch-1`)."""
-    measured = runs(Path(sys.argv[1]))
-    server = sys.argv[2] if len(sys.argv) > 2 else "chat"
+    """`compare_table.py SOURCE... [--server SERVER]`: each SOURCE a folder of compare.sh or a file
+    of its joined outputs; several are pooled, pair by pair (the ratio is then the median of all
+    their pairs). SERVER names the runs set against the ceiling's, `chat` unless a variant's runs
+    are named otherwise (e.g. `fanout-chat_sched_batch-1`)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("sources", nargs="+", type=Path)
+    parser.add_argument("--server", default="chat")
+    options = parser.parse_args()
+    measured = pooled(options.sources)
+    server = options.server
     print(f"| scenario | ceiling | {server} | ratio | pairs |")
     print("| --- | --- | --- | --- | --- |")
     for label, scenario, key, unit in ROWS:
@@ -100,10 +118,14 @@ def main() -> None:
             print(f"| {label} | — | — | — | — |")
             continue
         pairs = sorted(chat[r] / ceiling[r] for r in rounds)
+        under = sum(ratio < 1 for ratio in pairs)
+        spread = f"{pairs[0]:.2f}–{pairs[-1]:.2f}×"
+        if len(options.sources) > 1:
+            spread += f", {under} of {len(pairs)} under 1.0"
         print(
             f"| {label} | {statistics.median(ceiling[r] for r in rounds):.2f} {unit}"
             f" | {statistics.median(chat[r] for r in rounds):.2f} {unit}"
-            f" | {statistics.median(pairs):.2f}× | {pairs[0]:.2f}–{pairs[-1]:.2f}× |"
+            f" | {statistics.median(pairs):.2f}× | {spread} |"
         )
     for name in ("ceiling", server):
         lost = sum(
