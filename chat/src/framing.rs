@@ -55,21 +55,27 @@ impl Head {
 pub struct TextFrame(Bytes);
 
 impl TextFrame {
+    /// A frame around JSON already encoded: an event that came through Redis.
     pub fn new(frame: &Frame) -> Self {
-        let head = Head::new(OpCode::Data(Data::Text), frame.len());
-        let mut wire = Vec::with_capacity(head.as_bytes().len() + frame.len());
-        wire.extend_from_slice(head.as_bytes());
-        wire.extend_from_slice(frame.as_bytes());
-        Self(Bytes::from(wire))
+        Self::written(MAX_HEAD + frame.len(), |wire| {
+            wire.extend_from_slice(frame.as_bytes())
+        })
     }
 
-    /// An event written as JSON straight into its frame: after room for the longest head, with
-    /// its head then put just before it, so the bytes are written once and never copied.
+    /// An event written as JSON straight into its frame.
     pub fn encode(event: &impl Serialize) -> Self {
-        let mut wire = Vec::with_capacity(256);
+        Self::written(256, |wire| {
+            serde_json::to_writer(wire, event)
+                .expect("server events hold only strings, numbers, bools and UTC timestamps")
+        })
+    }
+
+    /// The payload `write` appends, after room for the longest head; its head is then put just
+    /// before it, so the payload is written once and never moved.
+    fn written(capacity: usize, write: impl FnOnce(&mut Vec<u8>)) -> Self {
+        let mut wire = Vec::with_capacity(capacity);
         wire.extend_from_slice(&[0; MAX_HEAD]);
-        serde_json::to_writer(&mut wire, event)
-            .expect("server events hold only strings, numbers, bools and UTC timestamps");
+        write(&mut wire);
         let head = Head::new(OpCode::Data(Data::Text), wire.len() - MAX_HEAD);
         let start = MAX_HEAD - head.as_bytes().len();
         wire[start..MAX_HEAD].copy_from_slice(head.as_bytes());
